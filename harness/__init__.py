@@ -1,0 +1,1 @@
+"""Chaos and resilience harness for GenAI services."""

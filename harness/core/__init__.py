@@ -1,0 +1,1 @@
+"""The resilient core."""

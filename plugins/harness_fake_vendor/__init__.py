@@ -1,0 +1,1 @@
+"""harness_fake_vendor"""
