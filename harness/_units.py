@@ -1,0 +1,60 @@
+"""Parsing of the human units used in scenario files and SLA strings: durations and rates."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%)?\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds for ``500ms``, ``2s``, ``1.5m``, ``1h``, ``250us`` or a bare number of seconds.
+
+    Raises ``ValueError`` with the expected forms when ``value`` is none of them.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"expected a non-negative duration, got {value!r}")
+    return seconds
+
+
+def parse_rate(value: object) -> float:
+    """Return a fraction in [0, 1] for ``0.3``, ``30%`` or ``30 %``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
+    if isinstance(value, int | float):
+        rate = float(value)
+    elif isinstance(value, str) and (m := _RATE_RE.match(value)):
+        rate = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+    else:
+        raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
+    if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+        raise ValueError(f"expected a rate between 0 and 1 (or 0% and 100%), got {value!r}")
+    return rate
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way a human writes them in a scenario (``1.5s``, ``250ms``)."""
+    if seconds >= 1.0 or seconds == 0.0:
+        return f"{seconds:g}s"
+    return f"{seconds * 1000:g}ms"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A pydantic field type: seconds, written as ``500ms``, ``2s``, ``1m`` or a bare number."""
+
+Rate = Annotated[float, BeforeValidator(parse_rate)]
+"""A pydantic field type: a fraction in [0, 1], written as ``0.3`` or ``30%``."""
