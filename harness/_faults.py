@@ -12,6 +12,7 @@ a given seed, so a failing chaos run can be replayed exactly.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from typing import Any, ClassVar, Literal
@@ -91,8 +92,6 @@ class LatencyFault(HttpFault):
     def sample(self, rng: random.Random) -> float:
         """Draw one delay in seconds from the configured distribution."""
         if self.distribution == "lognormal":
-            import math
-
             return rng.lognormvariate(math.log(max(self.latency, 1e-6)), self.sigma)
         if self.distribution == "fixed" or self.jitter == 0:
             return self.latency
@@ -223,7 +222,7 @@ BUILTIN_FAULT_KINDS: dict[str, type[FaultSpec]] = {
         DownFault,
     )
 }
-"""The fault kinds the engine defines; plugins add theirs through the ``harness_fault_kinds`` hook."""
+"""The fault kinds the engine defines; plugins add more with the ``harness_fault_kinds`` hook."""
 
 
 def parse_fault(data: Any, kinds: dict[str, type[FaultSpec]] | None = None) -> FaultSpec:

@@ -14,7 +14,7 @@ _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%)?\s*$")
 
 
 def parse_duration(value: object) -> float:
-    """Return seconds for ``500ms``, ``2s``, ``1.5m``, ``1h``, ``250us`` or a bare number of seconds.
+    """Seconds for ``500ms``, ``2s``, ``1.5m``, ``1h``, ``250us`` or a bare number of seconds.
 
     Raises ``ValueError`` with the expected forms when ``value`` is none of them.
     """

@@ -1,0 +1,186 @@
+"""A circuit breaker per provider: stop calling an upstream that keeps failing, probe it later.
+
+States: ``closed`` (calls flow), ``open`` (calls are refused for ``break_duration``),
+``half_open`` (exactly one probe is let through: its success closes the breaker, its failure
+opens it again). The breaker opens when, within the sliding ``window`` (seconds), at least
+``min_throughput`` outcomes were recorded and the failure ratio reaches ``failure_ratio``, or
+when ``consecutive_failures`` failures happen in a row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.core._clock import Clock
+from harness.core._events import BreakerState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerConfig:
+    """Thresholds of a :class:`CircuitBreaker` (see the module docstring)."""
+
+    failure_ratio: float = 0.5
+    window: float = 30.0
+    min_throughput: int = 10
+    consecutive_failures: int = 5
+    break_duration: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.failure_ratio <= 1.0:
+            raise ValueError(
+                f"BreakerConfig.failure_ratio must be in (0, 1], got {self.failure_ratio!r}"
+            )
+        if self.window <= 0 or self.break_duration < 0:
+            raise ValueError(
+                "BreakerConfig.window must be > 0 and break_duration >= 0, got "
+                f"window={self.window!r}, break_duration={self.break_duration!r}"
+            )
+        if self.min_throughput < 1 or self.consecutive_failures < 1:
+            raise ValueError(
+                "BreakerConfig.min_throughput and consecutive_failures must be >= 1, got "
+                f"{self.min_throughput!r} and {self.consecutive_failures!r}"
+            )
+
+
+StateListener = Callable[[BreakerState, BreakerState], None]
+
+
+class CircuitBreaker:
+    """One provider's breaker. Thread-safe.
+
+    Protocol for a caller: ``try_acquire()``; if it returned True, report exactly one of
+    ``record_success()``, ``record_failure()`` or ``release()`` (the outcome says nothing about
+    the provider's health, or the attempt was cancelled).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: BreakerConfig,
+        clock: Clock,
+        on_change: StateListener | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._clock = clock
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._state: BreakerState = "closed"
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+        self._outcomes: deque[tuple[float, bool]] = deque()
+        self._failures_in_window = 0
+        self._consecutive = 0
+        self.opened_count = 0
+
+    @property
+    def state(self) -> BreakerState:
+        """The current state (an open breaker past its break duration reads as half-open)."""
+        with self._lock:
+            if self._state == "open" and self._break_over():
+                return "half_open"
+            return self._state
+
+    @property
+    def probe_in_flight(self) -> bool:
+        return self._probe_in_flight
+
+    def try_acquire(self) -> bool:
+        """May an attempt go to this provider now? In half-open, only the first asker may."""
+        changes: list[tuple[BreakerState, BreakerState]] = []
+        with self._lock:
+            if self._state == "open" and self._break_over():
+                changes.append(self._move("half_open"))
+            if self._state == "closed":
+                allowed = True
+            elif self._state == "half_open" and not self._probe_in_flight:
+                self._probe_in_flight = True
+                allowed = True
+            else:
+                allowed = False
+        self._notify(changes)
+        return allowed
+
+    def record_success(self) -> None:
+        changes: list[tuple[BreakerState, BreakerState]] = []
+        with self._lock:
+            self._consecutive = 0
+            if self._state == "half_open":
+                self._probe_in_flight = False
+                self._reset_window()
+                changes.append(self._move("closed"))
+            elif self._state == "closed":
+                self._add(ok=True)
+        self._notify(changes)
+
+    def record_failure(self) -> None:
+        changes: list[tuple[BreakerState, BreakerState]] = []
+        with self._lock:
+            if self._state == "half_open":
+                self._probe_in_flight = False
+                changes.append(self._open())
+            elif self._state == "closed":
+                self._consecutive += 1
+                self._add(ok=False)
+                if self._should_open():
+                    changes.append(self._open())
+        self._notify(changes)
+
+    def release(self) -> None:
+        """Give back an acquired slot without an outcome (cancelled, or an irrelevant error)."""
+        with self._lock:
+            if self._state == "half_open":
+                self._probe_in_flight = False
+
+    # -- internals (called with the lock held) -------------------------------------------------
+
+    def _break_over(self) -> bool:
+        return self._clock.now() >= self._opened_at + self.config.break_duration
+
+    def _move(self, new: BreakerState) -> tuple[BreakerState, BreakerState]:
+        old, self._state = self._state, new
+        return old, new
+
+    def _open(self) -> tuple[BreakerState, BreakerState]:
+        self._opened_at = self._clock.now()
+        self._consecutive = 0
+        self._reset_window()
+        self.opened_count += 1
+        return self._move("open")
+
+    def _add(self, *, ok: bool) -> None:
+        now = self._clock.now()
+        self._outcomes.append((now, ok))
+        if not ok:
+            self._failures_in_window += 1
+        horizon = now - self.config.window
+        while self._outcomes and self._outcomes[0][0] < horizon:
+            _, was_ok = self._outcomes.popleft()
+            if not was_ok:
+                self._failures_in_window -= 1
+
+    def _reset_window(self) -> None:
+        self._outcomes.clear()
+        self._failures_in_window = 0
+
+    def _should_open(self) -> bool:
+        if self._consecutive >= self.config.consecutive_failures:
+            return True
+        total = len(self._outcomes)
+        return (
+            total >= self.config.min_throughput
+            and self._failures_in_window / total >= self.config.failure_ratio
+        )
+
+    def _notify(self, changes: list[tuple[BreakerState, BreakerState]]) -> None:
+        if self._on_change is None:
+            return
+        for old, new in changes:
+            if old != new:
+                self._on_change(old, new)
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.name!r}, state={self.state!r})"

@@ -1,0 +1,416 @@
+"""The resilient call: retries (tenacity), breaker, budget, rate-limit gate, deadline, fallback.
+
+One :class:`Resilience` object belongs to one wrapper (LLM, tool or memory store) and keeps a
+:class:`Guard` per provider: its circuit breaker, retry budget and rate-limit gate, shared by all
+concurrent calls. :meth:`Resilience.run` tries the providers of a fallback chain in order; on each
+one, tenacity's ``AsyncRetrying`` drives the attempts with our own ``wait`` (backoff with jitter,
+or the vendor's ``Retry-After``, clipped to the deadline) and ``stop`` (attempts, Retry-After cap,
+deadline, breaker, budget) strategies, sleeping on the injectable clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from harness.core._breaker import BreakerConfig, CircuitBreaker
+from harness.core._budget import BudgetConfig, RetryBudget
+from harness.core._clock import Clock, get_clock
+from harness.core._deadline import Deadline
+from harness.core._errors import (
+    AllProvidersFailed,
+    CircuitOpen,
+    DeadlineExceeded,
+    RateLimited,
+    RetryBudgetExhausted,
+    Timeout,
+    UpstreamError,
+    is_retryable,
+)
+from harness.core._events import (
+    GLOBAL_EVENTS,
+    AttemptFailed,
+    AttemptStarted,
+    BreakerStateChanged,
+    BudgetExhausted,
+    CallFinished,
+    EventBus,
+    FallbackUsed,
+    ResilienceEvent,
+    RetryReason,
+    RetryScheduled,
+    next_call_id,
+)
+from harness.core._gate import RateLimitGate
+from harness.core._policy import RetryPolicy
+
+T = TypeVar("T")
+StopReason = Literal["attempts", "retry_after", "deadline", "breaker", "budget"]
+
+
+class DefaultClock:
+    """Delegates to whatever :func:`harness.core.get_clock` returns at each call.
+
+    Objects built without an explicit clock use this, so ``use_clock(VirtualClock())`` applies
+    to them even when they were created before the block.
+    """
+
+    def now(self) -> float:
+        return get_clock().now()
+
+    def wall(self) -> float:
+        return get_clock().wall()
+
+    async def sleep(self, seconds: float) -> None:
+        await get_clock().sleep(seconds)
+
+    def sleep_sync(self, seconds: float) -> None:
+        get_clock().sleep_sync(seconds)
+
+    def __repr__(self) -> str:
+        return f"DefaultClock(-> {get_clock()!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    """What an operation learns about the attempt it runs: its number and its time limit."""
+
+    provider: str
+    attempt: int
+    timeout: float
+
+
+Operation = Callable[[AttemptInfo], Awaitable[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class Served(Generic[T]):
+    """The value of a successful call and how it was obtained."""
+
+    value: T
+    provider: str
+    attempts: int
+    elapsed: float
+    fallback: bool
+    attempts_by_provider: dict[str, int]
+
+
+@dataclass(slots=True)
+class Guard:
+    """The shared protection of one provider."""
+
+    name: str
+    breaker: CircuitBreaker | None
+    budget: RetryBudget | None
+    gate: RateLimitGate
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: int
+    deadline: Deadline
+    attempts: int = 0
+    by_provider: dict[str, int] = field(default_factory=dict)
+    pending_delay: float = 0.0
+    pending_reason: RetryReason = "backoff"
+    previous_delay: float | None = None
+    stop_reason: StopReason | None = None
+
+
+class Resilience:
+    """Retry, breaker, budget, gate, deadline and fallback for one wrapper's calls.
+
+    ``breaker=None`` or ``budget=None`` switch those off. ``events`` receives this object's
+    events (they also go to the process-wide bus). ``retry_if`` decides which errors are retried
+    on the same provider (default: the error's own ``retryable``).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        policy: RetryPolicy | None = None,
+        breaker: BreakerConfig | None = None,
+        budget: BudgetConfig | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        events: EventBus | None = None,
+        retry_if: Callable[[BaseException], bool] = is_retryable,
+    ) -> None:
+        self.source = source
+        self.policy = policy or RetryPolicy()
+        self.breaker_config = breaker
+        self.budget_config = budget
+        self.clock: Clock = clock or DefaultClock()
+        self.rng = rng or random.Random()
+        self.events = events or EventBus()
+        self.retry_if = retry_if
+        self._guards: dict[str, Guard] = {}
+        self._lock = threading.Lock()
+
+    # -- per-provider state ----------------------------------------------------------------------
+
+    def guard(self, name: str) -> Guard:
+        """The guard of provider ``name``, created on first use."""
+        guard = self._guards.get(name)
+        if guard is not None:
+            return guard
+        with self._lock:
+            guard = self._guards.get(name)
+            if guard is None:
+                guard = Guard(
+                    name=name,
+                    breaker=self._make_breaker(name),
+                    budget=RetryBudget(self.budget_config, self.clock)
+                    if self.budget_config
+                    else None,
+                    gate=RateLimitGate(self.clock, self.rng),
+                )
+                self._guards[name] = guard
+        return guard
+
+    def guards(self) -> dict[str, Guard]:
+        """Every guard created so far, by provider name."""
+        return dict(self._guards)
+
+    def _make_breaker(self, name: str) -> CircuitBreaker | None:
+        if self.breaker_config is None:
+            return None
+
+        def changed(old: Any, new: Any) -> None:
+            self._emit(BreakerStateChanged, call_id=0, provider=name, old=old, new=new)
+
+        return CircuitBreaker(name, self.breaker_config, self.clock, on_change=changed)
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def _emit(self, kind: type[ResilienceEvent], **fields: Any) -> None:
+        if not (len(self.events) or len(GLOBAL_EVENTS)):
+            return
+        event = kind(source=self.source, at=self.clock.now(), **fields)
+        self.events.emit(event)
+        GLOBAL_EVENTS.emit(event)
+
+    # -- the call ----------------------------------------------------------------------------------
+
+    async def run(
+        self, chain: Sequence[tuple[str, Operation[T]]], *, deadline: float | None = None
+    ) -> Served[T]:
+        """Run the operations of ``chain`` (provider name, operation) in fallback order.
+
+        Raises the first non-fallback error (``BadRequest``), ``DeadlineExceeded`` when time
+        ran out, or ``AllProvidersFailed`` with every provider's last error.
+        """
+        if not chain:
+            raise ValueError("Resilience.run needs at least one provider")
+        budget_seconds = deadline if deadline is not None else self.policy.deadline
+        call = _Call(call_id=next_call_id(), deadline=Deadline(self.clock, budget_seconds))
+        errors: dict[str, BaseException] = {}
+        previous: str | None = None
+        try:
+            for name, operation in chain:
+                if previous is not None:
+                    self._emit(
+                        FallbackUsed,
+                        call_id=call.call_id,
+                        from_provider=previous,
+                        to_provider=name,
+                        reason=type(errors[previous]).__name__,
+                    )
+                if call.deadline.remaining() <= self.policy.min_attempt_time:
+                    break
+                try:
+                    value = await self._on_provider(self.guard(name), operation, call)
+                except (UpstreamError, CircuitOpen, RetryBudgetExhausted) as exc:
+                    errors[name] = exc
+                    if isinstance(exc, UpstreamError) and not exc.fallback:
+                        raise
+                    previous = name
+                    continue
+                served = Served(
+                    value=value,
+                    provider=name,
+                    attempts=call.attempts,
+                    elapsed=call.deadline.elapsed(),
+                    fallback=name != chain[0][0],
+                    attempts_by_provider=dict(call.by_provider),
+                )
+                self._emit(
+                    CallFinished,
+                    call_id=call.call_id,
+                    outcome="ok",
+                    provider=name,
+                    attempts=call.attempts,
+                    elapsed=served.elapsed,
+                    error=None,
+                    fallback=served.fallback,
+                )
+                return served
+            if call.deadline.remaining() <= self.policy.min_attempt_time:
+                raise DeadlineExceeded(budget_seconds or math.inf, errors=errors)
+            raise AllProvidersFailed(errors)
+        except BaseException as exc:
+            self._emit(
+                CallFinished,
+                call_id=call.call_id,
+                outcome="error",
+                provider=None,
+                attempts=call.attempts,
+                elapsed=call.deadline.elapsed(),
+                error=type(exc).__name__,
+                fallback=len(errors) > 0,
+            )
+            raise
+
+    async def run_single(
+        self, name: str, operation: Operation[T], *, deadline: float | None = None
+    ) -> Served[T]:
+        """Like :meth:`run` with one provider, raising that provider's own error."""
+        try:
+            return await self.run([(name, operation)], deadline=deadline)
+        except AllProvidersFailed as exc:
+            raise exc.errors[name] from None
+
+    async def _on_provider(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
+        if guard.budget is not None:
+            guard.budget.record_call()
+        call.stop_reason = None
+        call.previous_delay = None
+        retrying = AsyncRetrying(
+            sleep=self.clock.sleep,
+            retry=retry_if_exception(self.retry_if),
+            wait=lambda state: self._wait(state, call),
+            stop=lambda state: self._stop(state, guard, call),
+            before_sleep=lambda state: self._before_sleep(state, guard, call),
+            reraise=True,
+        )
+        try:
+            result: T = await retrying(self._attempt, guard, operation, call)
+        except UpstreamError as exc:
+            if call.stop_reason == "budget":
+                raise RetryBudgetExhausted(guard.name, last_error=exc) from exc
+            if call.stop_reason == "breaker":
+                raise CircuitOpen(guard.name, last_error=exc) from exc
+            raise
+        return result
+
+    async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
+        policy = self.policy
+        hold = guard.gate.release_delay()
+        if hold > 0.0:
+            room = call.deadline.remaining() - policy.min_attempt_time
+            if hold > policy.max_retry_after or hold > room:
+                raise RateLimited(
+                    f"rate-limit gate closed for {hold:.2f}s",
+                    provider=guard.name,
+                    retry_after=hold,
+                    should_retry=False,
+                )
+            await self.clock.sleep(hold)
+        remaining = call.deadline.remaining()
+        if remaining <= policy.min_attempt_time:
+            raise Timeout(
+                f"no time left for an attempt ({remaining:.3f}s)",
+                provider=guard.name,
+                should_retry=False,
+            )
+        breaker = guard.breaker
+        if breaker is not None and not breaker.try_acquire():
+            raise CircuitOpen(guard.name)
+        call.attempts += 1
+        call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
+        self._emit(AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts)
+        started = self.clock.now()
+        info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=remaining)
+        try:
+            if math.isfinite(remaining):
+                async with asyncio.timeout(remaining):
+                    result = await operation(info)
+            else:
+                result = await operation(info)
+        except TimeoutError as exc:
+            error = Timeout(f"deadline reached after {remaining:.3f}s", provider=guard.name)
+            self._failed(guard, call, error, started)
+            raise error from exc
+        except UpstreamError as exc:
+            self._failed(guard, call, exc, started)
+            raise
+        except BaseException:
+            if breaker is not None:
+                breaker.release()
+            raise
+        if breaker is not None:
+            breaker.record_success()
+        return result
+
+    def _failed(self, guard: Guard, call: _Call, error: UpstreamError, started: float) -> None:
+        breaker = guard.breaker
+        if breaker is not None:
+            if error.counts_for_breaker:
+                breaker.record_failure()
+            else:
+                breaker.release()
+        if isinstance(error, RateLimited) and error.retry_after:
+            guard.gate.close_for(error.retry_after)
+        self._emit(
+            AttemptFailed,
+            call_id=call.call_id,
+            provider=guard.name,
+            attempt=call.attempts,
+            error=type(error).__name__,
+            status=error.status,
+            retryable=self.retry_if(error),
+            elapsed=self.clock.now() - started,
+        )
+
+    # -- tenacity strategies ---------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState, call: _Call) -> float:
+        policy = self.policy
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+        reason: RetryReason
+        if retry_after is not None and policy.respect_retry_after:
+            delay, reason = retry_after, "retry_after"
+        else:
+            delay = policy.backoff(state.attempt_number, self.rng, call.previous_delay)
+            room = call.deadline.remaining() - policy.min_attempt_time
+            delay, reason = max(0.0, min(delay, room)), "backoff"
+        call.pending_delay, call.pending_reason = delay, reason
+        return delay
+
+    def _stop(self, state: RetryCallState, guard: Guard, call: _Call) -> bool:
+        policy = self.policy
+        reason: StopReason | None = None
+        room = call.deadline.remaining() - policy.min_attempt_time
+        if state.attempt_number >= policy.max_attempts:
+            reason = "attempts"
+        elif call.pending_reason == "retry_after" and call.pending_delay > policy.max_retry_after:
+            reason = "retry_after"
+        elif room <= 0.0 or call.pending_delay > room:
+            reason = "deadline"
+        elif guard.breaker is not None and guard.breaker.state == "open":
+            reason = "breaker"
+        elif guard.budget is not None and not guard.budget.try_spend():
+            self._emit(BudgetExhausted, call_id=call.call_id, provider=guard.name)
+            reason = "budget"
+        call.stop_reason = reason
+        return reason is not None
+
+    def _before_sleep(self, state: RetryCallState, guard: Guard, call: _Call) -> None:
+        call.previous_delay = call.pending_delay
+        self._emit(
+            RetryScheduled,
+            call_id=call.call_id,
+            provider=guard.name,
+            attempt=call.attempts,
+            delay=call.pending_delay,
+            reason=call.pending_reason,
+        )

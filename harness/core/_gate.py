@@ -1,0 +1,40 @@
+"""The rate-limit gate: a 429 with ``Retry-After`` closes a provider for every concurrent caller.
+
+Without it, each concurrent caller discovers the rate limit by hitting it (a thundering herd
+of 429s). With it, the first 429 sets "not before T" and every other caller waits for T before
+sending, released with a little jitter so they do not all fire at the same instant.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from harness.core._clock import Clock
+
+
+class RateLimitGate:
+    """'Not before T' for one provider, shared by all calls to it."""
+
+    def __init__(self, clock: Clock, rng: random.Random, *, spread: float = 0.1) -> None:
+        self._clock = clock
+        self._rng = rng
+        self._spread = spread
+        self._not_before = float("-inf")
+        self._lock = threading.Lock()
+
+    def close_for(self, seconds: float) -> None:
+        """Hold every caller back for ``seconds`` from now (never shortens an existing hold)."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock.now() + max(0.0, seconds))
+
+    def wait_time(self) -> float:
+        """Seconds until the gate opens (0 when open), without jitter."""
+        return max(0.0, self._not_before - self._clock.now())
+
+    def release_delay(self) -> float:
+        """How long this caller should wait: the hold plus up to ``spread`` of it as jitter."""
+        wait = self.wait_time()
+        if wait <= 0.0:
+            return 0.0
+        return wait + self._rng.uniform(0.0, self._spread * wait)

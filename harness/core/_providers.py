@@ -1,0 +1,313 @@
+"""LLM providers: what one attempt against one vendor does, over a shared ``httpx.AsyncClient``.
+
+A provider knows its vendor's wire format and nothing about retries: it raises core errors and
+the wrapper decides what to do. :class:`HTTPProvider` holds what OpenAI- and Anthropic-compatible
+APIs share: the request, error translation, and streaming with a time-to-first-token and a
+stalled-stream timeout.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent, SSEError
+
+from harness.core._clock import Clock, get_clock
+from harness.core._errors import ConnectError, ServerError, Timeout, UpstreamError
+from harness.core._http import Secret, classify_response, translate_transport_error
+
+Message = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Per-attempt limits. Each is also clipped to the call's remaining deadline.
+
+    ``first_token`` bounds the wait for the first text of a stream, ``stall`` the gap between
+    two stream events.
+    """
+
+    connect: float = 5.0
+    read: float = 60.0
+    first_token: float = 30.0
+    stall: float = 15.0
+
+    def for_attempt(self, limit: float) -> httpx.Timeout:
+        """httpx limits for one attempt with ``limit`` seconds left."""
+        return httpx.Timeout(
+            connect=min(self.connect, limit),
+            read=min(self.read, limit),
+            write=min(self.read, limit),
+            pool=min(self.connect, limit),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the vendor reported them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One provider's answer to one attempt."""
+
+    text: str
+    model: str
+    usage: Usage
+    finish_reason: str | None
+
+
+@dataclass(slots=True)
+class StreamProgress:
+    """What a stream reported besides text; updated as events arrive."""
+
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    done: bool = False
+
+
+class OpenedStream:
+    """A stream whose first text chunk has arrived: ``first`` plus an iterator over the rest.
+
+    Always ``aclose()`` it (the wrapper does): it owns the HTTP response.
+    """
+
+    def __init__(
+        self,
+        first: str,
+        rest: AsyncIterator[str],
+        progress: StreamProgress,
+        stack: AsyncExitStack,
+    ) -> None:
+        self.first = first
+        self.rest = rest
+        self.progress = progress
+        self._stack = stack
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What the wrapper needs from a provider. Implement it to wrap any other client."""
+
+    name: str
+    model: str
+
+    async def complete(
+        self,
+        client: httpx.AsyncClient,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        *,
+        limit: float,
+    ) -> Reply: ...
+
+    async def open_stream(
+        self,
+        client: httpx.AsyncClient,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        *,
+        limit: float,
+    ) -> OpenedStream: ...
+
+
+class HTTPProvider(abc.ABC):
+    """Shared machinery of HTTP chat APIs; subclasses describe the wire format."""
+
+    api: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        model: str,
+        api_key: str | Secret | None,
+        timeouts: Timeouts | None = None,
+        headers: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key if isinstance(api_key, Secret) else Secret(api_key or "")
+        self.timeouts = timeouts or Timeouts()
+        self.extra_headers = dict(headers or {})
+        self._clock = clock
+
+    # -- what subclasses say about their wire format -----------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def url(self) -> str: ...
+
+    @abc.abstractmethod
+    def auth_headers(self) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    def request_body(
+        self, messages: Sequence[Message], params: Mapping[str, Any], *, stream: bool
+    ) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def parse_reply(self, data: Mapping[str, Any]) -> Reply: ...
+
+    @abc.abstractmethod
+    def parse_event(self, event: ServerSentEvent, progress: StreamProgress) -> str | None:
+        """Text carried by ``event`` (or None); update ``progress``; raise on an error event."""
+
+    # -- one attempt --------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {"content-type": "application/json", **self.extra_headers, **self.auth_headers()}
+
+    def _wall(self) -> float:
+        return (self._clock or get_clock()).wall()
+
+    async def complete(
+        self,
+        client: httpx.AsyncClient,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        *,
+        limit: float,
+    ) -> Reply:
+        body = self.request_body(messages, params, stream=False)
+        try:
+            response = await client.post(
+                self.url,
+                json=body,
+                headers=self._headers(),
+                timeout=self.timeouts.for_attempt(limit),
+            )
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, self.name) from exc
+        if response.status_code >= 400:
+            raise self._error(response, response.content)
+        try:
+            data = response.json()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ServerError(
+                f"malformed response body ({len(response.content)} bytes)",
+                provider=self.name,
+                status=response.status_code,
+            ) from exc
+        if not isinstance(data, dict):
+            raise ServerError("response body is not a JSON object", provider=self.name)
+        try:
+            return self.parse_reply(data)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
+
+    async def open_stream(
+        self,
+        client: httpx.AsyncClient,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        *,
+        limit: float,
+    ) -> OpenedStream:
+        body = self.request_body(messages, params, stream=True)
+        stack = AsyncExitStack()
+        try:
+            try:
+                response = await stack.enter_async_context(
+                    client.stream(
+                        "POST",
+                        self.url,
+                        json=body,
+                        headers={**self._headers(), "accept": "text/event-stream"},
+                        timeout=self.timeouts.for_attempt(limit),
+                    )
+                )
+            except httpx.HTTPError as exc:
+                raise translate_transport_error(exc, self.name) from exc
+            if response.status_code >= 400:
+                try:
+                    content = await response.aread()
+                except httpx.HTTPError as exc:
+                    raise translate_transport_error(exc, self.name) from exc
+                raise self._error(response, content)
+            progress = StreamProgress()
+            events = self._texts(EventSource(response), progress)
+            stack.push_async_callback(events.aclose)
+            first = await self._next_text(events, min(self.timeouts.first_token, limit))
+            if first is None:
+                raise ConnectError("stream ended before any text", provider=self.name)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return OpenedStream(first, self._rest(events), progress, stack)
+
+    async def _texts(
+        self, source: EventSource, progress: StreamProgress
+    ) -> AsyncGenerator[str, None]:
+        """Non-empty text chunks; raises when the stream ends without its terminator."""
+        try:
+            async for event in source.aiter_sse():
+                text = self.parse_event(event, progress)
+                if text:
+                    yield text
+                if progress.done:
+                    return
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, self.name) from exc
+        except SSEError as exc:
+            raise ServerError(f"not an event stream: {exc}", provider=self.name) from exc
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ServerError(f"malformed stream event: {exc!r}", provider=self.name) from exc
+        raise ConnectError("stream ended without its terminator", provider=self.name)
+
+    async def _next_text(self, events: AsyncIterator[str], limit: float) -> str | None:
+        try:
+            async with asyncio.timeout(limit):
+                return await anext(events)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError as exc:
+            raise Timeout(f"no stream event within {limit:g}s", provider=self.name) from exc
+
+    async def _rest(self, events: AsyncIterator[str]) -> AsyncIterator[str]:
+        while True:
+            chunk = await self._next_text(events, self.timeouts.stall)
+            if chunk is None:
+                return
+            yield chunk
+
+    def _error(self, response: httpx.Response, content: bytes) -> UpstreamError:
+        return classify_response(
+            provider=self.name,
+            status=response.status_code,
+            headers=response.headers,
+            body=content,
+            now_wall=self._wall(),
+            secret=self.api_key,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+            f"model={self.model!r}, api_key={self.api_key!r})"
+        )
+
+
+def loads_event(event: ServerSentEvent) -> Any:
+    """The JSON payload of an SSE event (``ValueError`` when it is not JSON)."""
+    return json.loads(event.data)
