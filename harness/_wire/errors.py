@@ -50,12 +50,22 @@ def error_response(
     request_id: str | None = None,
     model: str | None = None,
     retry_after: float | None = None,
+    default_code: bool = True,
 ) -> WireResponse:
-    """A vendor error answer (body and request-id header) for ``status``."""
+    """A vendor error answer (body and request-id header) for ``status``.
+
+    ``default_code=False`` keeps OpenAI's ``code`` null when none is given (its missing-key 401).
+    """
     rid = request_id or new_id("req_")
     if api == "openai":
         body = openai.error_body(
-            status, message=message, code=code, param=param, model=model, retry_after=retry_after
+            status,
+            message=message,
+            code=code,
+            param=param,
+            model=model,
+            retry_after=retry_after,
+            default_code=default_code,
         )
     else:
         body = anthropic.error_body(status, message=message, error_code=code, request_id=rid)

@@ -240,14 +240,16 @@ def error_body(
     error_type: str | None = None,
     model: str | None = None,
     retry_after: float | None = None,
+    default_code: bool = True,
 ) -> dict[str, Any]:
     """``{"error": {"message", "type", "param", "code"}}`` with OpenAI's values for ``status``.
 
-    ``code`` defaults to what OpenAI sends for the status (``rate_limit_exceeded`` for 429,
-    ``invalid_api_key`` for 401, the integer status for Cloudflare's 502/504).
+    Unless ``default_code`` is false, a missing ``code`` becomes what OpenAI sends for the status
+    (``rate_limit_exceeded`` for 429, ``invalid_api_key`` for 401, the integer status for
+    Cloudflare's 502/504).
     """
     str_code = code if isinstance(code, str) else None
-    if code is None and status in _ERRORS:
+    if code is None and default_code and status in _ERRORS:
         code = _ERRORS[status][1]
         if status == 404 and not model:
             code = None

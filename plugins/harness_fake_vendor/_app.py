@@ -1,0 +1,471 @@
+"""The fake vendor as a bare ASGI application: vendor routes, faults, control API.
+
+Vendor routes (``/v1`` may be left out of any of them):
+
+- ``POST /v1/chat/completions`` (OpenAI; ``stream: true`` answers SSE ending in ``[DONE]``);
+- ``POST /v1/messages`` and ``POST /v1/messages/count_tokens`` (Anthropic);
+- ``GET /v1/models`` (Anthropic's shape when the request has ``anthropic-version``).
+
+The control API lives under ``/_harness/`` (see :mod:`harness_fake_vendor._control_api`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness._faults import (
+    ConnectionResetFault,
+    EmptyResponseFault,
+    HttpStatusFault,
+)
+from harness._wire import anthropic, openai
+from harness._wire.common import (
+    JSON_CONTENT_TYPE,
+    SSE_CONTENT_TYPE,
+    Api,
+    WireResponse,
+    json_response,
+    new_id,
+)
+from harness._wire.errors import error_response, fault_response, retry_after_headers
+from harness._wire.text import complete, prompt_tokens
+from harness_fake_vendor._asgi import (
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    raw_headers,
+    read_body,
+    send_response,
+)
+from harness_fake_vendor._config import VendorConfig
+from harness_fake_vendor._conn import (
+    close_connection,
+    current_transport,
+    reset_connection,
+    wait_disconnect,
+)
+from harness_fake_vendor._control_api import ControlApi
+from harness_fake_vendor._state import Counters, FaultBook, Plan, RateLimiter, Window
+
+CONTROL_PREFIX = "/_harness"
+
+_CHAT = "/v1/chat/completions"
+_MESSAGES = "/v1/messages"
+_COUNT_TOKENS = "/v1/messages/count_tokens"
+_MODELS = "/v1/models"
+_KNOWN_ROUTES = frozenset({_CHAT, _MESSAGES, _COUNT_TOKENS, _MODELS})
+_OTHER_ROUTE = "(other)"
+
+_INVALID_JSON = object()
+
+
+@dataclass(slots=True)
+class StreamAnswer:
+    """A 200 SSE answer: headers, then ``events`` (the terminator last)."""
+
+    headers: dict[str, str]
+    events: list[bytes]
+
+
+def _route(path: str) -> str:
+    """The canonical route of a path (``/chat/completions`` -> ``/v1/chat/completions``)."""
+    path = path.rstrip("/") or "/"
+    if path in _KNOWN_ROUTES:
+        return path
+    prefixed = "/v1" + path
+    return prefixed if prefixed in _KNOWN_ROUTES else _OTHER_ROUTE
+
+
+def _api_for(route: str, headers: dict[bytes, bytes]) -> Api:
+    if route in (_MESSAGES, _COUNT_TOKENS):
+        return "anthropic"
+    if route == _CHAT:
+        return "openai"
+    return "anthropic" if b"anthropic-version" in headers else "openai"
+
+
+def _has_key(api: Api, headers: dict[bytes, bytes]) -> bool:
+    """Whether the request carries a key (``Authorization: Bearer``, or ``x-api-key``)."""
+    auth = headers.get(b"authorization", b"")
+    if auth[:7].lower() == b"bearer " and auth[7:].strip():
+        return True
+    return api == "anthropic" and bool(headers.get(b"x-api-key", b"").strip())
+
+
+@dataclass(slots=True)
+class VendorRequest:
+    """What the vendor routes need to know about one request."""
+
+    method: str
+    path: str
+    route: str
+    api: Api
+    headers: dict[bytes, bytes]
+    payload: Any
+    model: str | None
+    streaming: bool
+
+
+def _parse(scope: Scope, body: bytes) -> VendorRequest:
+    """Route, API, JSON payload, ``model`` and ``stream`` of a request."""
+    path: str = scope["path"]
+    headers = header_map(scope)
+    route = _route(path)
+    payload: Any = None
+    model: str | None = None
+    streaming = False
+    if body:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = _INVALID_JSON
+        if isinstance(payload, dict):
+            raw_model = payload.get("model")
+            model = raw_model if isinstance(raw_model, str) else None
+            streaming = payload.get("stream") is True
+    return VendorRequest(
+        scope["method"], path, route, _api_for(route, headers), headers, payload, model, streaming
+    )
+
+
+def _int_field(payload: dict[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class VendorApp:
+    """ASGI callable serving both vendors' APIs with faults applied, plus the control API."""
+
+    def __init__(self, config: VendorConfig) -> None:
+        self.config = config
+        self.faults = FaultBook(default_seed=config.seed)
+        self.counters = Counters()
+        self.limiter = RateLimiter(
+            config.rate_limit_requests,
+            config.rate_limit_tokens,
+            config.rate_limit_window,
+            enforce=config.enforce_rate_limit,
+        )
+        self.control = ControlApi(self.faults, self.counters, self.limiter)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path.startswith(CONTROL_PREFIX):
+            body = await read_body(receive)
+            await send_response(send, self.control.handle(scope["method"], path, body))
+            return
+        await self._vendor(scope, receive, send)
+
+    # --- vendor side -------------------------------------------------------------------------
+
+    async def _vendor(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = _parse(scope, await read_body(receive))
+        self.counters.request(request.route)
+        api, model = request.api, request.model
+        plan = self.faults.plan(request.path, model, request.streaming)
+        window = self.limiter.take()
+        if plan is not None:
+            self.counters.fired(plan.fired)
+            if plan.delay > 0:
+                await asyncio.sleep(plan.delay)
+            terminal = plan.terminal
+            if isinstance(terminal, ConnectionResetFault):
+                await self._reset(receive, send)
+                return
+            if isinstance(terminal, HttpStatusFault):
+                answer = fault_response(terminal, api, model=model)
+                answer = self._with_limits(api, answer, window, 0, rate_limited=terminal)
+                self.counters.answered(answer.status)
+                await send_response(send, answer)
+                return
+            if isinstance(terminal, EmptyResponseFault):
+                await self._empty(api, send, window, request.streaming)
+                return
+
+        result = self._answer(request, window)
+        if isinstance(result, StreamAnswer):
+            self.counters.answered(200)
+            await self._stream(result, plan, receive, send)
+            return
+        self.counters.answered(result.status)
+        await send_response(send, result)
+
+    def _with_limits(
+        self,
+        api: Api,
+        answer: WireResponse,
+        window: Window,
+        tokens: int,
+        *,
+        rate_limited: HttpStatusFault | None = None,
+    ) -> WireResponse:
+        """Add the rate-limit headers (a 429 that is not about quota reports 0 remaining)."""
+        remaining = window.remaining_requests
+        if (
+            rate_limited is not None
+            and rate_limited.status == 429
+            and rate_limited.error_code != openai.INSUFFICIENT_QUOTA
+        ):
+            remaining = 0
+        if tokens:
+            self.limiter.spend(tokens)
+        if api == "openai":
+            limits = openai.ratelimit_headers(
+                limit_requests=window.limit_requests,
+                remaining_requests=remaining,
+                reset_requests=window.reset_in,
+                limit_tokens=window.limit_tokens,
+                remaining_tokens=window.remaining_tokens - tokens,
+                reset_tokens=window.reset_in,
+            )
+        else:
+            reset_at = time.time() + window.reset_in
+            limits = anthropic.ratelimit_headers(
+                limit_requests=window.limit_requests,
+                remaining_requests=remaining,
+                reset_requests_at=reset_at,
+                limit_tokens=window.limit_tokens,
+                remaining_tokens=window.remaining_tokens - tokens,
+                reset_tokens_at=reset_at,
+            )
+        answer.headers.update(limits)
+        return answer
+
+    def _answer(self, request: VendorRequest, window: Window) -> WireResponse | StreamAnswer:
+        """The vendor's own answer (no fault): success, or its validation/auth errors."""
+        api, route, method, path = request.api, request.route, request.method, request.path
+        payload, model = request.payload, request.model
+        if window.exceeded:
+            answer = error_response(api, 429, model=model, retry_after=window.reset_in)
+            answer.headers.update(retry_after_headers(max(window.reset_in, 0.001)))
+            return self._with_limits(api, answer, window, 0)
+        if self.config.require_api_key and not _has_key(api, request.headers):
+            message = (
+                openai.MISSING_KEY_MESSAGE if api == "openai" else anthropic.MISSING_KEY_MESSAGE
+            )
+            answer = error_response(api, 401, message=message, default_code=False)
+            return self._with_limits(api, answer, window, 0)
+        expected = "GET" if route == _MODELS else "POST"
+        if route == _OTHER_ROUTE or method != expected:
+            message = (
+                f"Invalid URL ({method} {path})"
+                if api == "openai"
+                else f"Not found: {method} {path}"
+            )
+            return self._with_limits(api, error_response(api, 404, message=message), window, 0)
+        if route == _MODELS:
+            models = list(self.config.models)
+            body = openai.models_list(models) if api == "openai" else anthropic.models_list(models)
+            return self._with_limits(api, self._ok(api, body), window, 0)
+        if payload is _INVALID_JSON or not isinstance(payload, dict):
+            message = (
+                "We could not parse the JSON body of your request. The API expects a JSON payload."
+                if api == "openai"
+                else "There was an issue with the format or content of your request: "
+                "the body is not a JSON object."
+            )
+            return self._with_limits(api, error_response(api, 400, message=message), window, 0)
+        if route == _CHAT:
+            return self._chat(payload, model, window)
+        if route == _COUNT_TOKENS:
+            return self._count_tokens(payload, model, window)
+        return self._messages(payload, model, window)
+
+    def _ok(self, api: Api, body: Any) -> WireResponse:
+        rid = new_id("req_", 32 if api == "openai" else 24)
+        extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
+        return json_response(200, body, extra)
+
+    def _invalid(self, api: Api, window: Window, message: str, param: str | None) -> WireResponse:
+        code = "missing_required_parameter" if api == "openai" and param else None
+        answer = error_response(api, 400, message=message, code=code, param=param)
+        return self._with_limits(api, answer, window, 0)
+
+    def _chat(
+        self, payload: dict[str, Any], model: str | None, window: Window
+    ) -> WireResponse | StreamAnswer:
+        if model is None:
+            return self._invalid("openai", window, "you must provide a model parameter", None)
+        messages = payload.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self._invalid(
+                "openai", window, "Missing required parameter: 'messages'.", "messages"
+            )
+        max_tokens = _int_field(payload, "max_completion_tokens", "max_tokens")
+        answer = complete(messages, max_tokens=max_tokens, reply=self.config.reply)
+        finish = "length" if answer.truncated else "stop"
+        completion_id = new_id("chatcmpl-", 29)
+        created = int(time.time())
+        tokens = answer.prompt_tokens + answer.completion_tokens
+        if payload.get("stream") is True:
+            options = payload.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            chunks = openai.chat_completion_chunks(
+                completion_id=completion_id,
+                model=model,
+                created=created,
+                pieces=answer.pieces,
+                prompt_tokens=answer.prompt_tokens,
+                finish_reason=finish,
+                include_usage=include_usage,
+            )
+            head = self._stream_head("openai", window, tokens)
+            return StreamAnswer(head, openai.stream_events(chunks))
+        body = openai.chat_completion(
+            completion_id=completion_id,
+            model=model,
+            created=created,
+            text=answer.text,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            finish_reason=finish,
+        )
+        return self._with_limits("openai", self._ok("openai", body), window, tokens)
+
+    def _anthropic_checks(
+        self, payload: dict[str, Any], window: Window, *, need_max: bool
+    ) -> WireResponse | None:
+        if not isinstance(payload.get("messages"), list):
+            return self._invalid("anthropic", window, "messages: Field required", "messages")
+        if need_max and _int_field(payload, "max_tokens") is None:
+            return self._invalid("anthropic", window, "max_tokens: Field required", "max_tokens")
+        return None
+
+    def _messages(
+        self, payload: dict[str, Any], model: str | None, window: Window
+    ) -> WireResponse | StreamAnswer:
+        if model is None:
+            return self._invalid("anthropic", window, "model: Field required", "model")
+        problem = self._anthropic_checks(payload, window, need_max=True)
+        if problem is not None:
+            return problem
+        answer = complete(
+            payload["messages"],
+            system=payload.get("system"),
+            max_tokens=_int_field(payload, "max_tokens"),
+            reply=self.config.reply,
+        )
+        stop_reason = "max_tokens" if answer.truncated else "end_turn"
+        message_id = new_id("msg_01", 22)
+        tokens = answer.prompt_tokens + answer.completion_tokens
+        if payload.get("stream") is True:
+            events = anthropic.stream_events(
+                message_id=message_id,
+                model=model,
+                pieces=answer.pieces,
+                input_tokens=answer.prompt_tokens,
+                stop_reason=stop_reason,
+            )
+            return StreamAnswer(self._stream_head("anthropic", window, tokens), events)
+        body = anthropic.message(
+            message_id=message_id,
+            model=model,
+            text=answer.text,
+            input_tokens=answer.prompt_tokens,
+            output_tokens=answer.completion_tokens,
+            stop_reason=stop_reason,
+        )
+        return self._with_limits("anthropic", self._ok("anthropic", body), window, tokens)
+
+    def _count_tokens(
+        self, payload: dict[str, Any], model: str | None, window: Window
+    ) -> WireResponse:
+        if model is None:
+            return self._invalid("anthropic", window, "model: Field required", "model")
+        problem = self._anthropic_checks(payload, window, need_max=False)
+        if problem is not None:
+            return problem
+        count = prompt_tokens(payload["messages"], payload.get("system"))
+        body = anthropic.count_tokens_body(count)
+        return self._with_limits("anthropic", self._ok("anthropic", body), window, 0)
+
+    def _stream_head(self, api: Api, window: Window, tokens: int) -> dict[str, str]:
+        rid = new_id("req_", 32 if api == "openai" else 24)
+        extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
+        head = WireResponse(
+            200,
+            {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache", **extra},
+            b"",
+        )
+        return self._with_limits(api, head, window, tokens).headers
+
+    # --- answers that bend HTTP --------------------------------------------------------------
+
+    async def _reset(self, receive: Receive, send: Send) -> None:
+        transport = current_transport()
+        self.counters.answered("connection_reset")
+        if transport is None:  # not under uvicorn (e.g. an in-memory ASGI client)
+            await send_response(send, WireResponse(502, {"content-type": JSON_CONTENT_TYPE}, b""))
+            return
+        reset_connection(transport)
+        await wait_disconnect(receive)
+
+    async def _empty(self, api: Api, send: Send, window: Window, streaming: bool) -> None:
+        content_type = SSE_CONTENT_TYPE if streaming else JSON_CONTENT_TYPE
+        rid = new_id("req_", 32 if api == "openai" else 24)
+        extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
+        answer = WireResponse(200, {"content-type": content_type, **extra}, b"")
+        self.counters.answered(200)
+        await send_response(send, self._with_limits(api, answer, window, 0))
+
+    async def _stream(
+        self, answer: StreamAnswer, plan: Plan | None, receive: Receive, send: Send
+    ) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": raw_headers(answer.headers)}
+        )
+        events = answer.events
+        last = len(events) - 1
+        delay = self.config.stream_chunk_delay
+        if plan is None:
+            for index, event in enumerate(events):
+                if delay and index:
+                    await asyncio.sleep(delay)
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        cut = plan.cut_after
+        cut_at = min(cut, last) if cut is not None else None
+        stalls: dict[int, float] = {}
+        for position, seconds in plan.stalls.items():
+            stalls[min(position, last)] = stalls.get(min(position, last), 0.0) + seconds
+        malformed = {min(position, last) for position in plan.malformed}
+        malformed_event = (
+            openai.malformed_event()
+            if events[-1] == b"data: [DONE]\n\n"
+            else anthropic.malformed_event()
+        )
+        if plan.first_event_delay > 0:
+            await asyncio.sleep(plan.first_event_delay)
+        for index, event in enumerate(events):
+            if index in stalls:
+                await asyncio.sleep(stalls[index])
+            elif delay and index:
+                await asyncio.sleep(delay)
+            if index in malformed:
+                await send(
+                    {"type": "http.response.body", "body": malformed_event, "more_body": True}
+                )
+            if index == cut_at:
+                await self._cut(receive, send)
+                return
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _cut(self, receive: Receive, send: Send) -> None:
+        transport = current_transport()
+        if transport is None:  # not under uvicorn: end the body cleanly, still without terminator
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        close_connection(transport)
+        await wait_disconnect(receive)
