@@ -14,7 +14,7 @@ Quick start::
 """
 
 from harness.core._anthropic import AnthropicProvider
-from harness.core._breaker import BreakerConfig, CircuitBreaker
+from harness.core._breaker import BreakerConfig, BreakerPermit, CircuitBreaker
 from harness.core._budget import BudgetConfig, RetryBudget
 from harness.core._clock import Clock, SystemClock, VirtualClock, get_clock, use_clock
 from harness.core._deadline import Deadline
@@ -80,6 +80,7 @@ __all__ = [
     "BaseMemory",
     "BaseTool",
     "BreakerConfig",
+    "BreakerPermit",
     "BreakerStateChanged",
     "BudgetConfig",
     "BudgetExhausted",

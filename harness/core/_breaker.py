@@ -48,12 +48,25 @@ class BreakerConfig:
 StateListener = Callable[[BreakerState, BreakerState], None]
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerPermit:
+    """Leave to send one attempt. ``probe`` is True for the single half-open probe.
+
+    ``generation`` ties the permit to the breaker state it was granted in: the outcome of an
+    attempt that started before the breaker last changed state cannot move it again (a slow
+    call from before an outage cannot close a breaker that is probing, nor free its probe slot).
+    """
+
+    generation: int
+    probe: bool
+
+
 class CircuitBreaker:
     """One provider's breaker. Thread-safe.
 
-    Protocol for a caller: ``try_acquire()``; if it returned True, report exactly one of
-    ``record_success()``, ``record_failure()`` or ``release()`` (the outcome says nothing about
-    the provider's health, or the attempt was cancelled).
+    Protocol for a caller: ``permit = try_acquire()``; if it is not None, report exactly one of
+    ``record_success(permit)``, ``record_failure(permit)`` or ``release(permit)`` (the outcome
+    says nothing about the provider's health, or the attempt was cancelled).
     """
 
     def __init__(
@@ -74,6 +87,7 @@ class CircuitBreaker:
         self._outcomes: deque[tuple[float, bool]] = deque()
         self._failures_in_window = 0
         self._consecutive = 0
+        self._generation = 0
         self.opened_count = 0
 
     @property
@@ -88,38 +102,37 @@ class CircuitBreaker:
     def probe_in_flight(self) -> bool:
         return self._probe_in_flight
 
-    def try_acquire(self) -> bool:
-        """May an attempt go to this provider now? In half-open, only the first asker may."""
+    def try_acquire(self) -> BreakerPermit | None:
+        """Leave for one attempt, or None. In half-open, only the first asker gets one."""
         changes: list[tuple[BreakerState, BreakerState]] = []
+        permit: BreakerPermit | None = None
         with self._lock:
             if self._state == "open" and self._break_over():
                 changes.append(self._move("half_open"))
             if self._state == "closed":
-                allowed = True
+                permit = BreakerPermit(self._generation, probe=False)
             elif self._state == "half_open" and not self._probe_in_flight:
                 self._probe_in_flight = True
-                allowed = True
-            else:
-                allowed = False
+                permit = BreakerPermit(self._generation, probe=True)
         self._notify(changes)
-        return allowed
+        return permit
 
-    def record_success(self) -> None:
+    def record_success(self, permit: BreakerPermit) -> None:
         changes: list[tuple[BreakerState, BreakerState]] = []
         with self._lock:
-            self._consecutive = 0
-            if self._state == "half_open":
+            if self._is_live_probe(permit):
                 self._probe_in_flight = False
                 self._reset_window()
                 changes.append(self._move("closed"))
             elif self._state == "closed":
+                self._consecutive = 0
                 self._add(ok=True)
         self._notify(changes)
 
-    def record_failure(self) -> None:
+    def record_failure(self, permit: BreakerPermit) -> None:
         changes: list[tuple[BreakerState, BreakerState]] = []
         with self._lock:
-            if self._state == "half_open":
+            if self._is_live_probe(permit):
                 self._probe_in_flight = False
                 changes.append(self._open())
             elif self._state == "closed":
@@ -129,19 +142,23 @@ class CircuitBreaker:
                     changes.append(self._open())
         self._notify(changes)
 
-    def release(self) -> None:
-        """Give back an acquired slot without an outcome (cancelled, or an irrelevant error)."""
+    def release(self, permit: BreakerPermit) -> None:
+        """Give back a permit without an outcome (cancelled, or an error that says nothing)."""
         with self._lock:
-            if self._state == "half_open":
+            if self._is_live_probe(permit):
                 self._probe_in_flight = False
 
     # -- internals (called with the lock held) -------------------------------------------------
+
+    def _is_live_probe(self, permit: BreakerPermit) -> bool:
+        return permit.probe and self._state == "half_open" and permit.generation == self._generation
 
     def _break_over(self) -> bool:
         return self._clock.now() >= self._opened_at + self.config.break_duration
 
     def _move(self, new: BreakerState) -> tuple[BreakerState, BreakerState]:
         old, self._state = self._state, new
+        self._generation += 1
         return old, new
 
     def _open(self) -> tuple[BreakerState, BreakerState]:

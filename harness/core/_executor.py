@@ -20,7 +20,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from harness.core._breaker import BreakerConfig, CircuitBreaker
+from harness.core._breaker import BreakerConfig, BreakerPermit, CircuitBreaker
 from harness.core._budget import BudgetConfig, RetryBudget
 from harness.core._clock import Clock, get_clock
 from harness.core._deadline import Deadline
@@ -52,6 +52,7 @@ from harness.core._gate import RateLimitGate
 from harness.core._policy import RetryPolicy
 
 T = TypeVar("T")
+_EPSILON = 1e-9  # float slack when comparing a sleep with the time left
 StopReason = Literal["attempts", "retry_after", "deadline", "breaker", "budget"]
 
 
@@ -122,6 +123,9 @@ class _Call:
     pending_reason: RetryReason = "backoff"
     previous_delay: float | None = None
     stop_reason: StopReason | None = None
+    has_fallback: bool = False
+    pending_clipped: bool = False
+    slept_clipped: bool = False
 
 
 class Resilience:
@@ -215,7 +219,8 @@ class Resilience:
         errors: dict[str, BaseException] = {}
         previous: str | None = None
         try:
-            for name, operation in chain:
+            for index, (name, operation) in enumerate(chain):
+                call.has_fallback = index < len(chain) - 1
                 if previous is not None:
                     self._emit(
                         FallbackUsed,
@@ -225,6 +230,7 @@ class Resilience:
                         reason=type(errors[previous]).__name__,
                     )
                 if call.deadline.remaining() <= self.policy.min_attempt_time:
+                    call.stop_reason = "deadline"
                     break
                 try:
                     value = await self._on_provider(self.guard(name), operation, call)
@@ -253,7 +259,7 @@ class Resilience:
                     fallback=served.fallback,
                 )
                 return served
-            if call.deadline.remaining() <= self.policy.min_attempt_time:
+            if call.stop_reason == "deadline" or call.deadline.expired:
                 raise DeadlineExceeded(budget_seconds or math.inf, errors=errors)
             raise AllProvidersFailed(errors)
         except BaseException as exc:
@@ -283,6 +289,7 @@ class Resilience:
             guard.budget.record_call()
         call.stop_reason = None
         call.previous_delay = None
+        call.slept_clipped = False
         retrying = AsyncRetrying(
             sleep=self.clock.sleep,
             retry=retry_if_exception(self.retry_if),
@@ -315,14 +322,12 @@ class Resilience:
                 )
             await self.clock.sleep(hold)
         remaining = call.deadline.remaining()
-        if remaining <= policy.min_attempt_time:
-            raise Timeout(
-                f"no time left for an attempt ({remaining:.3f}s)",
-                provider=guard.name,
-                should_retry=False,
-            )
+        if remaining <= 0.0:
+            call.stop_reason = "deadline"
+            raise Timeout("no time left for an attempt", provider=guard.name, should_retry=False)
         breaker = guard.breaker
-        if breaker is not None and not breaker.try_acquire():
+        permit = breaker.try_acquire() if breaker is not None else None
+        if breaker is not None and permit is None:
             raise CircuitOpen(guard.name)
         call.attempts += 1
         call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
@@ -336,27 +341,35 @@ class Resilience:
             else:
                 result = await operation(info)
         except TimeoutError as exc:
-            error = Timeout(f"deadline reached after {remaining:.3f}s", provider=guard.name)
-            self._failed(guard, call, error, started)
+            limit = "deadline" if remaining == call.deadline.seconds else "time left"
+            error = Timeout(f"{limit} of {remaining:.3f}s reached", provider=guard.name)
+            self._failed(guard, call, error, started, permit)
             raise error from exc
         except UpstreamError as exc:
-            self._failed(guard, call, exc, started)
+            self._failed(guard, call, exc, started, permit)
             raise
         except BaseException:
-            if breaker is not None:
-                breaker.release()
+            if breaker is not None and permit is not None:
+                breaker.release(permit)
             raise
-        if breaker is not None:
-            breaker.record_success()
+        if breaker is not None and permit is not None:
+            breaker.record_success(permit)
         return result
 
-    def _failed(self, guard: Guard, call: _Call, error: UpstreamError, started: float) -> None:
+    def _failed(
+        self,
+        guard: Guard,
+        call: _Call,
+        error: UpstreamError,
+        started: float,
+        permit: BreakerPermit | None,
+    ) -> None:
         breaker = guard.breaker
-        if breaker is not None:
+        if breaker is not None and permit is not None:
             if error.counts_for_breaker:
-                breaker.record_failure()
+                breaker.record_failure(permit)
             else:
-                breaker.release()
+                breaker.release(permit)
         if isinstance(error, RateLimited) and error.retry_after:
             guard.gate.close_for(error.retry_after)
         self._emit(
@@ -377,13 +390,22 @@ class Resilience:
         error = state.outcome.exception() if state.outcome else None
         retry_after = error.retry_after if isinstance(error, UpstreamError) else None
         reason: RetryReason
+        clipped = False
         if retry_after is not None and policy.respect_retry_after:
             delay, reason = retry_after, "retry_after"
         else:
-            delay = policy.backoff(state.attempt_number, self.rng, call.previous_delay)
+            delay, reason = (
+                policy.backoff(state.attempt_number, self.rng, call.previous_delay),
+                "backoff",
+            )
             room = call.deadline.remaining() - policy.min_attempt_time
-            delay, reason = max(0.0, min(delay, room)), "backoff"
+            clipped = delay > room and not call.has_fallback
+            if clipped:
+                # The last provider spends what is left on one final attempt; with a backup
+                # left, the stop strategy moves on to it instead of sleeping.
+                delay = max(0.0, room)
         call.pending_delay, call.pending_reason = delay, reason
+        call.pending_clipped = reason == "backoff" and clipped
         return delay
 
     def _stop(self, state: RetryCallState, guard: Guard, call: _Call) -> bool:
@@ -394,7 +416,7 @@ class Resilience:
             reason = "attempts"
         elif call.pending_reason == "retry_after" and call.pending_delay > policy.max_retry_after:
             reason = "retry_after"
-        elif room <= 0.0 or call.pending_delay > room:
+        elif call.slept_clipped or room <= _EPSILON or call.pending_delay > room + _EPSILON:
             reason = "deadline"
         elif guard.breaker is not None and guard.breaker.state == "open":
             reason = "breaker"
@@ -406,6 +428,7 @@ class Resilience:
 
     def _before_sleep(self, state: RetryCallState, guard: Guard, call: _Call) -> None:
         call.previous_delay = call.pending_delay
+        call.slept_clipped = call.pending_clipped
         self._emit(
             RetryScheduled,
             call_id=call.call_id,

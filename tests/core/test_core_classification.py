@@ -1,0 +1,191 @@
+"""Every vendor status becomes the right core error, and is retried or not accordingly."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+from conftest import PRIMARY_URL, SECRET, anthropic_error, make_llm, openai_error, openai_ok
+
+from harness.core import (
+    AllProvidersFailed,
+    AuthError,
+    BadRequest,
+    ConnectError,
+    ContextWindowExceeded,
+    NotFound,
+    Overloaded,
+    QuotaExhausted,
+    RateLimited,
+    RetryPolicy,
+    ServerError,
+    Timeout,
+    VirtualClock,
+)
+
+pytestmark = pytest.mark.anyio
+
+TRANSIENT = [
+    (429, None, "requests", RateLimited),
+    (500, None, "server_error", ServerError),
+    (502, None, "server_error", ServerError),
+    (503, None, "server_error", ServerError),
+    (504, None, "server_error", ServerError),
+    (408, None, "timeout", Timeout),
+]
+PERMANENT = [
+    (429, "insufficient_quota", "insufficient_quota", QuotaExhausted),
+    (400, None, "invalid_request_error", BadRequest),
+    (400, "context_length_exceeded", "invalid_request_error", ContextWindowExceeded),
+    (401, "invalid_api_key", "invalid_request_error", AuthError),
+    (403, None, "permission_error", AuthError),
+    (404, "model_not_found", "invalid_request_error", NotFound),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "etype", "error_cls"), TRANSIENT)
+async def test_transient_statuses_are_retried_until_success(
+    mock: respx.MockRouter,
+    clock: VirtualClock,
+    status: int,
+    code: str | None,
+    etype: str,
+    error_cls: type,
+) -> None:
+    route = mock.post(PRIMARY_URL)
+    route.side_effect = [openai_error(status, code=code, etype=etype), openai_ok("fine")]
+    events: list[object] = []
+    llm = make_llm()
+    llm.subscribe(events.append)
+    answer = await llm.complete("hi")
+    assert answer.text == "fine"
+    assert answer.attempts == 2
+    assert route.call_count == 2
+    failed = [e for e in events if type(e).__name__ == "AttemptFailed"]
+    assert [e.error for e in failed] == [error_cls.__name__]
+    assert [e.status for e in failed] == [status]
+
+
+@pytest.mark.parametrize(("status", "code", "etype", "error_cls"), PERMANENT)
+async def test_permanent_statuses_are_never_retried(
+    mock: respx.MockRouter,
+    clock: VirtualClock,
+    status: int,
+    code: str | None,
+    etype: str,
+    error_cls: type,
+) -> None:
+    route = mock.post(PRIMARY_URL).mock(return_value=openai_error(status, code=code, etype=etype))
+    llm = make_llm()
+    with pytest.raises((AllProvidersFailed, BadRequest)) as info:
+        await llm.complete("hi")
+    error = (
+        info.value.errors["primary"] if isinstance(info.value, AllProvidersFailed) else info.value
+    )
+    assert type(error) is error_cls
+    assert error.status == status
+    assert route.call_count == 1
+    assert clock.sleeps == []
+
+
+async def test_anthropic_529_is_overloaded_and_retried(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    from conftest import BACKUP_URL, anthropic_ok
+
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    route = mock.post(BACKUP_URL)
+    route.side_effect = [anthropic_error(529, "overloaded_error", "Overloaded"), anthropic_ok("ok")]
+    events: list[object] = []
+    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", max_attempts=2))
+    llm.subscribe(events.append)
+    answer = await llm.complete("hi")
+    assert answer.provider == "backup"
+    assert answer.text == "ok"
+    assert [e.error for e in events if type(e).__name__ == "AttemptFailed"] == [
+        "ServerError",
+        "ServerError",
+        "Overloaded",
+    ]
+    assert isinstance(Overloaded("x"), Overloaded)
+
+
+@pytest.mark.parametrize(
+    ("exc", "error_cls"),
+    [
+        (httpx.ConnectError("refused"), ConnectError),
+        (httpx.ConnectTimeout("slow connect"), ConnectError),
+        (httpx.ReadTimeout("slow read"), Timeout),
+        (httpx.RemoteProtocolError("peer closed connection"), ConnectError),
+        (httpx.ReadError("connection reset by peer"), ConnectError),
+    ],
+)
+async def test_transport_errors_are_translated_from_httpx(
+    mock: respx.MockRouter, clock: VirtualClock, exc: Exception, error_cls: type
+) -> None:
+    mock.post(PRIMARY_URL).mock(side_effect=exc)
+    llm = make_llm(policy=RetryPolicy(jitter="none", max_attempts=2))
+    with pytest.raises(AllProvidersFailed) as info:
+        await llm.complete("hi")
+    error = info.value.errors["primary"]
+    assert type(error) is error_cls
+    assert error.__cause__ is exc
+    assert clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, content=b""),
+        httpx.Response(200, content=b"{not json"),
+        httpx.Response(200, json={"unexpected": True}),
+    ],
+)
+async def test_malformed_success_bodies_are_server_errors_and_retried(
+    mock: respx.MockRouter, clock: VirtualClock, response: httpx.Response
+) -> None:
+    route = mock.post(PRIMARY_URL)
+    route.side_effect = [response, openai_ok("recovered")]
+    answer = await make_llm().complete("hi")
+    assert answer.text == "recovered"
+    assert answer.attempts == 2
+
+
+async def test_x_should_retry_overrides_the_status(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    route = mock.post(PRIMARY_URL)
+    route.side_effect = [
+        openai_error(400, headers={"x-should-retry": "true"}),
+        openai_ok("retried a 400 because the vendor said so"),
+    ]
+    assert (await make_llm().complete("hi")).attempts == 2
+
+    route.side_effect = [openai_error(503, headers={"x-should-retry": "false"}), openai_ok()]
+    route.reset()
+    with pytest.raises(AllProvidersFailed) as info:
+        await make_llm().complete("hi")
+    assert isinstance(info.value.errors["primary"], ServerError)
+    assert route.call_count == 1
+
+
+async def test_the_api_key_never_leaks(mock: respx.MockRouter, clock: VirtualClock) -> None:
+    mock.post(PRIMARY_URL).mock(
+        return_value=openai_error(401, message=f"Incorrect API key provided: {SECRET}")
+    )
+    events: list[object] = []
+    llm = make_llm()
+    llm.subscribe(events.append)
+    with pytest.raises(AllProvidersFailed) as info:
+        await llm.complete("hi")
+    rendered = [
+        str(info.value),
+        repr(info.value),
+        repr(llm),
+        repr(llm.providers[0]),
+        *map(repr, events),
+    ]
+    assert all(SECRET not in text for text in rendered)
+    assert "***" in str(info.value)
+    request = mock.calls.last.request
+    assert request.headers["authorization"] == f"Bearer {SECRET}"

@@ -1,0 +1,73 @@
+"""SQLiteMemory: store, load and search, and a busy store is retried, not failed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from harness.core import Locked, RetryPolicy, SQLiteMemory
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_store_load_and_search(tmp_path: Path) -> None:
+    memory = SQLiteMemory(tmp_path / "memory.db")
+    try:
+        await memory.async_store("s1", "user", "What is 100% of 5?")
+        await memory.async_store("s1", "assistant", "5", metadata={"provider": "primary"})
+        await memory.async_store("s2", "user", "another session")
+        history = await memory.async_load("s1")
+        assert [(r.role, r.content) for r in history] == [
+            ("user", "What is 100% of 5?"),
+            ("assistant", "5"),
+        ]
+        assert history[1].metadata == {"provider": "primary"}
+        assert [r.content for r in await memory.async_load("s1", limit=1)] == ["5"]
+        found = await memory.async_search("100%")
+        assert [r.content for r in found] == ["What is 100% of 5?"]
+        assert await memory.async_search("session", session_id="s1") == []
+        journal = sqlite3.connect(tmp_path / "memory.db").execute("PRAGMA journal_mode").fetchone()
+        assert journal == ("wal",)
+    finally:
+        await memory.aclose()
+
+
+async def test_a_locked_store_is_retried_until_it_frees(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    memory = SQLiteMemory(
+        path, policy=RetryPolicy(jitter="none", initial_delay=0.05, max_attempts=10)
+    )
+    try:
+        await memory.async_store("s", "user", "first")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        asyncio.get_running_loop().call_later(0.2, blocker.rollback)
+        events: list[object] = []
+        memory.subscribe(events.append)
+        await memory.async_store("s", "user", "second")
+        blocker.close()
+        assert [r.content for r in await memory.async_load("s")] == ["first", "second"]
+        failures = [e for e in events if type(e).__name__ == "AttemptFailed"]
+        assert failures and all(e.error == "Locked" for e in failures)
+    finally:
+        await memory.aclose()
+
+
+async def test_a_store_locked_for_too_long_raises_locked(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    memory = SQLiteMemory(
+        path, policy=RetryPolicy(jitter="none", initial_delay=0.01, max_attempts=2)
+    )
+    await memory.async_store("s", "user", "first")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(Locked):
+            await memory.async_store("s", "user", "second")
+    finally:
+        blocker.rollback()
+        blocker.close()
+        await memory.aclose()

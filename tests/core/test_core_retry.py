@@ -1,0 +1,164 @@
+"""Backoff schedule, Retry-After in every form, the cap, and the deadline, on virtual time."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+import respx
+from conftest import BACKUP_URL, PRIMARY_URL, anthropic_ok, make_llm, openai_error, openai_ok
+
+from harness.core import (
+    AllProvidersFailed,
+    DeadlineExceeded,
+    RetryPolicy,
+    ServerError,
+    VirtualClock,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_full_schedule_is_1_2_4_8_seconds_and_takes_no_real_time(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    route = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    with pytest.raises(AllProvidersFailed) as info:
+        await make_llm().complete("hi")
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0]
+    assert route.call_count == 5
+    assert isinstance(info.value.errors["primary"], ServerError)
+
+
+async def test_jittered_waits_stay_under_each_step(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    with pytest.raises(AllProvidersFailed):
+        await make_llm(policy=RetryPolicy(jitter="full")).complete("hi")
+    assert len(clock.sleeps) == 4
+    for slept, step in zip(clock.sleeps, [1, 2, 4, 8], strict=True):
+        assert 0 <= slept <= step
+    assert clock.sleeps != [1.0, 2.0, 4.0, 8.0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "1250"}, 1.25),
+        ({"retry-after": "2.5"}, 2.5),
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "400", "retry-after": "9"}, 0.4),
+    ],
+)
+async def test_retry_after_forms_are_honoured(
+    mock: respx.MockRouter, clock: VirtualClock, headers: dict[str, str], expected: float
+) -> None:
+    route = mock.post(PRIMARY_URL)
+    route.side_effect = [openai_error(429, etype="requests", headers=headers), openai_ok()]
+    events: list[object] = []
+    llm = make_llm()
+    llm.subscribe(events.append)
+    await llm.complete("hi")
+    assert clock.sleeps == [pytest.approx(expected)]
+    scheduled = [e for e in events if type(e).__name__ == "RetryScheduled"]
+    assert [(e.delay, e.reason) for e in scheduled] == [(pytest.approx(expected), "retry_after")]
+
+
+async def test_retry_after_as_http_date(mock: respx.MockRouter, clock: VirtualClock) -> None:
+    when = email.utils.formatdate(clock.wall() + 7, usegmt=True)
+    route = mock.post(PRIMARY_URL)
+    route.side_effect = [openai_error(429, headers={"retry-after": when}), openai_ok()]
+    await make_llm().complete("hi")
+    assert clock.sleeps == [pytest.approx(7.0, abs=1.0)]
+
+
+async def test_retry_after_over_the_cap_falls_back_without_sleeping(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL).mock(
+        return_value=openai_error(429, headers={"retry-after": "120"})
+    )
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok("from backup"))
+    answer = await make_llm(backup=True).complete("hi")
+    assert answer.provider == "backup"
+    assert answer.fallback is True
+    assert primary.call_count == 1
+    assert clock.sleeps == []
+
+
+async def test_retry_after_longer_than_the_time_left_falls_back(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(429, headers={"retry-after": "20"}))
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok("from backup"))
+    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", deadline=10.0))
+    answer = await llm.complete("hi")
+    assert answer.provider == "backup"
+    assert clock.sleeps == []
+
+
+async def test_rate_limited_provider_holds_back_the_next_caller(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    route = mock.post(PRIMARY_URL)
+    route.side_effect = [
+        openai_error(429, headers={"retry-after": "30"}),
+        openai_ok("second caller"),
+    ]
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok("backup"))
+    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", max_retry_after=10))
+    first = await llm.complete("hi")
+    assert first.provider == "backup"
+    # The gate is closed for 30 s: the next caller does not hit the primary at all...
+    second = await llm.complete("hi")
+    assert second.provider == "backup"
+    assert route.call_count == 1
+    # ... until the hold is over.
+    clock.advance(31)
+    third = await llm.complete("hi")
+    assert third.provider == "primary"
+    assert route.call_count == 2
+
+
+async def test_deadline_bounds_the_whole_call(mock: respx.MockRouter, clock: VirtualClock) -> None:
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", deadline=5.0))
+    started = clock.now()
+    answer = await llm.complete("hi")
+    # 1 + 2 s of backoff fit; the 4 s step does not, so the backup serves at once.
+    assert clock.now() - started <= 5.0
+    assert clock.sleeps == [1.0, 2.0]
+    assert answer.provider == "backup"
+
+
+async def test_deadline_exceeded_when_no_provider_can_start(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    llm = make_llm(policy=RetryPolicy(jitter="none", deadline=2.5, min_attempt_time=0.1))
+    with pytest.raises(DeadlineExceeded) as info:
+        await llm.complete("hi")
+    assert clock.now() <= 2.5
+    assert isinstance(info.value.errors["primary"], ServerError)
+
+
+async def test_per_call_deadline_overrides_the_policy(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    with pytest.raises(DeadlineExceeded):
+        await make_llm().complete("hi", deadline=1.5)
+    # The last provider spends what is left: 1 s, then the 2 s step clipped to fit.
+    assert clock.sleeps == [1.0, pytest.approx(1.5 - 1.0 - 0.05)]
+    assert clock.now() <= 1.5
+
+
+async def test_no_retries_policy_is_a_single_attempt(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    route = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    with pytest.raises(AllProvidersFailed):
+        await make_llm(policy=RetryPolicy.no_retries()).complete("hi")
+    assert route.call_count == 1
