@@ -155,6 +155,26 @@ class VendorApp:
             enforce=config.enforce_rate_limit,
         )
         self.control = ControlApi(self.faults, self.counters, self.limiter)
+        self._closing: asyncio.Event | None = None
+
+    def begin_shutdown(self) -> None:
+        """Cut short every fault pause (called on the server loop when it starts stopping)."""
+        if self._closing is None:
+            self._closing = asyncio.Event()
+        self._closing.set()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; False if the server started stopping meanwhile."""
+        if self._closing is None:
+            self._closing = asyncio.Event()
+        if self._closing.is_set():
+            return False
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            return True
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -176,8 +196,9 @@ class VendorApp:
         window = self.limiter.take()
         if plan is not None:
             self.counters.fired(plan.fired)
-            if plan.delay > 0:
-                await asyncio.sleep(plan.delay)
+            if plan.delay > 0 and not await self._pause(plan.delay):
+                await self._cut(receive, send)
+                return
             terminal = plan.terminal
             if isinstance(terminal, ConnectionResetFault):
                 await self._reset(receive, send)
@@ -429,8 +450,9 @@ class VendorApp:
         delay = self.config.stream_chunk_delay
         if plan is None:
             for index, event in enumerate(events):
-                if delay and index:
-                    await asyncio.sleep(delay)
+                if delay and index and not await self._pause(delay):
+                    await self._cut(receive, send)
+                    return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
@@ -445,13 +467,14 @@ class VendorApp:
             if events[-1] == b"data: [DONE]\n\n"
             else anthropic.malformed_event()
         )
-        if plan.first_event_delay > 0:
-            await asyncio.sleep(plan.first_event_delay)
+        if plan.first_event_delay > 0 and not await self._pause(plan.first_event_delay):
+            await self._cut(receive, send)
+            return
         for index, event in enumerate(events):
-            if index in stalls:
-                await asyncio.sleep(stalls[index])
-            elif delay and index:
-                await asyncio.sleep(delay)
+            pause = stalls.get(index, delay if index else 0.0)
+            if pause > 0 and not await self._pause(pause):
+                await self._cut(receive, send)
+                return
             if index in malformed:
                 await send(
                     {"type": "http.response.body", "body": malformed_event, "more_body": True}
@@ -463,6 +486,7 @@ class VendorApp:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _cut(self, receive: Receive, send: Send) -> None:
+        """Close the connection where the answer stands (no terminator, maybe no answer)."""
         transport = current_transport()
         if transport is None:  # not under uvicorn: end the body cleanly, still without terminator
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -9,7 +9,7 @@ import socket
 import threading
 from collections.abc import Callable, Generator, Sequence
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
@@ -39,10 +39,12 @@ class _Server(uvicorn.Server):
         *,
         handle_signals: bool = False,
         on_ready: Callable[[], None] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(config)
         self.handle_signals = handle_signals
         self.on_ready = on_ready
+        self.on_shutdown = on_shutdown
         self.ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -55,6 +57,11 @@ class _Server(uvicorn.Server):
             if self.on_ready is not None:
                 self.on_ready()
             self.ready.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.on_shutdown is not None:
+            self.on_shutdown()
+        await super().shutdown(sockets=sockets)
 
     async def main_loop(self) -> None:
         wake = self._wake
@@ -96,7 +103,8 @@ class _Server(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -125,9 +133,8 @@ def _uvicorn_config(app: VendorApp, config: VendorConfig) -> uvicorn.Config:
         proxy_headers=False,
         server_header=False,
         backlog=_BACKLOG,
-        timeout_graceful_shutdown=max(1, round(config.graceful_timeout))
-        if config.graceful_timeout
-        else None,
+        # uvicorn hands this to asyncio.wait_for, which takes fractions of a second too
+        timeout_graceful_shutdown=cast("int", config.graceful_timeout),
     )
 
 
@@ -262,7 +269,9 @@ class FakeVendor:
             raise InfrastructureError("the fake vendor is already started")
         self._sock = _bind(self.config.host, self.config.port)
         self._port = self._sock.getsockname()[1]
-        self._server = _Server(_uvicorn_config(self.app, self.config))
+        self._server = _Server(
+            _uvicorn_config(self.app, self.config), on_shutdown=self.app.begin_shutdown
+        )
         self._error = None
         self._thread = threading.Thread(
             target=self._run, name=f"fake-vendor-{self._port}", daemon=True
@@ -370,8 +379,12 @@ def serve(
         if ready_message:
             print(f"fake vendor listening on http://{shown}:{bound_port}", flush=True)
 
+    app = VendorApp(config)
     server = _Server(
-        _uvicorn_config(VendorApp(config), config), handle_signals=True, on_ready=announce
+        _uvicorn_config(app, config),
+        handle_signals=True,
+        on_ready=announce,
+        on_shutdown=app.begin_shutdown,
     )
     try:
         with asyncio.Runner() as runner:
