@@ -234,5 +234,5 @@ def ratelimit_headers(
 
 
 def response_headers(request_id: str) -> dict[str, str]:
-    """Headers Anthropic adds to every answer besides rate limits."""
-    return {REQUEST_ID_HEADER: request_id, "anthropic-organization-id": "fake-vendor"}
+    """Headers Anthropic adds to every answer besides rate limits (the request id)."""
+    return {REQUEST_ID_HEADER: request_id}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
+import random
 from email.utils import formatdate
 from typing import Any, Literal, NamedTuple
 
@@ -25,9 +25,12 @@ class WireResponse(NamedTuple):
     body: bytes
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the way both vendors send it on the wire."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> WireResponse:
@@ -39,11 +42,11 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def new_id(prefix: str, length: int = 24) -> str:
-    """A random id such as ``req_8f3a...``: ``prefix`` then ``length`` hex digits."""
-    digits = uuid.uuid4().hex
-    while len(digits) < length:
-        digits += uuid.uuid4().hex
-    return prefix + digits[:length]
+    """A random id such as ``req_8f3a...``: ``prefix`` then ``length`` hex digits.
+
+    Unique enough for request and message ids (not secret: the PRNG is not cryptographic).
+    """
+    return f"{prefix}{random.getrandbits(length * 4):0{length}x}"
 
 
 def http_date(timestamp: float) -> str:

@@ -1,0 +1,351 @@
+"""One recorder for every driver: latency HDR histograms and counters per request name and phase.
+
+The pytest plugin, the in-process driver and the Locust driver all feed the same
+:class:`Recorder`: ``record_request`` for what the driver saw, ``on_event`` for the resilient
+core's events (retries, fallbacks, breaker opens, budget exhaustions). Histograms are
+HdrHistograms (microsecond resolution, 3 significant digits), so recorders of pytest-xdist
+workers or Locust workers merge *exactly* (:meth:`Recorder.merge` of :meth:`Recorder.snapshot`).
+
+A per-second time series (requests, errors and a bounded latency sample) feeds the plots and
+the ``recovery_time`` threshold.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from harness.core import (
+    AttemptStarted,
+    BreakerStateChanged,
+    BudgetExhausted,
+    CallFinished,
+    FallbackUsed,
+    ResilienceEvent,
+    RetryScheduled,
+)
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour
+SIGNIFICANT_FIGURES = 3
+SAMPLES_PER_SECOND = 500
+ALL = "*"
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+@dataclass
+class RequestStats:
+    """What was seen for one (request name, phase) pair."""
+
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+    ok: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def count(self) -> int:
+        return self.ok + self.failed
+
+    def add(self, other: RequestStats) -> None:
+        self.histogram.add(other.histogram)
+        self.ok += other.ok
+        self.failed += other.failed
+        self.errors.update(other.errors)
+        self.statuses.update(other.statuses)
+
+    def percentile(self, p: float) -> float | None:
+        """Seconds at percentile ``p`` (None without data)."""
+        if self.histogram.get_total_count() == 0:
+            return None
+        return float(self.histogram.get_value_at_percentile(p)) / 1e6
+
+    def mean(self) -> float | None:
+        if self.histogram.get_total_count() == 0:
+            return None
+        return float(self.histogram.get_mean_value()) / 1e6
+
+    def max(self) -> float | None:
+        if self.histogram.get_total_count() == 0:
+            return None
+        return float(self.histogram.get_max_value()) / 1e6
+
+    def min(self) -> float | None:
+        if self.histogram.get_total_count() == 0:
+            return None
+        return float(self.histogram.get_min_value()) / 1e6
+
+
+@dataclass
+class ResilienceStats:
+    """Counters from the core's events, for one phase."""
+
+    calls: int = 0
+    calls_ok: int = 0
+    attempts: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    fallback_calls: int = 0
+    breaker_opens: int = 0
+    budget_exhausted: int = 0
+    attempts_per_call: Counter[int] = field(default_factory=Counter)
+
+    def add(self, other: ResilienceStats) -> None:
+        for name in (
+            "calls",
+            "calls_ok",
+            "attempts",
+            "retries",
+            "fallbacks",
+            "fallback_calls",
+            "breaker_opens",
+            "budget_exhausted",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.attempts_per_call.update(other.attempts_per_call)
+
+
+@dataclass
+class Second:
+    """One second of the run (``t`` seconds from the start)."""
+
+    t: int
+    phase: str | None
+    requests: int = 0
+    errors: int = 0
+    samples: list[float] = field(default_factory=list)
+    seen: int = 0
+
+
+class Recorder:
+    """Thread- and greenlet-safe recorder for one run."""
+
+    def __init__(self, *, now: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self.started = now()
+        self.finished: float | None = None
+        self.phase: str | None = None
+        self.requests: dict[tuple[str, str], RequestStats] = {}
+        self.resilience: dict[str, ResilienceStats] = {}
+        self.seconds: dict[int, Second] = {}
+        self.phase_spans: dict[str, list[float]] = {}
+
+    # -- feeding -----------------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return self._now() - self.started
+
+    def set_phase(self, phase: str | None) -> None:
+        """Mark the start of ``phase`` (None: between phases, or after the last)."""
+        with self._lock:
+            at = self.elapsed()
+            if self.phase is not None and self.phase in self.phase_spans:
+                self.phase_spans[self.phase][1] = at
+            self.phase = phase
+            if phase is not None:
+                self.phase_spans[phase] = [at, at]
+
+    def record_request(
+        self,
+        name: str,
+        latency: float,
+        *,
+        ok: bool,
+        error: str | None = None,
+        status: int | None = None,
+        phase: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        """One request the driver made: ``latency`` seconds, ``ok`` or failed with ``error``."""
+        value = min(max(int(latency * 1e6), LOWEST_US), HIGHEST_US)
+        with self._lock:
+            phase_name = phase if phase is not None else (self.phase or "")
+            stats = self.requests.get((name, phase_name))
+            if stats is None:
+                stats = self.requests[(name, phase_name)] = RequestStats()
+            stats.histogram.record_value(value)
+            if ok:
+                stats.ok += 1
+            else:
+                stats.failed += 1
+                stats.errors[error or "error"] += 1
+            if status is not None:
+                stats.statuses[str(status)] += 1
+            second = int(self.elapsed() if at is None else at)
+            bucket = self.seconds.get(second)
+            if bucket is None:
+                bucket = self.seconds[second] = Second(t=second, phase=phase_name or None)
+            bucket.requests += 1
+            bucket.errors += 0 if ok else 1
+            bucket.seen += 1
+            if len(bucket.samples) < SAMPLES_PER_SECOND:
+                bucket.samples.append(latency)
+            else:  # reservoir sampling keeps a fair sample of a busy second
+                slot = self._rng.randrange(bucket.seen)
+                if slot < SAMPLES_PER_SECOND:
+                    bucket.samples[slot] = latency
+
+    def on_event(self, event: ResilienceEvent) -> None:
+        """Subscribe this to the core's events (``harness.core.subscribe(recorder.on_event)``)."""
+        with self._lock:
+            stats = self.resilience.setdefault(self.phase or "", ResilienceStats())
+            if isinstance(event, AttemptStarted):
+                stats.attempts += 1
+            elif isinstance(event, RetryScheduled):
+                stats.retries += 1
+            elif isinstance(event, FallbackUsed):
+                stats.fallbacks += 1
+            elif isinstance(event, BreakerStateChanged) and event.new == "open":
+                stats.breaker_opens += 1
+            elif isinstance(event, BudgetExhausted):
+                stats.budget_exhausted += 1
+            elif isinstance(event, CallFinished):
+                stats.calls += 1
+                stats.calls_ok += event.outcome == "ok"
+                stats.fallback_calls += bool(event.fallback and event.outcome == "ok")
+                stats.attempts_per_call[event.attempts] += 1
+
+    def finish(self) -> None:
+        self.set_phase(None)
+        self.finished = self.elapsed()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def duration(self) -> float:
+        return self.finished if self.finished is not None else self.elapsed()
+
+    def names(self) -> list[str]:
+        return sorted({name for name, _ in self.requests})
+
+    def phases(self) -> list[str]:
+        return [p for p in self.phase_spans]
+
+    def stats(self, *, name: str | None = None, phase: str | None = None) -> RequestStats:
+        """Merged request stats over every key matching ``name`` and ``phase`` (None: any)."""
+        merged = RequestStats()
+        with self._lock:
+            for (n, p), stats in self.requests.items():
+                if (name is None or n == name) and (phase is None or p == phase):
+                    merged.add(stats)
+        return merged
+
+    def resilience_stats(self, *, phase: str | None = None) -> ResilienceStats:
+        merged = ResilienceStats()
+        with self._lock:
+            for p, stats in self.resilience.items():
+                if phase is None or p == phase:
+                    merged.add(stats)
+        return merged
+
+    def span(self, phase: str | None = None) -> float:
+        """Seconds covered by ``phase`` (the whole run for None)."""
+        if phase is None:
+            return self.duration
+        start, end = self.phase_spans.get(phase, [0.0, 0.0])
+        return max(0.0, end - start)
+
+    def series(self) -> list[Second]:
+        return [self.seconds[t] for t in sorted(self.seconds)]
+
+    # -- merging ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able, exactly mergeable copy (histograms HDR-encoded)."""
+        with self._lock:
+            return {
+                "duration": self.duration,
+                "phase_spans": {k: list(v) for k, v in self.phase_spans.items()},
+                "requests": [
+                    {
+                        "name": n,
+                        "phase": p,
+                        "hdr": base64.b64encode(s.histogram.encode()).decode("ascii")
+                        if s.histogram.get_total_count()
+                        else "",
+                        "ok": s.ok,
+                        "failed": s.failed,
+                        "errors": dict(s.errors),
+                        "statuses": dict(s.statuses),
+                    }
+                    for (n, p), s in self.requests.items()
+                ],
+                "resilience": {
+                    p: {
+                        "calls": r.calls,
+                        "calls_ok": r.calls_ok,
+                        "attempts": r.attempts,
+                        "retries": r.retries,
+                        "fallbacks": r.fallbacks,
+                        "fallback_calls": r.fallback_calls,
+                        "breaker_opens": r.breaker_opens,
+                        "budget_exhausted": r.budget_exhausted,
+                        "attempts_per_call": {str(k): v for k, v in r.attempts_per_call.items()},
+                    }
+                    for p, r in self.resilience.items()
+                },
+                "seconds": [
+                    {
+                        "t": s.t,
+                        "phase": s.phase,
+                        "requests": s.requests,
+                        "errors": s.errors,
+                        "samples": s.samples,
+                        "seen": s.seen,
+                    }
+                    for s in self.series()
+                ],
+            }
+
+    def merge(self, snapshot: dict[str, Any]) -> None:
+        """Add another recorder's :meth:`snapshot` (from a worker) into this one, exactly."""
+        with self._lock:
+            for row in snapshot.get("requests", ()):
+                key = (row["name"], row["phase"])
+                stats = self.requests.setdefault(key, RequestStats())
+                if row["hdr"]:
+                    stats.histogram.add(HdrHistogram.decode(base64.b64decode(row["hdr"])))
+                stats.ok += row["ok"]
+                stats.failed += row["failed"]
+                stats.errors.update(row["errors"])
+                stats.statuses.update(row["statuses"])
+            for phase, row in snapshot.get("resilience", {}).items():
+                other = ResilienceStats(
+                    **{k: v for k, v in row.items() if k != "attempts_per_call"},
+                    attempts_per_call=Counter(
+                        {int(k): v for k, v in row["attempts_per_call"].items()}
+                    ),
+                )
+                self.resilience.setdefault(phase, ResilienceStats()).add(other)
+            for row in snapshot.get("seconds", ()):
+                bucket = self.seconds.setdefault(row["t"], Second(t=row["t"], phase=row["phase"]))
+                bucket.requests += row["requests"]
+                bucket.errors += row["errors"]
+                bucket.seen += row["seen"]
+                room = SAMPLES_PER_SECOND - len(bucket.samples)
+                bucket.samples.extend(row["samples"][: max(0, room)])
+            for phase, span in snapshot.get("phase_spans", {}).items():
+                if phase not in self.phase_spans:
+                    self.phase_spans[phase] = list(span)
+            if self.finished is None or snapshot.get("duration", 0) > (self.finished or 0):
+                self.finished = max(self.finished or 0.0, float(snapshot.get("duration", 0.0)))
+
+
+def merge_snapshots(snapshots: Iterable[dict[str, Any]]) -> Recorder:
+    recorder = Recorder()
+    for snap in snapshots:
+        recorder.merge(snap)
+    return recorder

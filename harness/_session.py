@@ -1,0 +1,271 @@
+"""Running one scenario end to end: stack, timeline, load, verdicts, report files.
+
+``run_scenario`` is what ``harness run`` and the pytest plugin's scenario items call. It starts
+the scenario's upstreams and proxies, applies each phase's faults while the in-process driver
+sends load, reverts every fault, stops everything it started, evaluates the SLA and writes the
+reports. It returns the :class:`Report`; deciding the exit code is the caller's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness import core
+from harness._driver import Progress, drive
+from harness._errors import InfrastructureError
+from harness._metrics import Recorder
+from harness._plugin_types import RunContext
+from harness._report import Report, ScenarioInfo, build_report, new_run_id
+from harness._stack import Stack
+from harness._targets import (
+    CoreTarget,
+    HttpTarget,
+    Target,
+    build_wrapper,
+    chain_endpoints,
+    harness_env,
+)
+from harness._timeline import Timeline
+from harness._verdicts import PhaseWindow, evaluate
+
+if TYPE_CHECKING:
+    from harness._plugins import PluginManager
+    from harness._scenario import Scenario
+
+logger = logging.getLogger("harness.session")
+
+EXAMPLE_APP = "examples.genai_service.app:create_app"
+
+
+@dataclass
+class RunOptions:
+    """Knobs shared by every driver of a scenario."""
+
+    report_dir: Path = Path("reports")
+    seed: int | None = None
+    resilience: bool = True
+    users: int | None = None
+    duration: float | None = None
+    driver: str = "cli"
+    toxiproxy_url: str | None = None
+    reporters: Iterable[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def phase_windows(scenario: Scenario, recorder: Recorder) -> list[PhaseWindow]:
+    windows = []
+    for phase in scenario.phases:
+        span = recorder.phase_spans.get(phase.name)
+        if span is None:
+            continue
+        windows.append(PhaseWindow(phase.name, span[0], span[1], bool(phase.faults)))
+    return windows
+
+
+@contextlib.contextmanager
+def _patched_env(env: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class AppServer:
+    """An ASGI app (``module:factory``) served by uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: str, env: dict[str, str]) -> None:
+        self.app_path = EXAMPLE_APP if app == "example" else app
+        self.env = env
+        self.url = ""
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        import socket
+
+        import uvicorn
+
+        with _patched_env(self.env):
+            config = uvicorn.Config(
+                self.app_path,
+                factory=True,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+            )
+            config.load()
+        self._server = uvicorn.Server(config)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="harness-app", daemon=True
+        )
+        self._thread.start()
+        for _ in range(500):
+            if self._server.started or not self._thread.is_alive():
+                break
+            threading.Event().wait(0.01)
+        if not self._server.started:
+            sock.close()
+            raise InfrastructureError(
+                f"the target app {self.app_path!r} did not start",
+                "run it by hand (uvicorn --factory ...) to see its error",
+            )
+        self._sock = sock
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if getattr(self, "_sock", None) is not None:
+            self._sock.close()
+
+
+def run_scenario(
+    scenario: Scenario,
+    pm: PluginManager,
+    options: RunOptions,
+    *,
+    source: str = "",
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Report:
+    """Run ``scenario`` and write its reports; returns the report (see module docstring)."""
+    seed = (
+        options.seed
+        if options.seed is not None
+        else (scenario.seed if scenario.seed is not None else random.randrange(2**31))
+    )
+    started_at = datetime.now(UTC)
+    run = RunContext(
+        run_id=new_run_id(scenario.name, started_at),
+        seed=seed,
+        report_dir=Path(options.report_dir),
+        scenario=scenario,
+        options={
+            "toxiproxy_url": options.toxiproxy_url,
+            "resilience": options.resilience,
+            **options.extra,
+        },
+    )
+    recorder = Recorder(seed=seed)
+    unsubscribe = core.subscribe(recorder.on_event)
+    report: Report | None = None
+    try:
+        pm.hooks.harness_run_start(run=run)
+        with (
+            Stack(scenario, pm, run),
+            Timeline(scenario, pm, run, on_phase=recorder.set_phase) as timeline,
+        ):
+            asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress))
+        recorder.finish()
+        windows = phase_windows(scenario, recorder)
+        report = build_report(
+            run_id=run.run_id,
+            driver=options.driver,
+            scenario=ScenarioInfo(
+                name=scenario.name, description=scenario.description, source=source
+            ),
+            target=_describe_target(scenario),
+            seed=seed,
+            started_at=started_at,
+            recorder=recorder,
+            verdicts=evaluate(scenario.sla, recorder, windows),
+            phases=windows,
+            faults=timeline.records(),
+        )
+        write_reports(report, pm, run.report_dir, options.reporters)
+        return report
+    finally:
+        unsubscribe()
+        pm.hooks.harness_run_end(run=run, report=report)
+
+
+async def _load(
+    scenario: Scenario,
+    run: RunContext,
+    recorder: Recorder,
+    timeline: Timeline,
+    options: RunOptions,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    target, close = await _open_target(scenario, run, options)
+    try:
+        await drive(
+            scenario,
+            target,
+            recorder,
+            timeline,
+            users=options.users,
+            duration=options.duration,
+            on_progress=on_progress,
+        )
+    finally:
+        await target.aclose()
+        await asyncio.to_thread(close)
+
+
+async def _open_target(
+    scenario: Scenario, run: RunContext, options: RunOptions
+) -> tuple[Target, Callable[[], None]]:
+    spec = scenario.target
+    if spec.core:
+        wrapper = build_wrapper(
+            chain_endpoints(scenario, run.endpoints), resilience=options.resilience, seed=run.seed
+        )
+        return CoreTarget(wrapper, spec.request), lambda: None
+    if spec.url:
+        return HttpTarget(spec.url, spec.request), lambda: None
+    assert spec.app is not None
+    env = harness_env(scenario, run.endpoints, resilience=options.resilience)
+    env["HARNESS_WORKDIR"] = str(run.report_dir / ".work" / run.run_id)
+    server = AppServer(spec.app, env)
+    url = await asyncio.to_thread(server.start)
+    return HttpTarget(url, spec.request), server.stop
+
+
+def _describe_target(scenario: Scenario) -> str:
+    spec = scenario.target
+    if spec.core:
+        return f"core:{spec.core}"
+    return spec.url or f"app:{spec.app}"
+
+
+def write_reports(
+    report: Report, pm: PluginManager, report_dir: Path, names: Iterable[str] | None = None
+) -> list[Path]:
+    """Render ``report`` with each reporter (all by default) into ``report_dir``."""
+    wanted = list(names) if names is not None else list(pm.reporters)
+    written = []
+    for name in wanted:
+        reporter = pm.reporters.get(name)
+        if reporter is None:
+            from harness._errors import InputError
+
+            raise InputError(
+                f"unknown reporter {name!r}; available: {', '.join(sorted(pm.reporters))}"
+            )
+        path = report_dir / f"{report.run_id}{reporter.suffix}"
+        reporter.write(report, path)
+        written.append(path)
+    return written

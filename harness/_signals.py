@@ -1,0 +1,65 @@
+"""Signal safety for cleanup: reverts and shutdowns must finish even when Ctrl-C arrives."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends, then deliver them (main thread only).
+
+    Used around reverting faults and stopping processes: a second Ctrl-C must not leave a
+    toxic on a proxy or a fake vendor failing for the next run.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    for sig in (int(signal.SIGINT), int(signal.SIGTERM)):
+        try:
+            previous[sig] = signal.signal(sig, hold)
+        except (ValueError, OSError):  # pragma: no cover - exotic embedding
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in received:
+            signal.raise_signal(signum)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt inside the block, so ``finally`` clauses run."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, OSError):  # pragma: no cover
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,212 @@
+"""``harness`` / ``python -m harness``: validate, run, load, gate, and the embedded servers.
+
+Exit codes, for every command: 0 all held; 1 a threshold breached or a test failed; 2 bad input
+(scenario, options); 3 infrastructure could not start (the message says why and how to fix it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from harness._errors import EXIT_BREACH, EXIT_INPUT, EXIT_OK, HarnessError, InputError
+
+app = typer.Typer(
+    name="harness",
+    help="Chaos and resilience harness for GenAI services.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+vendor_app = typer.Typer(help="The fake OpenAI/Anthropic vendor.", no_args_is_help=True)
+toxiproxy_app = typer.Typer(help="The embedded Toxiproxy-compatible server.", no_args_is_help=True)
+app.add_typer(vendor_app, name="vendor")
+app.add_typer(toxiproxy_app, name="toxiproxy")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DisableOpt = Annotated[
+    list[str] | None,
+    typer.Option("--disable-plugin", "-d", help="Disable a plugin by name (repeatable)."),
+]
+
+
+def _pm(disable: list[str] | None) -> Any:
+    from harness._plugins import get_plugin_manager
+
+    return get_plugin_manager(disable=disable or ())
+
+
+def _fail(exc: HarnessError) -> typer.Exit:
+    err.print(f"error: {exc}", markup=False)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command("plugins")
+def plugins_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    disable: DisableOpt = None,
+) -> None:
+    """List the loaded plugins, their fault kinds, backends and reporters."""
+    try:
+        pm = _pm(disable)
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+    rows = pm.describe()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for row in rows:
+        out.print(f"{row['name']}  ({row['module']})")
+        for backend, kinds in row["backends"].items():
+            out.print(f"  backend {backend}: {', '.join(kinds)}")
+        if row["fault_kinds"]:
+            out.print(f"  declares fault kinds: {', '.join(row['fault_kinds'])}")
+        if row["reporters"]:
+            out.print(f"  reporters: {', '.join(row['reporters'])}")
+        out.print(f"  hooks: {', '.join(row['hooks']) or '-'}")
+    builtin = sorted(k for k, o in pm.kind_owner.items() if o.startswith("harness"))
+    out.print(f"engine fault kinds: {', '.join(builtin)}")
+
+
+@app.command("validate")
+def validate_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Scenario files (YAML).")],
+    disable: DisableOpt = None,
+) -> None:
+    """Check scenario files; exit 0 when all are valid, 2 otherwise."""
+    from harness._loader import load_scenario
+
+    try:
+        pm = _pm(disable)
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+    adapter = pm.scenario_adapter()
+    bad = 0
+    for path in files:
+        try:
+            scenario = load_scenario(path, adapter=adapter)
+            _check_backends(scenario, pm)
+        except InputError as exc:
+            bad += 1
+            err.print(str(exc))
+            continue
+        out.print(
+            f"{path}: ok ({scenario.name}: {len(scenario.phases)} phases, "
+            f"{sum(len(p.faults) for p in scenario.phases)} faults, {len(scenario.sla)} thresholds)"
+        )
+    raise typer.Exit(EXIT_INPUT if bad else EXIT_OK)
+
+
+def _check_backends(scenario: Any, pm: Any) -> None:
+    from harness._scenario_checks import check_scenario
+
+    check_scenario(scenario, pm)
+
+
+@app.command("run")
+def run_cmd(
+    scenario_file: Annotated[Path, typer.Argument(help="A scenario file.")],
+    report_dir: Annotated[Path, typer.Option(help="Where reports go.")] = Path("reports"),
+    seed: Annotated[int | None, typer.Option(help="Seed for fault schedules.")] = None,
+    resilience: Annotated[
+        bool, typer.Option(help="Run the target with the resilient core on.")
+    ] = True,
+    users: Annotated[int | None, typer.Option(help="Override the scenario's users.")] = None,
+    no_fail: Annotated[
+        bool, typer.Option("--no-fail", help="Exit 0 even if the SLA breaks.")
+    ] = False,
+    disable: DisableOpt = None,
+) -> None:
+    """Run one scenario in-process (asyncio load) and write its reports."""
+    from harness._loader import load_scenario
+    from harness._session import RunOptions, run_scenario
+    from harness._summary import run_summary
+
+    try:
+        pm = _pm(disable)
+        scenario = load_scenario(scenario_file, adapter=pm.scenario_adapter())
+        _check_backends(scenario, pm)
+        report = run_scenario(
+            scenario,
+            pm,
+            RunOptions(report_dir=report_dir, seed=seed, resilience=resilience, users=users),
+            source=str(scenario_file),
+            on_progress=_print_progress,
+        )
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+    for line in run_summary(report):
+        out.print(line)
+    out.print(f"reports: {report_dir / report.run_id}.*")
+    raise typer.Exit(EXIT_OK if report.held or no_fail else EXIT_BREACH)
+
+
+def _print_progress(progress: Any) -> None:
+    err.print(
+        f"  [{progress.elapsed:5.1f}s] phase={progress.phase or '-'} users={progress.users} "
+        f"requests={progress.requests} failed={progress.failed}"
+    )
+
+
+@app.command("gate")
+def gate_cmd(
+    reports: Annotated[list[Path], typer.Argument(help="Report files (reports/*.json).")],
+) -> None:
+    """Exit 0 when every threshold of every report held, 1 on any breach, 2 on a bad report."""
+    from harness._gate import gate
+
+    code, lines = gate(reports)
+    for line in lines:
+        (out if code == EXIT_OK else err).print(line)
+    raise typer.Exit(code)
+
+
+@vendor_app.command("serve")
+def vendor_serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Default seed of fault schedules.")] = None,
+) -> None:
+    """Serve the fake OpenAI/Anthropic vendor until Ctrl-C."""
+    from harness_fake_vendor import serve
+
+    serve(host=host, port=port, seed=seed)
+
+
+@toxiproxy_app.command("serve")
+def toxiproxy_serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port (0: a free one).")] = 8474,
+    config: Annotated[
+        Path | None, typer.Option(help="Proxies to create (JSON, as toxiproxy -config).")
+    ] = None,
+) -> None:
+    """Serve the embedded Toxiproxy-compatible API until Ctrl-C."""
+    from harness_toxiproxy import serve
+
+    serve(host=host, port=port, config_path=str(config) if config else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (usage errors are 2, as click makes them)."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code is None:
+            return EXIT_OK
+        return exc.code if isinstance(exc.code, int) else EXIT_BREACH
+    except HarnessError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return exc.exit_code
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
