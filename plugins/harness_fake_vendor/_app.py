@@ -305,6 +305,8 @@ class VendorApp:
     def _ok(self, api: Api, body: Any) -> WireResponse:
         rid = new_id("req_", 32 if api == "openai" else 24)
         extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
+        if isinstance(body, bytes):
+            return WireResponse(200, {"content-type": JSON_CONTENT_TYPE, **extra}, body)
         return json_response(200, body, extra)
 
     def _invalid(self, api: Api, window: Window, message: str, param: str | None) -> WireResponse:
@@ -342,7 +344,7 @@ class VendorApp:
             )
             head = self._stream_head("openai", window, tokens)
             return StreamAnswer(head, openai.stream_events(chunks))
-        body = openai.chat_completion(
+        body = openai.chat_completion_json(
             completion_id=completion_id,
             model=model,
             created=created,

@@ -8,7 +8,9 @@ are wired is reading resumed. A failed dial closes the client socket, as Toxipro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,12 @@ class Endpoint(asyncio.BaseProtocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.pause_reading()
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Go sets TCP_NODELAY on every connection; asyncio only does for sockets created
+            # with proto IPPROTO_TCP, which accepted ones are not.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def eof_received(self) -> bool:
         if self.reader is not None:
