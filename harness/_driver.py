@@ -35,6 +35,114 @@ class Progress:
     failed: int
 
 
+class _Load:
+    """The state of one in-process load run (see :func:`drive`)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        target: Target,
+        recorder: Recorder,
+        timeline: Timeline,
+        *,
+        users: int,
+        total: float,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.recorder = recorder
+        self.timeline = timeline
+        self.users = users
+        self.total = total
+        self.on_progress = on_progress
+        self.started = time.monotonic()
+        self.stop_at = self.started + total
+        self.sent = 0
+        self.failed = 0
+        self.phase: str | None = None
+        self.first_phase = asyncio.Event()
+        self.running: list[asyncio.Task[None]] = []
+
+    async def phases(self) -> None:
+        left = self.total
+        for phase in self.scenario.phases:
+            if left <= 0:
+                break
+            await asyncio.to_thread(self.timeline.enter, phase)
+            self.phase = phase.name
+            self.first_phase.set()
+            left -= min(phase.duration, left)
+            await asyncio.sleep(max(0.0, self.started + (self.total - left) - time.monotonic()))
+
+    async def user(self, index: int) -> None:
+        load = self.scenario.load
+        n = 0
+        while time.monotonic() < self.stop_at:
+            if load.max_requests is not None and self.sent >= load.max_requests:
+                return
+            self.sent += 1
+            n += 1
+            phase = self.phase
+            began = time.perf_counter()
+            outcome = await self.target.request(index, n)
+            self.recorder.record_request(
+                self.target.name,
+                time.perf_counter() - began,
+                ok=outcome.ok,
+                error=outcome.error,
+                status=outcome.status,
+                phase=phase or "",
+            )
+            self.failed += 0 if outcome.ok else 1
+            await asyncio.sleep(load.think_time)
+
+    def report_progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(
+                    time.monotonic() - self.started,
+                    self.phase,
+                    sum(not t.done() for t in self.running),
+                    self.sent,
+                    self.failed,
+                )
+            )
+
+    async def progress(self) -> None:
+        while True:
+            self.report_progress()
+            await asyncio.sleep(1.0)
+
+    async def run(self) -> None:
+        spawn_rate = self.scenario.load.spawn_rate or self.users * 4.0
+        phase_task = asyncio.create_task(self.phases())
+        progress_task = asyncio.create_task(self.progress())
+        helpers = (phase_task, progress_task)
+        try:
+            # the first phase's faults are in before the first request goes out
+            await asyncio.wait(
+                [asyncio.create_task(self.first_phase.wait()), phase_task],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for index in range(self.users):
+                if time.monotonic() >= self.stop_at or phase_task.done():
+                    break
+                self.running.append(asyncio.create_task(self.user(index)))
+                await asyncio.sleep(1.0 / spawn_rate)
+            await phase_task
+            if self.running:
+                grace = max(0.0, self.stop_at - time.monotonic()) + 5.0
+                await asyncio.wait(self.running, timeout=grace)
+        finally:
+            for task in (*self.running, *helpers):
+                task.cancel()
+            for task in (*self.running, *helpers):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.report_progress()
+
+
 async def drive(
     scenario: Scenario,
     target: Target,
@@ -45,86 +153,14 @@ async def drive(
     duration: float | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> None:
+    """Send the scenario's load to ``target`` while ``timeline`` runs its phases."""
     load = scenario.load
-    n_users = users or load.users
-    total = duration or load.duration or scenario.duration
-    spawn_interval = 1.0 / (load.spawn_rate or n_users * 4.0)
-    started = time.monotonic()
-    stop_at = started + total
-    sent = 0
-    failed = 0
-    phase_name: str | None = None
-    running: list[asyncio.Task[None]] = []
-
-    def phase_now() -> str | None:
-        return phase_name
-
-    async def phases() -> None:
-        nonlocal phase_name
-        budget = total
-        for phase in scenario.phases:
-            if budget <= 0:
-                break
-            await asyncio.to_thread(timeline.enter, phase)
-            phase_name = phase.name
-            span = min(phase.duration, budget)
-            budget -= span
-            await asyncio.sleep(max(0.0, started + (total - budget) - time.monotonic()))
-
-    async def user(index: int) -> None:
-        nonlocal sent, failed
-        n = 0
-        while time.monotonic() < stop_at:
-            if load.max_requests is not None and sent >= load.max_requests:
-                return
-            sent += 1
-            n += 1
-            phase = phase_now()
-            began = time.perf_counter()
-            outcome = await target.request(index, n)
-            latency = time.perf_counter() - began
-            recorder.record_request(
-                target.name,
-                latency,
-                ok=outcome.ok,
-                error=outcome.error,
-                status=outcome.status,
-                phase=phase or "",
-            )
-            failed += 0 if outcome.ok else 1
-            if load.think_time:
-                await asyncio.sleep(load.think_time)
-            else:
-                await asyncio.sleep(0)
-
-    async def progress() -> None:
-        while on_progress is not None:
-            on_progress(
-                Progress(time.monotonic() - started, phase_now(), len(running), sent, failed)
-            )
-            await asyncio.sleep(1.0)
-
-    phase_task = asyncio.create_task(phases())
-    progress_task = asyncio.create_task(progress())
-    # the first phase's faults are in before the first request goes out
-    while phase_name is None and not phase_task.done():
-        await asyncio.sleep(0.005)
-    try:
-        for index in range(n_users):
-            if time.monotonic() >= stop_at:
-                break
-            running.append(asyncio.create_task(user(index)))
-            await asyncio.sleep(spawn_interval)
-        await phase_task
-        grace = max(0.0, stop_at - time.monotonic()) + 5.0
-        _, pending = await asyncio.wait(running, timeout=grace) if running else (set(), set())
-        for task in pending:
-            task.cancel()
-    finally:
-        for task in (*running, phase_task, progress_task):
-            task.cancel()
-        for task in (*running, phase_task, progress_task):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if on_progress is not None:
-            on_progress(Progress(time.monotonic() - started, phase_now(), 0, sent, failed))
+    await _Load(
+        scenario,
+        target,
+        recorder,
+        timeline,
+        users=users or load.users,
+        total=duration or load.duration or scenario.duration,
+        on_progress=on_progress,
+    ).run()

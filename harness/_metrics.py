@@ -232,7 +232,7 @@ class Recorder:
         return sorted({name for name, _ in self.requests})
 
     def phases(self) -> list[str]:
-        return [p for p in self.phase_spans]
+        return list(self.phase_spans)
 
     def stats(self, *, name: str | None = None, phase: str | None = None) -> RequestStats:
         """Merged request stats over every key matching ``name`` and ``phase`` (None: any)."""

@@ -172,9 +172,10 @@ class Scenario(_Model):
         for phase in self.phases:
             for fault in phase.faults:
                 if fault.target is None and len(endpoints) != 1:
+                    choices = ", ".join(sorted(endpoints)) or "no upstream or proxy declared"
                     problems.append(
                         f"phase {phase.name!r}: fault {fault.kind!r} needs a 'target' "
-                        f"(one of: {', '.join(sorted(endpoints)) or 'no upstream or proxy declared'})"
+                        f"(one of: {choices})"
                     )
                 elif fault.target is not None and fault.target not in endpoints:
                     problems.append(

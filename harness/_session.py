@@ -201,7 +201,7 @@ def run_scenario(
         pm.hooks.harness_run_end(run=run, report=report)
 
 
-async def _load(
+async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and drive
     scenario: Scenario,
     run: RunContext,
     recorder: Recorder,

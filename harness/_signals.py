@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Iterator
@@ -31,10 +32,8 @@ def deferred_signals() -> Iterator[None]:
         received.append(signum)
 
     for sig in (int(signal.SIGINT), int(signal.SIGTERM)):
-        try:
+        with contextlib.suppress(ValueError, OSError):  # exotic embeddings refuse handlers
             previous[sig] = signal.signal(sig, hold)
-        except (ValueError, OSError):  # pragma: no cover - exotic embedding
-            pass
     try:
         yield
     finally:

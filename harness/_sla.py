@@ -15,6 +15,7 @@ fractions.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -169,7 +170,7 @@ def _parse_value(kind: MetricKind, raw: str, metric: str, text: str) -> float:
         if kind == "rate":
             return parse_rate(raw)
         number = float(raw)
-        if number < 0 or number != number:
+        if number < 0 or math.isnan(number):
             raise ValueError("expected a non-negative number")
         return number
     except ValueError as exc:

@@ -35,8 +35,8 @@ def run_summary(report: Report) -> list[str]:
     if total is not None:
         lines.append(
             f"  requests {total.count}, failed {total.failed}, "
-            f"rps {total.rps or 0:.1f}, p50 {_fmt_latency(total.p50)}, p95 {_fmt_latency(total.p95)}, "
-            f"p99 {_fmt_latency(total.p99)}"
+            f"rps {total.rps or 0:.1f}, p50 {_fmt_latency(total.p50)}, "
+            f"p95 {_fmt_latency(total.p95)}, p99 {_fmt_latency(total.p99)}"
         )
     res = next((r for r in report.resilience if r.phase == "*"), None)
     if res is not None and res.calls:

@@ -157,7 +157,7 @@ def recovery_time(
         recovered_at = _first_stable(candidates, max_error, max_p95)
         if recovered_at is None:
             return None, f"did not recover after phase {phase.name!r} before {horizon:.1f}s"
-        worst = max(worst, max(0.0, recovered_at - phase.end))
+        worst = max(worst, 0.0, recovered_at - phase.end)
     return worst, ""
 
 
