@@ -117,6 +117,8 @@ def resolve_tcp_addr(address: str) -> ResolvedAddr:
     An empty host stays empty (the wildcard), as in Go; :func:`bind_listener` maps it to
     127.0.0.1.
     """
+    if address == "":
+        return ResolvedAddr("", 0)  # Go skips splitting an empty address
     host, service = split_host_port(address)
     port = _parse_port(service)
     if host == "":

@@ -1,0 +1,314 @@
+"""Benchmark: the embedded Toxiproxy (no toxics) against a direct connection.
+
+Run: ``.venv/bin/python bench/bench_toxiproxy.py`` (about 40 s).
+
+What it measures, honestly:
+
+* **HTTP requests/s and latency**: one uvicorn process serves a tiny ASGI app on 127.0.0.1;
+  a load-generator process keeps 50 keep-alive connections busy (closed loop: each sends the
+  next request when the previous response is complete) against either uvicorn directly or the
+  proxy (``serve()`` running in its own process) in front of it. Direct and proxied rounds
+  alternate within one run (several short rounds each) so machine noise hits both alike; the
+  table shows the median round. The latency column is per request at that load; a separate
+  sequential run (1 connection) shows the unloaded added latency of the extra hop.
+* **Bulk transfer**: a sender process writes 1 GiB as fast as it can, a receiver process
+  reads it, through the proxy (and directly, for reference).
+
+On a 2-core machine the proxy competes with uvicorn and the load generator for CPU; the
+ratio therefore includes the proxy's CPU cost, not only its latency. The load generator is a
+raw-socket asyncio client (pre-encoded request, ``Content-Length`` parsing), far cheaper per
+request than uvicorn, so the server stays the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+CONNECTIONS = 50
+ROUND_SECONDS = 2.5
+ROUNDS = 4
+SEQUENTIAL_REQUESTS = 2000
+BULK_BYTES = 1 << 30
+TARGETS = {"rps_ratio": 0.9, "added_median_ms": 1.0, "bulk_mb_s": 400.0}
+
+
+# ----------------------------------------------------------------------------- servers
+async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b'{"ok":true}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _run_uvicorn(port_queue: Any) -> None:
+    import uvicorn
+
+    # proto=IPPROTO_TCP so that asyncio sets TCP_NODELAY on accepted connections, as it does
+    # when uvicorn binds the port itself.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port_queue.put(sock.getsockname()[1])
+    config = uvicorn.Config(_asgi_app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _run_proxy(port_queue: Any) -> None:
+    from harness_toxiproxy import ToxiproxyServer
+
+    async def main() -> None:
+        async with ToxiproxyServer("127.0.0.1", 0) as server:
+            port_queue.put(server.port)
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _run_bulk_sender(port_queue: Any, total: int) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port_queue.put(listener.getsockname()[1])
+    block = memoryview(b"x" * (1 << 20))
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            sent = 0
+            while sent < total:
+                conn.sendall(block)
+                sent += len(block)
+
+
+def _bulk_receive(port: int, total: int, result_queue: Any) -> None:
+    sock = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    got = 0
+    start = time.perf_counter()
+    with sock:
+        while got < total:
+            n = sock.recv_into(view)
+            if not n:
+                break
+            got += n
+    result_queue.put((got, time.perf_counter() - start))
+
+
+# ----------------------------------------------------------------------------- load generator
+_REQUEST = b"GET /ping HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n\r\n"
+
+
+class _HttpConn(asyncio.Protocol):
+    def __init__(self, latencies: list[float], deadline: float) -> None:
+        self.latencies = latencies
+        self.deadline = deadline
+        self.buf = b""
+        self.sent_at = 0.0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.sent_at = time.perf_counter()
+        self.transport.write(_REQUEST)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        head_end = self.buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        marker = self.buf.find(b"content-length:", 0, head_end)
+        length = int(self.buf[marker + 15 : self.buf.find(b"\r\n", marker)])
+        if len(self.buf) < head_end + 4 + length:
+            return
+        self.buf = self.buf[head_end + 4 + length :]
+        now = time.perf_counter()
+        self.latencies.append(now - self.sent_at)
+        if now < self.deadline:
+            self._send()
+        else:
+            assert self.transport is not None
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _load(port: int, connections: int, seconds: float) -> tuple[int, list[float], float]:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+    protocols = []
+    for _ in range(connections):
+        _, proto = await loop.create_connection(
+            lambda: _HttpConn(latencies, deadline), "127.0.0.1", port
+        )
+        protocols.append(proto)
+    await asyncio.gather(*(p.done for p in protocols))
+    elapsed = time.perf_counter() - start
+    return len(latencies), latencies, elapsed
+
+
+def _load_worker(port: int, connections: int, seconds: float, result_queue: Any) -> None:
+    count, latencies, elapsed = asyncio.run(_load(port, connections, seconds))
+    latencies.sort()
+    result_queue.put(
+        (count / elapsed, statistics.median(latencies), latencies[int(len(latencies) * 0.99)])
+    )
+
+
+# ----------------------------------------------------------------------------- driver
+@dataclass
+class Round:
+    rps: float
+    median_ms: float
+    p99_ms: float
+
+
+def _measure(ctx: Any, port: int, connections: int, seconds: float) -> Round:
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_load_worker, args=(port, connections, seconds, queue))
+    proc.start()
+    rps, median, p99 = queue.get(timeout=seconds + 30)
+    proc.join()
+    return Round(rps, median * 1000, p99 * 1000)
+
+
+def _start(ctx: Any, target: Any, *args: Any) -> tuple[Any, int]:
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(queue, *args), daemon=True)
+    proc.start()
+    return proc, int(queue.get(timeout=20))
+
+
+def _wait_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def main() -> int:
+    from harness_toxiproxy import ToxiproxyClient
+
+    ctx = mp.get_context("spawn")
+    procs = []
+    try:
+        uvicorn_proc, app_port = _start(ctx, _run_uvicorn)
+        procs.append(uvicorn_proc)
+        proxy_proc, api_port = _start(ctx, _run_proxy)
+        procs.append(proxy_proc)
+        _wait_port(app_port)
+        client = ToxiproxyClient(f"http://127.0.0.1:{api_port}")
+        http_proxy = client.create_proxy("bench_http", f"127.0.0.1:{app_port}")
+        proxy_port = http_proxy.listen_port
+
+        print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+        print(f"warming up ({CONNECTIONS} connections) ...", flush=True)
+        _measure(ctx, app_port, CONNECTIONS, 1.0)
+        _measure(ctx, proxy_port, CONNECTIONS, 1.0)
+
+        direct: list[Round] = []
+        proxied: list[Round] = []
+        for i in range(ROUNDS):
+            order = [(direct, app_port), (proxied, proxy_port)]
+            if i % 2:
+                order.reverse()
+            for rounds, port in order:
+                rounds.append(_measure(ctx, port, CONNECTIONS, ROUND_SECONDS))
+        seq_direct = _measure(ctx, app_port, 1, 2.0)
+        seq_proxy = _measure(ctx, proxy_port, 1, 2.0)
+
+        sender_proc, sender_port = _start(ctx, _run_bulk_sender, BULK_BYTES)
+        procs.append(sender_proc)
+        bulk_proxy = client.create_proxy("bench_bulk", f"127.0.0.1:{sender_port}")
+        bulk = {}
+        for label, port in (("direct", sender_port), ("proxy", bulk_proxy.listen_port)):
+            queue = ctx.Queue()
+            receiver = ctx.Process(target=_bulk_receive, args=(port, BULK_BYTES, queue))
+            receiver.start()
+            got, seconds = queue.get(timeout=120)
+            receiver.join()
+            bulk[label] = got / seconds / 1e6
+        client.delete_proxy("bench_http")
+        client.delete_proxy("bench_bulk")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join(5)
+
+    def med(rounds: list[Round], attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in rounds)
+
+    d_rps, p_rps = med(direct, "rps"), med(proxied, "rps")
+    d_med, p_med = med(direct, "median_ms"), med(proxied, "median_ms")
+    ratio = p_rps / d_rps
+    added_loaded = p_med - d_med
+    added_unloaded = seq_proxy.median_ms - seq_direct.median_ms
+    ok_ratio = ratio >= TARGETS["rps_ratio"]
+    ok_added = max(added_unloaded, added_loaded) <= TARGETS["added_median_ms"]
+    ok_bulk = bulk["proxy"] >= TARGETS["bulk_mb_s"]
+
+    def row(label: str, a: float, b: float, c: float | None, fmt: str = ".3f") -> None:
+        last = "" if c is None else f"{c:+15.3f}" if fmt == ".3f" else f"{c:15.3f}"
+        print(f"{label:24}{a:12{fmt}}{b:12{fmt}}{last}")
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    print()
+    print(f"HTTP: {CONNECTIONS} keep-alive connections, {ROUNDS} alternating rounds")
+    print(f"{'':24}{'direct':>12}{'proxy':>12}{'proxy-direct':>15}")
+    print(f"{'requests/s (median)':24}{d_rps:12.0f}{p_rps:12.0f}{'ratio ' + f'{ratio:.3f}':>15}")
+    row("median latency ms", d_med, p_med, added_loaded)
+    row("p99 latency ms", med(direct, "p99_ms"), med(proxied, "p99_ms"), None)
+    print(f"{'  each round, req/s':24}" + " ".join(f"{r.rps:.0f}" for r in direct))
+    print(f"{'':24}" + " ".join(f"{r.rps:.0f}" for r in proxied) + "  (proxy)")
+    print()
+    print("HTTP: 1 connection, sequential (the unloaded cost of the extra hop)")
+    row("median latency ms", seq_direct.median_ms, seq_proxy.median_ms, added_unloaded)
+    print()
+    print(f"bulk transfer: {BULK_BYTES >> 20} MiB, one connection")
+    ratio_text = f"ratio {bulk['proxy'] / bulk['direct']:.3f}"
+    print(f"{'MB/s':24}{bulk['direct']:12.0f}{bulk['proxy']:12.0f}{ratio_text:>15}")
+    print()
+    print("targets")
+    print(f"  requests/s proxy/direct >= {TARGETS['rps_ratio']}: {ratio:.3f} {verdict(ok_ratio)}")
+    print(
+        f"  added median latency <= {TARGETS['added_median_ms']} ms: {added_loaded:+.3f} ms at "
+        f"{CONNECTIONS} connections, {added_unloaded:+.3f} ms unloaded {verdict(ok_added)}"
+    )
+    print(
+        f"  bulk through the proxy >= {TARGETS['bulk_mb_s']:.0f} MB/s: "
+        f"{bulk['proxy']:.0f} MB/s {verdict(ok_bulk)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
