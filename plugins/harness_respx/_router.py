@@ -1,0 +1,121 @@
+"""One respx router for the whole process: in-process vendors register their base URLs on it.
+
+respx patches httpx's transport process-wide, so a single catch-all route dispatches: requests
+under a registered base URL go to that :class:`InProcessVendor`, everything else passes through
+to the network untouched (the fake vendor's control API, the target app, ...).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import respx
+
+from harness._errors import FaultInjectionError
+from harness._faults import FaultSchedule, HttpFault, parse_fault
+from harness._http_faults import FaultEntry
+from harness._wire.common import Api
+from harness_respx._vendor import InProcessVendor
+
+
+class RespxRouter:
+    """Starts respx when the first vendor registers and stops it when the last one leaves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._vendors: dict[str, InProcessVendor] = {}
+        self._router: respx.MockRouter | None = None
+
+    def _dispatch(self, request: httpx.Request) -> Any:
+        url = str(request.url)
+        for base, vendor in self._vendors.items():
+            if url.startswith(base):
+                return vendor(request)
+        return request  # not ours: pass through to the network
+
+    def add(self, vendor: InProcessVendor) -> None:
+        with self._lock:
+            if vendor.base_url in self._vendors:
+                owner = self._vendors[vendor.base_url]
+                raise FaultInjectionError(f"respx: {vendor.base_url} is already mocked by {owner!r}")
+            self._vendors[vendor.base_url] = vendor
+            if self._router is None:
+                router = respx.MockRouter(assert_all_mocked=False, assert_all_called=False)
+                router.route().mock(side_effect=self._dispatch)
+                router.start()
+                self._router = router
+
+    def remove(self, vendor: InProcessVendor) -> None:
+        with self._lock:
+            self._vendors.pop(vendor.base_url, None)
+            if not self._vendors and self._router is not None:
+                self._router.stop()
+                self._router = None
+
+    @property
+    def active(self) -> bool:
+        return self._router is not None
+
+
+ROUTER = RespxRouter()
+
+
+class MockedVendor:
+    """A vendor mocked in-process for the duration of a ``with`` block (see :func:`mock_vendor`)."""
+
+    def __init__(self, vendor: InProcessVendor) -> None:
+        self.vendor = vendor
+        self.faults: list[FaultEntry] = []
+
+    def inject(self, fault: HttpFault | dict[str, Any]) -> FaultSchedule:
+        """Add a fault (a spec or its mapping); returns its schedule (``.fired``, ``.seen``)."""
+        spec = parse_fault(fault)
+        if not isinstance(spec, HttpFault):
+            raise FaultInjectionError(
+                f"respx injects HTTP faults only; {spec.kind!r} needs a Toxiproxy proxy"
+            )
+        entry = self.vendor.book.add(spec)
+        self.faults.append(entry)
+        return entry.schedule
+
+    @property
+    def requests(self) -> int:
+        return self.vendor.requests
+
+
+@contextmanager
+def mock_vendor(
+    base_url: str,
+    api: Api = "openai",
+    *,
+    model: str | None = None,
+    seed: int | None = None,
+    strict: bool = True,
+) -> Iterator[MockedVendor]:
+    """Answer httpx requests to ``base_url`` in-process as a fake ``api`` vendor.
+
+    ``strict`` (the default, like respx's ``assert_all_called``): leaving the block fails if the
+    vendor was never called or an injected fault (not ``optional``) never fired.
+    """
+    vendor = InProcessVendor(base_url, api, base_url, model=model, seed=seed)
+    mocked = MockedVendor(vendor)
+    ROUTER.add(vendor)
+    try:
+        yield mocked
+    finally:
+        ROUTER.remove(vendor)
+    if strict:
+        problems = []
+        if vendor.requests == 0:
+            problems.append(f"{base_url} was never called")
+        problems += [
+            f"fault {entry.spec.label()!r} never fired ({entry.schedule.seen} matching requests)"
+            for entry in mocked.faults
+            if not entry.spec.optional and entry.schedule.fired == 0
+        ]
+        if problems:
+            raise FaultInjectionError("respx: " + "; ".join(problems))
