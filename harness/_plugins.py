@@ -108,9 +108,13 @@ class PluginManager(pluggy.PluginManager):
         out: list[tuple[str, Any]] = []
         caller = getattr(self.hook, hook_name)
         for impl in caller.get_hookimpls():
-            result = impl.function()
+            name = self._name_of(impl.plugin)
+            try:
+                result = impl.function()
+            except Exception as exc:
+                raise PluginError(f"plugin {name!r} failed in {hook_name}(): {exc!r}") from exc
             for item in result or ():
-                out.append((self._name_of(impl.plugin), item))
+                out.append((name, item))
         return out
 
     def _collect(self) -> None:

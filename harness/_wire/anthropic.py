@@ -218,19 +218,24 @@ def ratelimit_headers(
     limit_requests: int,
     remaining_requests: int,
     reset_requests_at: float,
-    limit_tokens: int,
-    remaining_tokens: int,
-    reset_tokens_at: float,
+    limit_tokens: int | None = None,
+    remaining_tokens: int = 0,
+    reset_tokens_at: float = 0.0,
 ) -> dict[str, str]:
-    """The ``anthropic-ratelimit-*`` headers (resets as POSIX timestamps, sent as RFC 3339)."""
-    return {
+    """``anthropic-ratelimit-*`` headers (resets as POSIX timestamps, sent as RFC 3339).
+
+    The token family only when ``limit_tokens`` is given.
+    """
+    headers = {
         "anthropic-ratelimit-requests-limit": str(limit_requests),
         "anthropic-ratelimit-requests-remaining": str(max(remaining_requests, 0)),
         "anthropic-ratelimit-requests-reset": rfc3339(reset_requests_at),
-        "anthropic-ratelimit-tokens-limit": str(limit_tokens),
-        "anthropic-ratelimit-tokens-remaining": str(max(remaining_tokens, 0)),
-        "anthropic-ratelimit-tokens-reset": rfc3339(reset_tokens_at),
     }
+    if limit_tokens is not None:
+        headers["anthropic-ratelimit-tokens-limit"] = str(limit_tokens)
+        headers["anthropic-ratelimit-tokens-remaining"] = str(max(remaining_tokens, 0))
+        headers["anthropic-ratelimit-tokens-reset"] = rfc3339(reset_tokens_at)
+    return headers
 
 
 def response_headers(request_id: str) -> dict[str, str]:

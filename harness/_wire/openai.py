@@ -317,28 +317,27 @@ def ratelimit_headers(
     limit_requests: int,
     remaining_requests: int,
     reset_requests: float,
-    limit_tokens: int,
-    remaining_tokens: int,
-    reset_tokens: float,
+    limit_tokens: int | None = None,
+    remaining_tokens: int = 0,
+    reset_tokens: float = 0.0,
 ) -> dict[str, str]:
-    """The ``x-ratelimit-*`` headers OpenAI sends on every answer (resets in seconds from now)."""
-    reset = format_reset(reset_requests)
-    return {
+    """The ``x-ratelimit-*`` headers (resets in seconds from now); token ones if ``limit_tokens``."""
+    headers = {
         "x-ratelimit-limit-requests": str(limit_requests),
-        "x-ratelimit-limit-tokens": str(limit_tokens),
         "x-ratelimit-remaining-requests": str(max(remaining_requests, 0)),
-        "x-ratelimit-remaining-tokens": str(max(remaining_tokens, 0)),
-        "x-ratelimit-reset-requests": reset,
-        "x-ratelimit-reset-tokens": reset
-        if reset_tokens == reset_requests
-        else format_reset(reset_tokens),
+        "x-ratelimit-reset-requests": format_reset(reset_requests),
     }
+    if limit_tokens is not None:
+        headers["x-ratelimit-limit-tokens"] = str(limit_tokens)
+        headers["x-ratelimit-remaining-tokens"] = str(max(remaining_tokens, 0))
+        headers["x-ratelimit-reset-tokens"] = format_reset(reset_tokens)
+    return headers
 
 
-def response_headers(request_id: str, processing_ms: int = 1) -> dict[str, str]:
-    """Headers OpenAI adds to every answer besides rate limits (the ones clients read).
+def response_headers(request_id: str) -> dict[str, str]:
+    """Headers OpenAI adds to every answer besides rate limits: the request id.
 
-    The API also sends ``openai-version`` and ``openai-organization``; no client depends on
-    them and every header costs the fake vendor throughput, so they are left out.
+    The API also sends ``openai-version``, ``openai-organization`` and ``openai-processing-ms``;
+    no client logic depends on them and every header costs the fake vendor throughput.
     """
-    return {REQUEST_ID_HEADER: request_id, "openai-processing-ms": str(processing_ms)}
+    return {REQUEST_ID_HEADER: request_id}

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _PIECE_RE = re.compile(r"\s*\S+\s*|\s+")
 
@@ -67,8 +66,7 @@ def prompt_tokens(messages: Sequence[Any], system: Any = None) -> int:
     return total
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(NamedTuple):
     """What the fake model answers: text, its stream pieces and the usage counts."""
 
     pieces: tuple[str, ...]
