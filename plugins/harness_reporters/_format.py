@@ -1,0 +1,140 @@
+"""Formatting shared by the text reporters: values, threshold labels, per-phase rows.
+
+Every reporter reads the same :class:`~harness._report.Report`, so the way a latency, a
+limit or a fault count is written lives here once. Latencies are seconds and rates fractions in
+the report; they are rendered like the SLA strings users write (``450ms``, ``2.5s``, ``99.5%``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness._report import FaultRow, PhaseRow, Report, RequestRow, ResilienceRow, ThresholdRow
+from harness._sla import format_metric_value, metric_kind
+
+ALL = "*"
+NONE = "-"
+
+
+def latency(value: float | None) -> str:
+    """``450ms`` / ``2.5s``, or ``-`` without data."""
+    return NONE if value is None else format_metric_value("latency", value)
+
+
+def rate(value: float | None) -> str:
+    """A fraction as a percentage (``0.5%``), or ``-``."""
+    return NONE if value is None else format_metric_value("rate", value)
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    return NONE if value is None else f"{value:.{digits}f}"
+
+
+def duration(seconds: float) -> str:
+    """A run or phase length: ``12.3s``, ``2m05s``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def limit(row: ThresholdRow) -> str:
+    """The threshold's requirement, e.g. ``< 2s`` or ``>= 99.5%``."""
+    kind = metric_kind(row.metric) or "number"
+    return f"{row.op} {format_metric_value(kind, row.limit)}"
+
+
+def threshold_label(row: ThresholdRow) -> str:
+    """The threshold as written, with its scope appended when the text does not show it."""
+    parts = row.scope.split()
+    if parts and not all(part in row.text for part in parts):
+        return f"{row.text} [{row.scope}]"
+    return row.text
+
+
+def verdict(row: ThresholdRow) -> str:
+    """``held``, ``breached`` or ``no data`` (which is a breach too)."""
+    if row.held:
+        return "held"
+    return "no data" if row.observed is None else "breached"
+
+
+def breach_message(row: ThresholdRow) -> str:
+    """One line naming the observed value and the limit: the row's ``detail`` when it already
+    does (the engine's details do), otherwise the detail prefixed with both."""
+    wanted = limit(row)
+    if row.observed_text in row.detail and wanted in row.detail:
+        return row.detail
+    return f"observed {row.observed_text}, required {wanted}: {row.detail}"
+
+
+def fired(fault: FaultRow) -> str:
+    """How often a fault took effect: ``12``, ``0``, or ``?`` when its backend did not count."""
+    return "?" if fault.fired is None else str(fault.fired)
+
+
+def never_fired(fault: FaultRow) -> bool:
+    return not fault.fired
+
+
+def attempts_text(attempts_per_call: dict[str, int]) -> str:
+    """``1x40, 2x5, 3x1``: how many calls needed how many attempts."""
+    items = sorted(attempts_per_call.items(), key=lambda kv: _as_int(kv[0]))
+    return ", ".join(f"{k}x{v}" for k, v in items) or NONE
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """Error classes or statuses, most frequent first: ``timeout 3, http_503 2``."""
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{k} {v}" for k, v in items) or NONE
+
+
+def slug(name: str) -> str:
+    """``Vendor outage @50 users`` -> ``vendor_outage_50_users`` (for JUnit class names)."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "scenario"
+
+
+def _as_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseLine:
+    """One phase as the tables show it: its requests, its window and faults, its counters."""
+
+    name: str
+    requests: RequestRow | None
+    phase: PhaseRow | None
+    resilience: ResilienceRow | None
+
+
+def phase_lines(report: Report) -> list[PhaseLine]:
+    """The phases in run order (declared phases first, then any the recorder saw besides)."""
+    requests = {r.phase: r for r in report.requests if r.name == ALL and r.phase != ALL}
+    resilience = {r.phase: r for r in report.resilience if r.phase != ALL}
+    names = [p.name for p in report.phases]
+    names += [n for n in [*requests, *resilience] if n not in names]
+    phases = {p.name: p for p in report.phases}
+    return [
+        PhaseLine(n, requests.get(n), phases.get(n), resilience.get(n))
+        for n in dict.fromkeys(names)
+    ]
+
+
+def total_resilience(report: Report) -> ResilienceRow | None:
+    return next((r for r in report.resilience if r.phase == ALL), None)
+
+
+def has_resilience(report: Report) -> bool:
+    """Whether the resilient core reported anything (a black-box target reports nothing)."""
+    return any(r.calls or r.attempts for r in report.resilience)
+
+
+def name_rows(report: Report) -> list[RequestRow]:
+    """Per-request-name totals (over all phases), when the run made more than one kind."""
+    rows = [r for r in report.requests if r.name != ALL and r.phase == ALL]
+    return rows if len(rows) > 1 else []
