@@ -532,12 +532,20 @@ def _shortest_float32_digits(value: float) -> tuple[str, int]:
     """Shortest decimal digits and exponent that read back as the same ``float32``."""
     for precision in range(1, 10):
         text = f"{value:.{precision - 1}e}"
-        if to_float32(float(text)) == value:
+        try:
+            same = to_float32(float(text)) == value
+        except OverflowError:  # rounded past the largest float32
+            same = False
+        if same:
             mantissa, exp = text.split("e")
             digits = mantissa.replace(".", "").lstrip("-").rstrip("0") or "0"
             return digits, int(exp)
     mantissa, exp = f"{value:.8e}".split("e")  # pragma: no cover - 9 digits always suffice
     return mantissa.replace(".", "").lstrip("-").rstrip("0") or "0", int(exp)
+
+
+_F32_1E_6 = to_float32(1e-6)
+_F32_1E21 = to_float32(1e21)
 
 
 def float32_repr(value: float) -> str:
@@ -546,7 +554,8 @@ def float32_repr(value: float) -> str:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
     sign = "-" if value < 0 else ""
     digits, exp = _shortest_float32_digits(abs(value))
-    if abs(value) < 1e-6 or abs(value) >= 1e21:
+    # Go compares in float32: float32(1e-6) itself is written as 0.000001.
+    if abs(value) < _F32_1E_6 or abs(value) >= _F32_1E21:
         mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         exp_text = f"{exp:+03d}"
         if exp_text.startswith("-0"):

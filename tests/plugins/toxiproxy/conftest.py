@@ -21,7 +21,10 @@ Handler = Callable[[socket.socket], None]
 
 
 class TcpServer:
-    """A threaded TCP server on 127.0.0.1 running ``handler(conn)`` for each connection."""
+    """A threaded TCP server on 127.0.0.1 running ``handler(conn)`` for each connection.
+
+    The connection is shut down when the handler returns; sockets are closed by :meth:`close`.
+    """
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
@@ -53,8 +56,11 @@ class TcpServer:
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        """Run the handler; its return closes the connection (FIN)."""
         with contextlib.suppress(OSError):
             self._handler(conn)
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         with self._lock:
@@ -162,6 +168,15 @@ def round_trip(sock: socket.socket, payload: bytes = b"ping") -> float:
     return time.perf_counter() - start
 
 
+def assert_closed(sock: socket.socket) -> None:
+    """The peer closed the connection: EOF, or a reset if data was in flight."""
+    try:
+        data = sock.recv(100)
+    except ConnectionResetError:
+        return
+    assert data == b"", data
+
+
 @pytest.fixture
 def helpers() -> type[Helpers]:
     return Helpers
@@ -173,3 +188,4 @@ class Helpers:
     recv_exactly = staticmethod(recv_exactly)
     recv_until_eof = staticmethod(recv_until_eof)
     round_trip = staticmethod(round_trip)
+    assert_closed = staticmethod(assert_closed)
