@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from math import ceil
 from typing import Any
 
@@ -210,7 +211,12 @@ def error_body(
 
 def rfc3339(timestamp: float) -> str:
     """``2025-01-01T00:00:00Z`` for the first whole second at or after ``timestamp``."""
-    return datetime.fromtimestamp(ceil(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(ceil(timestamp))
+
+
+@lru_cache(maxsize=64)  # one value per second: cached, a server formats it once
+def _rfc3339(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ratelimit_headers(

@@ -10,6 +10,7 @@ Shapes follow the OpenAI API reference (``chat.completion``, ``chat.completion.c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -298,6 +299,7 @@ def error_body(
     }
 
 
+@lru_cache(maxsize=1024)  # a server formats the same few values thousands of times a second
 def format_reset(seconds: float) -> str:
     """A duration as ``x-ratelimit-reset-*`` carries it (Go syntax: ``20ms``, ``1s``, ``6m0s``)."""
     if seconds < 1.0:
@@ -321,7 +323,7 @@ def ratelimit_headers(
     remaining_tokens: int = 0,
     reset_tokens: float = 0.0,
 ) -> dict[str, str]:
-    """The ``x-ratelimit-*`` headers (resets in seconds from now); token ones if ``limit_tokens``."""
+    """``x-ratelimit-*`` headers (resets in seconds from now); token ones if ``limit_tokens``."""
     headers = {
         "x-ratelimit-limit-requests": str(limit_requests),
         "x-ratelimit-remaining-requests": str(max(remaining_requests, 0)),
