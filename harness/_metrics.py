@@ -139,7 +139,7 @@ class Recorder:
         self.finished: float | None = None
         self.phase: str | None = None
         self.requests: dict[tuple[str, str], RequestStats] = {}
-        self.resilience: dict[str, ResilienceStats] = {}
+        self.resilience: dict[tuple[str, str], ResilienceStats] = {}
         self.seconds: dict[int, Second] = {}
         self.phase_spans: dict[str, list[float]] = {}
 
@@ -201,7 +201,10 @@ class Recorder:
     def on_event(self, event: ResilienceEvent) -> None:
         """Subscribe this to the core's events (``harness.core.subscribe(recorder.on_event)``)."""
         with self._lock:
-            stats = self.resilience.setdefault(self.phase or "", ResilienceStats())
+            key = (event.source, self.phase or "")
+            stats = self.resilience.get(key)
+            if stats is None:
+                stats = self.resilience[key] = ResilienceStats()
             if isinstance(event, AttemptStarted):
                 stats.attempts += 1
             elif isinstance(event, RetryScheduled):
@@ -243,12 +246,25 @@ class Recorder:
                     merged.add(stats)
         return merged
 
-    def resilience_stats(self, *, phase: str | None = None) -> ResilienceStats:
+    def resilience_stats(
+        self, *, phase: str | None = None, source: str | None = None
+    ) -> ResilienceStats:
+        """Core event counters over ``phase`` (None: all) and ``source``.
+
+        ``source=None`` means the LLM wrappers (every source but ``tool:*`` and ``memory:*``),
+        so ``fallback_rate`` and ``retries_per_call`` speak of LLM calls by default; ``"*"``
+        means every source.
+        """
         merged = ResilienceStats()
         with self._lock:
-            for p, stats in self.resilience.items():
-                if phase is None or p == phase:
-                    merged.add(stats)
+            for (src, p), stats in self.resilience.items():
+                if phase is not None and p != phase:
+                    continue
+                if source is None and src.startswith(("tool:", "memory:")):
+                    continue
+                if source not in (None, "*") and src != source:
+                    continue
+                merged.add(stats)
         return merged
 
     def span(self, phase: str | None = None) -> float:
@@ -283,8 +299,10 @@ class Recorder:
                     }
                     for (n, p), s in self.requests.items()
                 ],
-                "resilience": {
-                    p: {
+                "resilience": [
+                    {
+                        "source": src,
+                        "phase": p,
                         "calls": r.calls,
                         "calls_ok": r.calls_ok,
                         "attempts": r.attempts,
@@ -295,8 +313,8 @@ class Recorder:
                         "budget_exhausted": r.budget_exhausted,
                         "attempts_per_call": {str(k): v for k, v in r.attempts_per_call.items()},
                     }
-                    for p, r in self.resilience.items()
-                },
+                    for (src, p), r in self.resilience.items()
+                ],
                 "seconds": [
                     {
                         "t": s.t,
@@ -322,14 +340,19 @@ class Recorder:
                 stats.failed += row["failed"]
                 stats.errors.update(row["errors"])
                 stats.statuses.update(row["statuses"])
-            for phase, row in snapshot.get("resilience", {}).items():
+            for row in snapshot.get("resilience", ()):
+                key = (row["source"], row["phase"])
                 other = ResilienceStats(
-                    **{k: v for k, v in row.items() if k != "attempts_per_call"},
+                    **{
+                        k: v
+                        for k, v in row.items()
+                        if k not in ("attempts_per_call", "source", "phase")
+                    },
                     attempts_per_call=Counter(
                         {int(k): v for k, v in row["attempts_per_call"].items()}
                     ),
                 )
-                self.resilience.setdefault(phase, ResilienceStats()).add(other)
+                self.resilience.setdefault(key, ResilienceStats()).add(other)
             for row in snapshot.get("seconds", ()):
                 bucket = self.seconds.setdefault(row["t"], Second(t=row["t"], phase=row["phase"]))
                 bucket.requests += row["requests"]

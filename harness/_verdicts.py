@@ -62,7 +62,7 @@ def observe(
     if metric == "recovery_time":
         return recovery_time(recorder, phases, threshold.phase)
     if metric in ("retries_per_call", "fallback_rate"):
-        res = recorder.resilience_stats(phase=threshold.phase)
+        res = recorder.resilience_stats(phase=threshold.phase, source=threshold.name)
         if metric == "retries_per_call":
             return _ratio(res.retries, res.calls), "no calls of the resilient core were observed"
         return _ratio(res.fallback_calls, res.calls), "no calls of the resilient core were observed"

@@ -25,6 +25,13 @@ REQUEST_ID_HEADER = "request-id"
 VERSION_HEADER = "anthropic-version"
 MODEL_CREATED_AT = "2025-01-01T00:00:00Z"
 
+RATELIMIT_REQUESTS = (
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+)
+"""The request rate-limit headers: limit, remaining, reset (an RFC 3339 time)."""
+
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -232,10 +239,11 @@ def ratelimit_headers(
 
     The token family only when ``limit_tokens`` is given.
     """
+    limit_name, remaining_name, reset_name = RATELIMIT_REQUESTS
     headers = {
-        "anthropic-ratelimit-requests-limit": str(limit_requests),
-        "anthropic-ratelimit-requests-remaining": str(max(remaining_requests, 0)),
-        "anthropic-ratelimit-requests-reset": rfc3339(reset_requests_at),
+        limit_name: str(limit_requests),
+        remaining_name: str(max(remaining_requests, 0)),
+        reset_name: rfc3339(reset_requests_at),
     }
     if limit_tokens is not None:
         headers["anthropic-ratelimit-tokens-limit"] = str(limit_tokens)

@@ -23,6 +23,13 @@ REQUEST_ID_HEADER = "x-request-id"
 SYSTEM_FINGERPRINT = "fp_fakevendor"
 MODEL_CREATED = 1_700_000_000
 
+RATELIMIT_REQUESTS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+)
+"""The request rate-limit headers: limit, remaining, reset (a duration such as ``6m0s``)."""
+
 RATE_LIMIT_CODE = "rate_limit_exceeded"
 INSUFFICIENT_QUOTA = "insufficient_quota"
 
@@ -324,10 +331,11 @@ def ratelimit_headers(
     reset_tokens: float = 0.0,
 ) -> dict[str, str]:
     """``x-ratelimit-*`` headers (resets in seconds from now); token ones if ``limit_tokens``."""
+    limit_name, remaining_name, reset_name = RATELIMIT_REQUESTS
     headers = {
-        "x-ratelimit-limit-requests": str(limit_requests),
-        "x-ratelimit-remaining-requests": str(max(remaining_requests, 0)),
-        "x-ratelimit-reset-requests": format_reset(reset_requests),
+        limit_name: str(limit_requests),
+        remaining_name: str(max(remaining_requests, 0)),
+        reset_name: format_reset(reset_requests),
     }
     if limit_tokens is not None:
         headers["x-ratelimit-limit-tokens"] = str(limit_tokens)
