@@ -159,22 +159,25 @@ def latency_figure(report: Report) -> go.Figure:
         if not phase.faults:
             continue
         faults = "<br>".join(f"{_e(f.label)} (fired {fmt.fired(f)})" for f in phase.faults)
-        for row in (1, 2):
-            fig.add_vrect(
-                x0=phase.start,
-                x1=phase.end,
-                row=row,
-                col=1,
-                fillcolor=FAULT_FILL,
-                opacity=0.12,
-                line_width=0,
-                layer="below",
-                name=f"fault phase {phase.name}",
-                annotation_text=f"<b>{_e(phase.name)}</b><br>{faults}" if row == 1 else None,
-                annotation_position="top left",
-                annotation_font={"size": 11, "color": BAD_COLOUR},
-                annotation_align="left",
-            )
+        shade = {
+            "x0": phase.start,
+            "x1": phase.end,
+            "col": 1,
+            "fillcolor": FAULT_FILL,
+            "opacity": 0.12,
+            "line_width": 0,
+            "layer": "below",
+            "name": f"fault phase {phase.name}",
+        }
+        fig.add_vrect(
+            row=1,
+            annotation_text=f"<b>{_e(phase.name)}</b><br>{faults}",
+            annotation_position="top left",
+            annotation_font={"size": 11, "color": BAD_COLOUR},
+            annotation_align="left",
+            **shade,
+        )
+        fig.add_vrect(row=2, **shade)
     if not series:
         _no_data(fig, "x domain", "y domain")
         _no_data(fig, "x2 domain", "y2 domain")
