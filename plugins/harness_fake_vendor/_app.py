@@ -28,7 +28,7 @@ from harness._wire.common import (
     SSE_CONTENT_TYPE,
     Api,
     WireResponse,
-    json_response,
+    dumps,
     new_id,
 )
 from harness._wire.errors import error_response, fault_response, retry_after_headers
@@ -62,6 +62,9 @@ _KNOWN_ROUTES = frozenset({_CHAT, _MESSAGES, _COUNT_TOKENS, _MODELS})
 _OTHER_ROUTE = "(other)"
 
 _INVALID_JSON = object()
+_OPENAI_RID = openai.REQUEST_ID_HEADER
+_ANTHROPIC_RID = anthropic.REQUEST_ID_HEADER
+_JSON = json.JSONDecoder()
 
 
 @dataclass(slots=True)
@@ -121,8 +124,9 @@ def _parse(scope: Scope, body: bytes) -> VendorRequest:
     streaming = False
     if body:
         try:
-            payload = json.loads(body)
-        except ValueError:
+            # decode first: json.loads(bytes) spends time sniffing the encoding
+            payload = _JSON.decode(body.decode())
+        except ValueError:  # UnicodeDecodeError is a ValueError too
             payload = _INVALID_JSON
         if isinstance(payload, dict):
             raw_model = payload.get("model")
@@ -156,6 +160,7 @@ class VendorApp:
         )
         self.control = ControlApi(self.faults, self.counters, self.limiter)
         self._closing: asyncio.Event | None = None
+        self._limit_text = str(config.rate_limit_requests)
 
     def begin_shutdown(self) -> None:
         """Cut short every fault pause (called on the server loop when it starts stopping)."""
@@ -230,7 +235,11 @@ class VendorApp:
         *,
         rate_limited: HttpStatusFault | None = None,
     ) -> WireResponse:
-        """Add the rate-limit headers (a 429 that is not about quota reports 0 remaining)."""
+        """Add the rate-limit headers (a 429 that is not about quota reports 0 remaining).
+
+        The same headers as ``harness._wire.{openai,anthropic}.ratelimit_headers``, written
+        straight into the answer: this runs on every request.
+        """
         remaining = window.remaining_requests
         if (
             rate_limited is not None
@@ -240,27 +249,41 @@ class VendorApp:
             remaining = 0
         if tokens:
             self.limiter.spend(tokens)
+        headers = answer.headers
         if api == "openai":
-            limits = openai.ratelimit_headers(
-                limit_requests=window.limit_requests,
-                remaining_requests=remaining,
-                reset_requests=window.reset_in,
-                limit_tokens=window.limit_tokens,
-                remaining_tokens=window.remaining_tokens - tokens,
-                reset_tokens=window.reset_in,
-            )
+            limit_name, remaining_name, reset_name = openai.RATELIMIT_REQUESTS
+            reset = openai.format_reset(round(window.reset_in, 3))  # ms: what the header shows
         else:
-            reset_at = time.time() + window.reset_in
-            limits = anthropic.ratelimit_headers(
+            limit_name, remaining_name, reset_name = anthropic.RATELIMIT_REQUESTS
+            reset = anthropic.rfc3339(time.time() + window.reset_in)
+        headers[limit_name] = self._limit_text
+        headers[remaining_name] = str(remaining) if remaining > 0 else "0"
+        headers[reset_name] = reset
+        if window.limit_tokens is not None:
+            headers.update(self._token_headers(api, window, tokens))
+        return answer
+
+    def _token_headers(self, api: Api, window: Window, tokens: int) -> dict[str, str]:
+        limits = (
+            openai.ratelimit_headers(
                 limit_requests=window.limit_requests,
-                remaining_requests=remaining,
-                reset_requests_at=reset_at,
+                remaining_requests=window.remaining_requests,
+                reset_requests=round(window.reset_in, 3),
                 limit_tokens=window.limit_tokens,
                 remaining_tokens=window.remaining_tokens - tokens,
-                reset_tokens_at=reset_at,
+                reset_tokens=round(window.reset_in, 3),
             )
-        answer.headers.update(limits)
-        return answer
+            if api == "openai"
+            else anthropic.ratelimit_headers(
+                limit_requests=window.limit_requests,
+                remaining_requests=window.remaining_requests,
+                reset_requests_at=time.time() + window.reset_in,
+                limit_tokens=window.limit_tokens,
+                remaining_tokens=window.remaining_tokens - tokens,
+                reset_tokens_at=time.time() + window.reset_in,
+            )
+        )
+        return {name: value for name, value in limits.items() if "token" in name}
 
     def _answer(self, request: VendorRequest, window: Window) -> WireResponse | StreamAnswer:
         """The vendor's own answer (no fault): success, or its validation/auth errors."""
@@ -303,11 +326,12 @@ class VendorApp:
         return self._messages(payload, model, window)
 
     def _ok(self, api: Api, body: Any) -> WireResponse:
-        rid = new_id("req_", 32 if api == "openai" else 24)
-        extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
-        if isinstance(body, bytes):
-            return WireResponse(200, {"content-type": JSON_CONTENT_TYPE, **extra}, body)
-        return json_response(200, body, extra)
+        """A 200 JSON answer (``body`` already encoded, or a JSON-able value)."""
+        if api == "openai":
+            headers = {"content-type": JSON_CONTENT_TYPE, _OPENAI_RID: new_id("req_", 32)}
+        else:
+            headers = {"content-type": JSON_CONTENT_TYPE, _ANTHROPIC_RID: new_id("req_", 24)}
+        return WireResponse(200, headers, body if isinstance(body, bytes) else dumps(body))
 
     def _invalid(self, api: Api, window: Window, message: str, param: str | None) -> WireResponse:
         code = "missing_required_parameter" if api == "openai" and param else None

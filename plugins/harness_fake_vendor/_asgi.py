@@ -33,9 +33,24 @@ def header_map(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
+_NAMES: dict[str, bytes] = {}
+
+
+def _name(name: str) -> bytes:
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        encoded = name.encode("latin-1")
+        if len(_NAMES) < 256:  # header names are a small fixed set; never grow unbounded
+            _NAMES[name] = encoded
+    return encoded
+
+
 def raw_headers(headers: dict[str, str]) -> RawHeaders:
     """ASGI header pairs for a ``name -> value`` mapping."""
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    names = _NAMES
+    return [
+        (names.get(name) or _name(name), value.encode("latin-1")) for name, value in headers.items()
+    ]
 
 
 async def send_response(send: Send, response: WireResponse) -> None:

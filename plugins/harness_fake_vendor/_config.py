@@ -25,7 +25,9 @@ class VendorConfig:
     - ``seed``: default seed of every fault schedule that has none (reproducible runs);
     - ``models``: what ``GET /v1/models`` lists (any model name is accepted in requests);
     - ``rate_limit_*``: the window the ``x-ratelimit-*`` / ``anthropic-ratelimit-*`` headers
-      report; with ``enforce_rate_limit`` an exhausted window answers 429;
+      report (the requests family always; the tokens family only when ``rate_limit_tokens`` is
+      set, since each header costs throughput); with ``enforce_rate_limit`` an exhausted
+      window answers 429 (requests only);
     - ``require_api_key``: answer 401 when the request carries no key;
     - ``stream_chunk_delay``: pause between two SSE events (seconds; 0 sends them back to back);
     - ``graceful_timeout``: on stop, how long in-flight answers may finish before being cancelled;
@@ -37,7 +39,7 @@ class VendorConfig:
     seed: int | None = None
     models: Sequence[str] = DEFAULT_MODELS
     rate_limit_requests: int = 10_000
-    rate_limit_tokens: int = 10_000_000
+    rate_limit_tokens: int | None = None
     rate_limit_window: float = 60.0
     enforce_rate_limit: bool = False
     require_api_key: bool = True
@@ -49,7 +51,9 @@ class VendorConfig:
         check_loopback(self.host)
         if not 0 <= self.port <= 65535:
             raise InputError(f"fake vendor port must be between 0 and 65535, got {self.port}")
-        if self.rate_limit_requests < 1 or self.rate_limit_tokens < 1:
+        if self.rate_limit_requests < 1 or (
+            self.rate_limit_tokens is not None and self.rate_limit_tokens < 1
+        ):
             raise InputError("fake vendor rate limits must be at least 1")
         if self.rate_limit_window <= 0:
             raise InputError("fake vendor rate_limit_window must be positive")

@@ -26,7 +26,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness._faults import (
     ConnectionResetFault,
@@ -224,30 +224,30 @@ class Counters:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The rate-limit state one answer reports."""
+class Window(NamedTuple):
+    """The rate-limit state one answer reports (a tuple: cheap to build on every request)."""
 
     limit_requests: int
     remaining_requests: int
-    limit_tokens: int
+    limit_tokens: int | None
     remaining_tokens: int
     reset_in: float
     exceeded: bool
 
 
 class RateLimiter:
-    """A fixed window of ``requests`` requests and ``tokens`` tokens per ``window`` seconds.
+    """A fixed window of ``requests`` requests (and ``tokens`` tokens) per ``window`` seconds.
 
     Every vendor request takes one request from the window; answered completions spend their
-    tokens. ``remaining`` never goes below 0; when ``enforce`` is on, a request that finds the
-    window empty is ``exceeded`` (the app answers 429 with ``retry-after`` = the time to reset).
+    tokens (reported only when ``tokens`` is set). ``remaining`` never goes below 0; when
+    ``enforce`` is on, a request that finds the window empty is ``exceeded`` (the app answers
+    429 with ``retry-after`` = the time to reset).
     """
 
     def __init__(
         self,
         requests: int,
-        tokens: int,
+        tokens: int | None,
         window: float,
         *,
         enforce: bool = False,
@@ -282,7 +282,7 @@ class RateLimiter:
             self.requests,
             self.requests - self._used_requests,
             self.tokens,
-            self.tokens - self._used_tokens,
+            (self.tokens or 0) - self._used_tokens,
             reset_in,
             exceeded,
         )

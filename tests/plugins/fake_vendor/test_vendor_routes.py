@@ -8,6 +8,7 @@ import httpx
 from conftest import (
     ANTHROPIC_MODEL,
     CHAT,
+    KEY_HEADERS,
     MESSAGES,
     OPENAI_MODEL,
     chat_body,
@@ -145,12 +146,26 @@ def test_rate_limit_headers_count_down(http: httpx.Client) -> None:
     remaining = [int(r.headers["x-ratelimit-remaining-requests"]) for r in (first, second)]
     assert remaining == [9999, 9998]
     assert first.headers["x-ratelimit-reset-requests"].endswith("s")
-    assert int(second.headers["x-ratelimit-remaining-tokens"]) < int(
-        first.headers["x-ratelimit-remaining-tokens"]
-    )
+    assert "x-ratelimit-limit-tokens" not in first.headers  # token headers are opt-in
     claude = http.post(MESSAGES, json=messages_body())
     assert claude.headers["anthropic-ratelimit-requests-remaining"] == "9997"
     assert claude.headers["anthropic-ratelimit-requests-reset"].endswith("Z")
+    errors = http.get("/v1/nowhere")
+    assert errors.headers["x-ratelimit-remaining-requests"] == "9996"
+
+
+def test_token_rate_limit_headers_when_configured() -> None:
+    with (
+        FakeVendor(rate_limit_tokens=1000, rate_limit_window=30) as vendor,
+        httpx.Client(base_url=vendor.url, headers=KEY_HEADERS, trust_env=False) as client,
+    ):
+        first = client.post(CHAT, json=chat_body("a b"))  # 2 in, 3 out ("echo: a b")
+        second = client.post(MESSAGES, json=messages_body("a b"))
+    assert first.headers["x-ratelimit-limit-tokens"] == "1000"
+    assert first.headers["x-ratelimit-remaining-tokens"] == "995"
+    assert first.headers["x-ratelimit-reset-tokens"].endswith("s")
+    assert second.headers["anthropic-ratelimit-tokens-limit"] == "1000"
+    assert second.headers["anthropic-ratelimit-tokens-remaining"] == "990"
 
 
 def test_enforced_rate_limit_answers_429_with_retry_after() -> None:
