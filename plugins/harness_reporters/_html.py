@@ -204,7 +204,7 @@ def attempts_figure(report: Report) -> go.Figure:
             go.Bar(
                 x=[str(n) for n in attempts],
                 y=[res.attempts_per_call.get(str(n), 0) for n in attempts],
-                name="all phases" if res.phase == fmt.ALL else f"phase {res.phase}",
+                name="all phases" if res.phase == fmt.ALL else f"phase {_e(res.phase)}",
                 hovertemplate="%{y} calls needed %{x} attempt(s)",
             )
         )
