@@ -50,7 +50,7 @@ def run_summary(report: Report) -> list[str]:
         lines.append("  phase            requests  failed      p95  faults fired")
         fired = {p.name: p.faults for p in report.phases}
         for row in phase_rows:
-            faults = ", ".join(f"{f.label}={f.fired}" for f in fired.get(row.phase, [])) or "-"
+            faults = ", ".join(_fired(f.label, f.fired) for f in fired.get(row.phase, [])) or "-"
             lines.append(
                 f"  {row.phase[:16]:<16} {row.count:>8} {row.failed:>7} {_fmt_latency(row.p95):>8}"
                 f"  {faults}"
@@ -60,3 +60,7 @@ def run_summary(report: Report) -> list[str]:
     for problem in report.problems:
         lines.append(f"  PROBLEM: {problem}")
     return lines
+
+
+def _fired(label: str, fired: int | None) -> str:
+    return f"{label}={'n/a' if fired is None else fired}"

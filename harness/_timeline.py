@@ -38,7 +38,8 @@ class FaultRecord:
 
     @property
     def never_fired(self) -> bool:
-        return not self.optional and not self.fired
+        """Declared, not optional, and known to have fired zero times (None: not countable)."""
+        return not self.optional and self.fired == 0
 
 
 class Timeline:

@@ -1,0 +1,195 @@
+"""Hook implementations of the ``toxiproxy`` backend: proxies a scenario declares, and toxics.
+
+The run's Toxiproxy is the one at ``--toxiproxy-url``/``TOXIPROXY_URL`` when set, otherwise an
+embedded server started for the run (and stopped with its last proxy). Every network fault kind
+maps to one toxic (``rate`` becomes the toxicity, rolled per connection as Toxiproxy does), except
+``down``, which disables the proxy. Every change is read back from the API to verify it.
+
+Toxiproxy counts nothing per toxic, so ``fired`` is what the server can tell: the embedded server
+answers ``GET /_harness/hits`` (a harness extension, absent from real Toxiproxy) with how many
+connection links each toxic acted on; against a real Toxiproxy ``fired`` stays unknown (None).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from harness._errors import FaultInjectionError
+from harness._faults import (
+    BandwidthFault,
+    DownFault,
+    FaultSpec,
+    LatencyFault,
+    LimitDataFault,
+    NetworkFault,
+    ResetPeerFault,
+    SlicerFault,
+    SlowCloseFault,
+    TimeoutFault,
+)
+from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
+from harness._scenario import ProxySpec
+from harness.hookspecs import hookimpl
+
+KINDS = frozenset(
+    {"latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer", "limit_data", "down"}
+)
+BACKEND = FaultBackend(
+    name="toxiproxy",
+    kinds=KINDS,
+    where="proxy",
+    description="network faults on a TCP proxy (embedded Toxiproxy-compatible server or real)",
+)
+_STASH = "harness_toxiproxy"
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def toxic_for(fault: FaultSpec) -> tuple[str, dict[str, Any]]:
+    """The Toxiproxy toxic type and attributes for a network fault."""
+    if isinstance(fault, LatencyFault):
+        if fault.distribution == "lognormal":
+            raise FaultInjectionError(
+                f"{fault.label()}: Toxiproxy jitter is uniform; lognormal is fake-vendor only"
+            )
+        return "latency", {"latency": _ms(fault.latency), "jitter": _ms(fault.jitter)}
+    if isinstance(fault, BandwidthFault):
+        return "bandwidth", {"rate": fault.kbps}
+    if isinstance(fault, TimeoutFault):
+        return "timeout", {"timeout": _ms(fault.timeout)}
+    if isinstance(fault, ResetPeerFault):
+        return "reset_peer", {"timeout": _ms(fault.timeout)}
+    if isinstance(fault, SlowCloseFault):
+        return "slow_close", {"delay": _ms(fault.delay)}
+    if isinstance(fault, SlicerFault):
+        return "slicer", {
+            "average_size": fault.average_size,
+            "size_variation": fault.size_variation,
+            "delay": round(fault.delay * 1_000_000),
+        }
+    if isinstance(fault, LimitDataFault):
+        return "limit_data", {"bytes": fault.bytes}
+    raise FaultInjectionError(f"{fault.label()}: {fault.kind!r} is not a Toxiproxy toxic")
+
+
+@hookimpl
+def harness_fault_backends() -> list[FaultBackend]:
+    return [BACKEND]
+
+
+def _handle(run: RunContext) -> Any:
+    from harness_toxiproxy import resolve_toxiproxy
+
+    state = run.stash.get(_STASH)
+    if state is None:
+        url = run.options.get("toxiproxy_url") or os.environ.get("TOXIPROXY_URL")
+        handle = resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {})
+        state = run.stash[_STASH] = {"handle": handle, "proxies": 0}
+    return state
+
+
+@hookimpl
+def harness_start_proxy(proxy: ProxySpec, upstream: str, run: RunContext) -> Endpoint | None:
+    if proxy.backend != BACKEND.name:
+        return None
+    state = _handle(run)
+    client = state["handle"].client
+    info = client.create_proxy(proxy.name, upstream, listen=proxy.listen or "127.0.0.1:0")
+    state["proxies"] += 1
+
+    def close() -> None:
+        try:
+            client.delete_proxy(proxy.name, missing_ok=True)
+        finally:
+            state["proxies"] -= 1
+            if state["proxies"] == 0:
+                run.stash.pop(_STASH, None)
+                state["handle"].close()
+
+    return Endpoint(
+        name=proxy.name,
+        role="proxy",
+        backend=BACKEND.name,
+        address=info.listen,
+        handle=client,
+        close=close,
+    )
+
+
+def _hits(client: Any, proxy: str) -> dict[str, int] | None:
+    reader = getattr(client, "toxic_hits", None)
+    return reader(proxy) if reader is not None else None
+
+
+@hookimpl
+def harness_apply_fault(
+    fault: FaultSpec, endpoint: Endpoint, run: RunContext
+) -> AppliedFault | None:
+    if endpoint.backend != BACKEND.name:
+        return None
+    if not isinstance(fault, NetworkFault) and not isinstance(fault, LatencyFault):
+        raise FaultInjectionError(
+            f"proxy {endpoint.name!r} cannot inject {fault.kind!r}: HTTP faults need an upstream"
+        )
+    if fault.first is not None or fault.every is not None or fault.after:
+        raise FaultInjectionError(
+            f"{fault.label()}: Toxiproxy cannot count requests, so first/every/after do not "
+            "apply; use rate (the toxicity, rolled per connection)"
+        )
+    client = endpoint.handle
+    if isinstance(fault, DownFault):
+        info = client.disable(endpoint.name)
+        if info.enabled:
+            raise FaultInjectionError(f"proxy {endpoint.name!r} is still enabled after 'down'")
+        return AppliedFault(fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=None)
+    toxic_type, attributes = toxic_for(fault)
+    existing = {t.name for t in client.toxics(endpoint.name)}
+    name = f"harness_{fault.kind}_{len(existing) + 1}"
+    while name in existing:
+        name += "_"
+    stream = getattr(fault, "stream", "downstream")
+    toxic = client.add_toxic(
+        endpoint.name,
+        toxic_type,
+        name=name,
+        stream=stream,
+        toxicity=fault.rate,
+        attributes=attributes,
+    )
+    before = (_hits(client, endpoint.name) or {}).get(toxic.name, 0)
+    return AppliedFault(
+        fault=fault,
+        backend=BACKEND.name,
+        endpoint=endpoint.name,
+        handle=(client, toxic.name, before),
+    )
+
+
+@hookimpl
+def harness_revert_fault(applied: AppliedFault, run: RunContext) -> None:
+    if applied.backend != BACKEND.name:
+        return
+    if isinstance(applied.fault, DownFault):
+        client = (
+            run.endpoints[applied.endpoint].handle if applied.endpoint in run.endpoints else None
+        )
+        if client is None:
+            raise FaultInjectionError(
+                f"proxy {applied.endpoint!r} vanished before it could come back up"
+            )
+        info = client.enable(applied.endpoint)
+        if not info.enabled:
+            raise FaultInjectionError(f"proxy {applied.endpoint!r} did not come back up")
+        applied.fired = None
+        return
+    client, toxic_name, before = applied.handle
+    hits = _hits(client, applied.endpoint)
+    applied.fired = None if hits is None else hits.get(toxic_name, 0) - before
+    client.remove_toxic(applied.endpoint, toxic_name)
+    if any(t.name == toxic_name for t in client.toxics(applied.endpoint)):
+        raise FaultInjectionError(
+            f"toxic {toxic_name!r} is still on proxy {applied.endpoint!r} after removal"
+        )
