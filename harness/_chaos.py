@@ -79,7 +79,9 @@ class ChaosSession:
                 event.source, event.elapsed, ok=event.outcome == "ok", error=event.error
             )
 
-    def record(self, name: str, latency: float, *, ok: bool = True, error: str | None = None) -> None:
+    def record(
+        self, name: str, latency: float, *, ok: bool = True, error: str | None = None
+    ) -> None:
         """Record one request made by the test itself."""
         self.recorder.record_request(name, latency, ok=ok, error=error)
 
@@ -104,8 +106,13 @@ class ChaosSession:
         control = getattr(at, "control", None) if hasattr(at, "openai_base_url") else None
         if control is not None or type(at).__name__ == "VendorControl":
             handle = control or at
-            return Endpoint(name=f"fake_vendor@{handle.url}", role="upstream",
-                            backend="fake_vendor", url=f"{handle.url}/v1", handle=handle)
+            return Endpoint(
+                name=f"fake_vendor@{handle.url}",
+                role="upstream",
+                backend="fake_vendor",
+                url=f"{handle.url}/v1",
+                handle=handle,
+            )
         if isinstance(at, str) and at.startswith(("http://", "https://")):
             from harness._scenario import UpstreamSpec
 
@@ -124,7 +131,9 @@ class ChaosSession:
             return Endpoint(name=at, role="proxy", backend="toxiproxy", handle=self._toxiproxy)
         raise FaultInjectionError(f"cannot inject a fault at {at!r}")
 
-    def apply(self, fault: FaultSpec | dict[str, Any], *, at: Any, api: str = "openai") -> AppliedFault:
+    def apply(
+        self, fault: FaultSpec | dict[str, Any], *, at: Any, api: str = "openai"
+    ) -> AppliedFault:
         """Apply ``fault`` at ``at`` until :meth:`revert` (or the end of the test)."""
         spec = parse_fault(fault, self.pm.fault_kinds)
         endpoint = self.endpoint(at, api=api)
@@ -162,7 +171,7 @@ class ChaosSession:
             raise
         self.revert(applied)
 
-    # -- SLA -----------------------------------------------------------------------------------------
+    # -- SLA --
 
     def check(self, *thresholds: str | Threshold) -> list[Verdict]:
         """Evaluate thresholds over what this test recorded."""
@@ -178,7 +187,7 @@ class ChaosSession:
             raise SLABreach(verdicts)
         return verdicts
 
-    # -- scenarios -----------------------------------------------------------------------------------
+    # -- scenarios --
 
     def run_scenario(self, scenario: Any, **overrides: Any) -> Report:
         """Run a scenario (a path or a :class:`Scenario`) and return its report."""
@@ -197,7 +206,7 @@ class ChaosSession:
         self.reports.append(report)
         return report
 
-    # -- teardown ------------------------------------------------------------------------------------
+    # -- teardown --
 
     def close(self) -> None:
         """Revert what is still applied, stop what was started; raise the first problem."""

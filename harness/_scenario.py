@@ -48,7 +48,7 @@ class UpstreamSpec(_Model):
     or ``url`` (a real vendor at ``url``: only network faults, through a proxy)."""
 
     name: Identifier
-    api: Literal["openai", "anthropic"] = "openai"
+    api: Literal["openai", "anthropic", "sqlite"] = "openai"
     backend: str = "fake_vendor"
     model: str | None = None
     url: str | None = None

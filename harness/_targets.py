@@ -50,6 +50,8 @@ def chain_endpoints(scenario: Scenario, endpoints: dict[str, Endpoint]) -> list[
     fronted = {p.upstream: p.name for p in scenario.proxies}
     chain = []
     for upstream in scenario.upstreams:
+        if upstream.api not in ("openai", "anthropic"):
+            continue
         endpoint = endpoints[fronted.get(upstream.name, upstream.name)]
         chain.append(
             {

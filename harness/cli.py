@@ -143,7 +143,7 @@ def run_cmd(
     except HarnessError as exc:
         raise _fail(exc) from exc
     for line in run_summary(report):
-        out.print(line)
+        out.print(line, markup=False)
     out.print(f"reports: {report_dir / report.run_id}.*")
     raise typer.Exit(EXIT_OK if report.held or no_fail else EXIT_BREACH)
 
@@ -164,7 +164,7 @@ def gate_cmd(
 
     code, lines = gate(reports)
     for line in lines:
-        (out if code == EXIT_OK else err).print(line)
+        (out if code == EXIT_OK else err).print(line, markup=False)
     raise typer.Exit(code)
 
 
