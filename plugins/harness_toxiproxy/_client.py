@@ -18,6 +18,7 @@ a timeout, and lets a 500 answer fall through to ``Proxy(**body)`` where it surf
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -111,6 +112,15 @@ def _parse_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _server_message(content: bytes | str | None) -> str:
     """The ``error`` field of a Toxiproxy error body, or the body itself."""
     if content is None:
@@ -139,6 +149,10 @@ class ToxiproxyClient:
         self.timeout = timeout
         url_host = f"[{host}]" if ":" in host else host
         self.url = f"http://{url_host}:{port}"
+        self._options: dict[str, Any] = {"timeout": timeout}
+        if _is_loopback(host):
+            # An HTTP_PROXY in the environment must not capture calls to a local server.
+            self._options["proxies"] = {"http": None, "https": None}
         # The library builds URLs from cls.host/cls.port: a subclass per client keeps them
         # out of the process-wide APIConsumer.
         self._api: type[APIConsumer] = type(
@@ -151,14 +165,15 @@ class ToxiproxyClient:
     # ------------------------------------------------------------------ transport
     def _call(self, method: str, path: str, what: str, body: Any = None) -> requests.Response:
         api = self._api
+        options = self._options
         response: requests.Response
         try:
             if method == "GET":
-                response = api.get(path, timeout=self.timeout)
+                response = api.get(path, **options)
             elif method == "DELETE":
-                response = api.delete(path, timeout=self.timeout)
+                response = api.delete(path, **options)
             else:
-                response = api.post(path, json=body, timeout=self.timeout)
+                response = api.post(path, json=body, **options)
         except (ProxyExists, NotFound, InvalidToxic) as exc:
             status = _LIBRARY_STATUS[type(exc)]
             message = _server_message(exc.args[0] if exc.args else None)

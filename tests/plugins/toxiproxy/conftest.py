@@ -95,7 +95,7 @@ def toxiproxy() -> Iterator[EmbeddedToxiproxy]:
 
 @pytest.fixture
 def api(toxiproxy: EmbeddedToxiproxy) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=toxiproxy.url, timeout=5.0) as client:
+    with httpx.Client(base_url=toxiproxy.url, timeout=5.0, trust_env=False) as client:
         yield client
 
 

@@ -310,8 +310,12 @@ def test_resolve_reads_the_real_environment(
 
 # ----------------------------------------------------------------------------- raw library
 @pytest.fixture
-def library(toxiproxy: EmbeddedToxiproxy) -> Iterator[toxiproxy_lib.Toxiproxy]:
+def library(
+    toxiproxy: EmbeddedToxiproxy, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[toxiproxy_lib.Toxiproxy]:
     """toxiproxy-python as its README uses it (global host), restored afterwards."""
+    for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)  # the library has no way around them
     saved = (APIConsumer.host, APIConsumer.port)
     server = toxiproxy_lib.Toxiproxy()
     server.update_api_consumer(toxiproxy.host, toxiproxy.port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -116,14 +117,12 @@ def test_two_servers_side_by_side() -> None:
 async def test_async_server_on_the_running_loop(echo_server: TcpServer) -> None:
     async with (
         ToxiproxyServer("127.0.0.1", 0) as server,
-        httpx.AsyncClient(base_url=server.url, timeout=5) as api,
+        httpx.AsyncClient(base_url=server.url, timeout=5, trust_env=False) as api,
     ):
         created = await api.post("/proxies", json={"name": "e", "upstream": echo_server.address})
         assert created.status_code == 201
         assert list(server.collection.proxies) == ["e"]
         host, port = created.json()["listen"].rsplit(":", 1)
-        import asyncio
-
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(b"ping")
         assert await reader.readexactly(4) == b"ping"
