@@ -108,7 +108,7 @@ def serve_bare(cpu: int | None) -> None:
     sock.listen(2048)
     config = uvicorn.Config(
         app,
-        http="h11",
+        http="auto",  # what the fake vendor's protocol class derives from (h11 without httptools)
         lifespan="off",
         log_config=None,
         access_log=False,

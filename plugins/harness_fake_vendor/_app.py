@@ -71,6 +71,7 @@ _JSON = json.JSONDecoder()
 class StreamAnswer:
     """A 200 SSE answer: headers, then ``events`` (the terminator last)."""
 
+    api: Api
     headers: dict[str, str]
     events: list[bytes]
 
@@ -161,6 +162,10 @@ class VendorApp:
         self.control = ControlApi(self.faults, self.counters, self.limiter)
         self._closing: asyncio.Event | None = None
         self._limit_text = str(config.rate_limit_requests)
+
+    def begin_serving(self) -> None:
+        """Forget a previous run's shutdown (the app may be served again after a stop)."""
+        self._closing = None
 
     def begin_shutdown(self) -> None:
         """Cut short every fault pause (called on the server loop when it starts stopping)."""
@@ -367,7 +372,7 @@ class VendorApp:
                 include_usage=include_usage,
             )
             head = self._stream_head("openai", window, tokens)
-            return StreamAnswer(head, openai.stream_events(chunks))
+            return StreamAnswer("openai", head, openai.stream_events(chunks))
         body = openai.chat_completion_json(
             completion_id=completion_id,
             model=model,
@@ -413,7 +418,7 @@ class VendorApp:
                 input_tokens=answer.prompt_tokens,
                 stop_reason=stop_reason,
             )
-            return StreamAnswer(self._stream_head("anthropic", window, tokens), events)
+            return StreamAnswer("anthropic", self._stream_head("anthropic", window, tokens), events)
         body = anthropic.message(
             message_id=message_id,
             model=model,
@@ -489,9 +494,7 @@ class VendorApp:
             stalls[min(position, last)] = stalls.get(min(position, last), 0.0) + seconds
         malformed = {min(position, last) for position in plan.malformed}
         malformed_event = (
-            openai.malformed_event()
-            if events[-1] == b"data: [DONE]\n\n"
-            else anthropic.malformed_event()
+            openai.malformed_event() if answer.api == "openai" else anthropic.malformed_event()
         )
         if plan.first_event_delay > 0 and not await self._pause(plan.first_event_delay):
             await self._cut(receive, send)

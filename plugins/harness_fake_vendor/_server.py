@@ -267,8 +267,9 @@ class FakeVendor:
         """Bind, start uvicorn in a thread and return once it accepts connections."""
         if self._thread is not None:
             raise InfrastructureError("the fake vendor is already started")
-        self._sock = _bind(self.config.host, self.config.port)
+        self._sock = _bind(self.config.host, self._port or self.config.port)
         self._port = self._sock.getsockname()[1]
+        self.app.begin_serving()
         self._server = _Server(
             _uvicorn_config(self.app, self.config), on_shutdown=self.app.begin_shutdown
         )

@@ -102,8 +102,8 @@ def test_first_token_delay_sends_headers_then_holds_the_first_event(
         first = next(chunks)
         first_at = time.perf_counter() - started
         rest = b"".join(chunks)
-    assert headers_at < 0.25
     assert first_at >= 0.3
+    assert first_at - headers_at >= 0.15  # the headers came well before the first event
     assert first.startswith(b"data: ")
     assert (first + rest).endswith(b"data: [DONE]\n\n")
 
@@ -156,8 +156,8 @@ def test_stream_stall_pauses_then_resumes(http: httpx.Client, control: VendorCon
             if line.startswith("data: "):
                 arrivals.append((time.perf_counter() - started, line[6:]))
     assert arrivals[-1][1] == "[DONE]"
-    assert arrivals[1][0] < 0.25
     assert arrivals[2][0] >= 0.3
+    assert arrivals[2][0] - arrivals[1][0] >= 0.25  # the pause sits between events 2 and 3
 
 
 def test_malformed_stream_sends_a_bad_data_line_then_goes_on(

@@ -71,6 +71,23 @@ def test_stop_cancels_a_stalled_stream() -> None:
             response.read()
 
 
+def test_restart_keeps_port_faults_and_counters() -> None:
+    vendor = FakeVendor().start()
+    try:
+        port = vendor.port
+        vendor.control.add_fault({"kind": "latency", "latency": "100ms", "distribution": "fixed"})
+        vendor.stop()
+        vendor.start()
+        assert vendor.port == port
+        with httpx.Client(headers=KEY_HEADERS, trust_env=False) as client:
+            started = time.perf_counter()
+            assert client.post(vendor.url + CHAT, json=chat_body()).status_code == 200
+            assert time.perf_counter() - started >= 0.1  # the pause works again after a stop
+        assert vendor.control.counters()["requests_total"] == 1
+    finally:
+        vendor.stop()
+
+
 def test_busy_port_is_an_infrastructure_error() -> None:
     with (
         FakeVendor() as taken,

@@ -88,7 +88,7 @@ def test_rate_limit_retry_after_seconds(
     control.add_fault({"kind": "http_status", "status": 429, "retry_after": 0.2, "first": 2})
     started = time.perf_counter()
     claude.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES)
-    assert 0.4 <= time.perf_counter() - started < 1.0
+    assert 0.4 <= time.perf_counter() - started < 1.1  # SDK backoff alone: >= 1.125 s
     assert control.counters()["responses_by_status"] == {"429": 2, "200": 1}
 
 
@@ -138,6 +138,20 @@ def test_stream_cut_raises_the_raw_transport_error(
     ):
         seen.extend(stream.text_stream)
     assert seen == ["echo: "]
+
+
+def test_malformed_stream_and_empty_response_are_json_errors(
+    claude: anthropic.Anthropic, control: VendorControl
+) -> None:
+    control.add_fault({"kind": "malformed_stream", "after_events": 3, "first": 1})
+    stream = claude.messages.create(
+        model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES, stream=True
+    )
+    with stream, pytest.raises(ValueError, match="Unterminated string"):
+        list(stream)
+    control.add_fault({"kind": "empty_response", "first": 1})
+    with pytest.raises(ValueError):
+        claude.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES)
 
 
 def test_first_token_delay_with_the_stream_helper(

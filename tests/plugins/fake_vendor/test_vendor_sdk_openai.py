@@ -50,7 +50,7 @@ def test_sdk_retries_honour_retry_after_seconds(oai: openai.OpenAI, control: Ven
     elapsed = time.perf_counter() - started
     assert completion.choices[0].message.content == "echo: hello there"
     # two waits of 0.2 s; the SDK's own backoff would have taken >= 1.125 s
-    assert 0.4 <= elapsed < 1.0
+    assert 0.4 <= elapsed < 1.1
     counters = control.counters()
     assert counters["requests_total"] == 3
     assert counters["responses_by_status"] == {"429": 2, "200": 1}
@@ -65,7 +65,7 @@ def test_sdk_retries_honour_retry_after_ms(oai: openai.OpenAI, control: VendorCo
         oai.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
     elapsed = time.perf_counter() - started
     assert raised.value.status_code == 503
-    assert 0.3 <= elapsed < 1.0
+    assert 0.3 <= elapsed < 1.1
     assert control.counters()["requests_total"] == 3  # 1 + max_retries
 
 
@@ -166,6 +166,14 @@ def test_empty_response_fails_to_parse(oai: openai.OpenAI, control: VendorContro
     with pytest.raises(ValueError):
         oai.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
     assert control.counters()["requests_total"] == 1  # a 200 is never retried
+
+
+def test_empty_streaming_response_ends_silently(oai: openai.OpenAI, control: VendorControl) -> None:
+    """No event, no [DONE]: the SDK yields nothing and raises nothing."""
+    control.add_fault({"kind": "empty_response"})
+    stream = oai.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES, stream=True)
+    with stream:
+        assert list(stream) == []
 
 
 @pytest.mark.anyio
