@@ -95,7 +95,9 @@ class TargetSpec(_Model):
     url: str | None = None
     core: Literal["llm"] | None = None
     request: RequestSpec = Field(default_factory=RequestSpec)
-    options: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="extra environment for an app target"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetSpec:

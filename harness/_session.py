@@ -237,7 +237,7 @@ async def _open_target(
     if spec.url:
         return HttpTarget(spec.url, spec.request), lambda: None
     assert spec.app is not None
-    env = harness_env(scenario, run.endpoints, resilience=options.resilience)
+    env = {**spec.env, **harness_env(scenario, run.endpoints, resilience=options.resilience)}
     env["HARNESS_WORKDIR"] = str(run.report_dir / ".work" / run.run_id)
     server = AppServer(spec.app, env)
     url = await asyncio.to_thread(server.start)

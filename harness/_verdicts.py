@@ -145,20 +145,43 @@ def recovery_time(
     base_p95 = base.percentile(95) or 0.0
     max_error = max(2 * base_error, base_error + 0.01)
     max_p95 = max(1.5 * base_p95, base_p95 + 0.05)
-    faulty = [p for p in phases if p.faulty and (scope is None or p.name == scope)]
-    if not faulty:
+    blocks = _fault_blocks(phases)
+    if scope is not None:
+        blocks = [b for b in blocks if any(p.name == scope for p in b)]
+    if not blocks:
         return None, "no fault phase to recover from" + (f" named {scope!r}" if scope else "")
     seconds = recorder.series()
-    worst = 0.0
-    for phase in faulty:
-        later_faults = [p.start for p in phases if p.faulty and p.start >= phase.end]
+    worst: float | None = None
+    for block in blocks:
+        end = block[-1].end
+        later_faults = [p.start for p in phases if p.faulty and p.start >= end]
         horizon = min(later_faults) if later_faults else recorder.duration
-        candidates = [s for s in seconds if phase.end <= s.t + 1 and s.t < horizon and s.requests]
+        if horizon <= end:
+            continue  # nothing fault-free follows this block: no recovery to measure
+        candidates = [s for s in seconds if end <= s.t + 1 and s.t < horizon and s.requests]
         recovered_at = _first_stable(candidates, max_error, max_p95)
+        names = "+".join(p.name for p in block)
         if recovered_at is None:
-            return None, f"did not recover after phase {phase.name!r} before {horizon:.1f}s"
-        worst = max(worst, 0.0, recovered_at - phase.end)
+            return None, f"did not recover after {names!r} before {horizon:.1f}s"
+        worst = max(worst or 0.0, recovered_at - end, 0.0)
+    if worst is None:
+        return None, "no fault phase is followed by a fault-free phase to recover in"
     return worst, ""
+
+
+def _fault_blocks(phases: Sequence[PhaseWindow]) -> list[list[PhaseWindow]]:
+    """Runs of consecutive fault phases (recovery is measured after each run ends)."""
+    blocks: list[list[PhaseWindow]] = []
+    current: list[PhaseWindow] = []
+    for phase in phases:
+        if phase.faulty:
+            current.append(phase)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
 
 
 def _first_stable(seconds: list[Second], max_error: float, max_p95: float) -> float | None:

@@ -86,8 +86,13 @@ class ChatService:
         self.metrics = metrics
         self.llm = build_llm(settings)
         self.llm.subscribe(metrics.on_event)
-        no_retries = None if settings.resilient else RetryPolicy.no_retries(deadline=5.0)
-        self.memory = SQLiteMemory(settings.memory_file, policy=no_retries)
+        # Memory is not worth failing a chat for: a short budget, then the answer degrades.
+        memory_policy = (
+            RetryPolicy(max_attempts=4, initial_delay=0.02, max_delay=0.2, deadline=0.5)
+            if settings.resilient
+            else RetryPolicy.no_retries(deadline=5.0)
+        )
+        self.memory = SQLiteMemory(settings.memory_file, policy=memory_policy)
         self.catalog = CatalogTool(
             settings.catalog_file, latency=settings.tool_latency, resilient=settings.resilient
         )

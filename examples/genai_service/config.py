@@ -3,8 +3,8 @@
 - ``HARNESS_ENDPOINTS``: JSON list of ``{"name", "api", "url", "model"}``, the LLM chain in
   fallback order (the harness sets it); else ``GENAI_PRIMARY_URL``/``GENAI_PRIMARY_API``/
   ``GENAI_PRIMARY_MODEL`` and the same with ``BACKUP``.
-- ``HARNESS_RESILIENCE``: ``on`` (default) or ``off`` (one attempt, no fallback: the naive
-  client the harness must catch).
+- ``HARNESS_RESILIENCE``: ``on`` (default) or ``off`` (one attempt, no fallback, tool I/O
+  blocking the event loop: the naive proof of concept the harness must catch).
 - ``HARNESS_WORKDIR``: where the SQLite files live (default: a temporary directory);
   ``HARNESS_MEMORY_URL`` / ``HARNESS_CATALOG_URL`` (``sqlite:///path``) override each file.
 - ``GENAI_BLOCKING_TOOL=1``: the benchmark's bad variant, the catalog lookup runs blocking in
@@ -99,7 +99,12 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         workdir=workdir or Path(tempfile.mkdtemp(prefix="genai-")),
         memory_path=_sqlite_path(env.get("HARNESS_MEMORY_URL")),
         catalog_path=_sqlite_path(env.get("HARNESS_CATALOG_URL")),
-        blocking_tool=env.get("GENAI_BLOCKING_TOOL", "") in ("1", "true", "yes"),
+        # The naive service (resilience off) is the proof of concept the brief starts from:
+        # synchronous tool I/O in the event loop, unless told otherwise.
+        blocking_tool=env.get(
+            "GENAI_BLOCKING_TOOL", "0" if env.get("HARNESS_RESILIENCE", "on") != "off" else "1"
+        )
+        in ("1", "true", "yes"),
         tool_latency=float(env.get("GENAI_TOOL_LATENCY", "0") or 0),
         deadline=float(env.get("GENAI_DEADLINE", "20") or 20),
     )

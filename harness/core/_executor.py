@@ -313,7 +313,8 @@ class Resilience:
         hold = guard.gate.release_delay()
         if hold > 0.0:
             room = call.deadline.remaining() - policy.min_attempt_time
-            if hold > policy.max_retry_after or hold > room:
+            limit = policy.fallback_after if call.has_fallback else policy.max_retry_after
+            if hold > limit or hold > room:
                 raise RateLimited(
                     f"rate-limit gate closed for {hold:.2f}s",
                     provider=guard.name,
@@ -414,7 +415,9 @@ class Resilience:
         room = call.deadline.remaining() - policy.min_attempt_time
         if state.attempt_number >= policy.max_attempts:
             reason = "attempts"
-        elif call.pending_reason == "retry_after" and call.pending_delay > policy.max_retry_after:
+        elif call.pending_reason == "retry_after" and call.pending_delay > (
+            policy.fallback_after if call.has_fallback else policy.max_retry_after
+        ):
             reason = "retry_after"
         elif call.slept_clipped or room <= _EPSILON or call.pending_delay > room + _EPSILON:
             reason = "deadline"

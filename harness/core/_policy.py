@@ -31,6 +31,10 @@ class RetryPolicy:
       seconds or HTTP-date) instead of the backoff step.
     - ``max_retry_after``: a vendor asking for longer than this is not waited for: the call
       moves to the next provider instead.
+    - ``fallback_after``: while a backup provider remains, a wait the vendor imposes
+      (``Retry-After``, or the rate-limit gate another caller closed) longer than this is not
+      taken either: the backup answers sooner. The last provider waits up to
+      ``max_retry_after``.
     - ``deadline``: seconds for the whole call (attempts, sleeps and fallbacks); ``None``: none.
     - ``min_attempt_time``: an attempt is not started (and a sleep not taken) unless at least
       this much time would be left for it before the deadline.
@@ -43,6 +47,7 @@ class RetryPolicy:
     jitter: Jitter = "full"
     respect_retry_after: bool = True
     max_retry_after: float = 60.0
+    fallback_after: float = 1.0
     deadline: float | None = 120.0
     min_attempt_time: float = 0.05
 

@@ -162,3 +162,21 @@ async def test_no_retries_policy_is_a_single_attempt(
     with pytest.raises(AllProvidersFailed):
         await make_llm(policy=RetryPolicy.no_retries()).complete("hi")
     assert route.call_count == 1
+
+
+async def test_a_long_wait_goes_to_the_backup_but_the_last_provider_waits(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL)
+    primary.side_effect = [openai_error(429, headers={"retry-after": "3"}), openai_ok("waited")]
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok("from backup"))
+    # With a backup left, 3 s (over fallback_after = 1 s) is not worth waiting for.
+    answer = await make_llm(backup=True).complete("hi")
+    assert answer.provider == "backup"
+    assert clock.sleeps == []
+    # Alone, the primary waits what the vendor asked (up to max_retry_after).
+    primary.side_effect = [openai_error(429, headers={"retry-after": "3"}), openai_ok("waited")]
+    clock.advance(5)
+    answer = await make_llm().complete("hi")
+    assert answer.text == "waited"
+    assert clock.sleeps == [3.0]
