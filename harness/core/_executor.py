@@ -342,8 +342,8 @@ class Resilience:
             else:
                 result = await operation(info)
         except TimeoutError as exc:
-            limit = "deadline" if remaining == call.deadline.seconds else "time left"
-            error = Timeout(f"{limit} of {remaining:.3f}s reached", provider=guard.name)
+            what = "deadline" if remaining == call.deadline.seconds else "time left"
+            error = Timeout(f"{what} of {remaining:.3f}s reached", provider=guard.name)
             self._failed(guard, call, error, started, permit)
             raise error from exc
         except UpstreamError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness._errors import FaultInjectionError
+from harness._errors import FaultInjectionError, InputError
 from harness._faults import FaultSpec, HttpFault
 from harness._http_faults import SUPPORTED_KINDS, FaultEntry
 from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
@@ -28,9 +28,11 @@ def harness_fault_backends() -> list[FaultBackend]:
 def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint | None:
     if upstream.backend != BACKEND.name:
         return None
+    if upstream.api == "sqlite":
+        raise InputError(f"upstream {upstream.name!r}: respx mocks HTTP vendors, not sqlite")
     base_url = upstream.url or f"https://{upstream.name.lower()}.respx.invalid/v1"
     vendor = InProcessVendor(
-        upstream.name, upstream.api, base_url, model=upstream.model, seed=run.seed
+        upstream.name, "anthropic" if upstream.api == "anthropic" else "openai", base_url, model=upstream.model, seed=run.seed
     )
     ROUTER.add(vendor)
     return Endpoint(

@@ -41,7 +41,8 @@ class RespxRouter:
         with self._lock:
             if vendor.base_url in self._vendors:
                 owner = self._vendors[vendor.base_url]
-                raise FaultInjectionError(f"respx: {vendor.base_url} is already mocked by {owner!r}")
+                message = f"respx: {vendor.base_url} is already mocked by {owner!r}"
+                raise FaultInjectionError(message)
             self._vendors[vendor.base_url] = vendor
             if self._router is None:
                 router = respx.MockRouter(assert_all_mocked=False, assert_all_called=False)
