@@ -32,7 +32,11 @@ def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint 
         raise InputError(f"upstream {upstream.name!r}: respx mocks HTTP vendors, not sqlite")
     base_url = upstream.url or f"https://{upstream.name.lower()}.respx.invalid/v1"
     vendor = InProcessVendor(
-        upstream.name, "anthropic" if upstream.api == "anthropic" else "openai", base_url, model=upstream.model, seed=run.seed
+        upstream.name,
+        "anthropic" if upstream.api == "anthropic" else "openai",
+        base_url,
+        model=upstream.model,
+        seed=run.seed,
     )
     ROUTER.add(vendor)
     return Endpoint(
