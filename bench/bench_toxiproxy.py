@@ -1,23 +1,28 @@
 """Benchmark: the embedded Toxiproxy (no toxics) against a direct connection.
 
-Run: ``.venv/bin/python bench/bench_toxiproxy.py`` (about 40 s).
+Run: ``.venv/bin/python bench/bench_toxiproxy.py`` (about 30 s).
 
 What it measures, honestly:
 
 * **HTTP requests/s and latency**: one uvicorn process serves a tiny ASGI app on 127.0.0.1;
   a load-generator process keeps 50 keep-alive connections busy (closed loop: each sends the
   next request when the previous response is complete) against either uvicorn directly or the
-  proxy (``serve()`` running in its own process) in front of it. Direct and proxied rounds
-  alternate within one run (several short rounds each) so machine noise hits both alike; the
-  table shows the median round. The latency column is per request at that load; a separate
-  sequential run (1 connection) shows the unloaded added latency of the extra hop.
+  proxy (a ``ToxiproxyServer`` in its own process) in front of it. Direct and proxied rounds
+  run back to back in pairs (order alternating); the headline ratio is the median of the
+  per-pair ratios, so slow drifts in background load cancel out. The latency column is per
+  request at that load; a separate sequential run (1 connection) shows the unloaded added
+  latency of the extra hop.
+* **CPU**: cores used by uvicorn, the proxy and the load generator during the rounds, and CPU
+  microseconds per request over all three: the proxy's real cost, independent of how busy the
+  machine is.
 * **Bulk transfer**: a sender process writes 1 GiB as fast as it can, a receiver process
   reads it, through the proxy (and directly, for reference).
 
-On a 2-core machine the proxy competes with uvicorn and the load generator for CPU; the
-ratio therefore includes the proxy's CPU cost, not only its latency. The load generator is a
-raw-socket asyncio client (pre-encoded request, ``Content-Length`` parsing), far cheaper per
-request than uvicorn, so the server stays the bottleneck.
+On a 2-core machine the proxy competes with uvicorn and the load generator for CPU, so when
+the cores are busy (other jobs included) the requests/s ratio shows the proxy's CPU cost and
+not only its latency; the per-pair ratios show how noisy the run was. The load generator is a
+raw-socket asyncio client (pre-encoded request, ``Content-Length`` parsing), several times
+cheaper per request than uvicorn, so the server stays the bottleneck.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 CONNECTIONS = 50
-ROUND_SECONDS = 2.5
-ROUNDS = 4
+ROUND_SECONDS = 1.5
+ROUNDS = 6
 SEQUENTIAL_REQUESTS = 2000
 BULK_BYTES = 1 << 30
 TARGETS = {"rps_ratio": 0.9, "added_median_ms": 1.0, "bulk_mb_s": 400.0}
@@ -172,11 +177,12 @@ async def _load(port: int, connections: int, seconds: float) -> tuple[int, list[
 
 
 def _load_worker(port: int, connections: int, seconds: float, result_queue: Any) -> None:
+    cpu_start = time.process_time()
     count, latencies, elapsed = asyncio.run(_load(port, connections, seconds))
+    cpu = (time.process_time() - cpu_start) / elapsed
     latencies.sort()
-    result_queue.put(
-        (count / elapsed, statistics.median(latencies), latencies[int(len(latencies) * 0.99)])
-    )
+    p99 = latencies[int(len(latencies) * 0.99)]
+    result_queue.put((count / elapsed, statistics.median(latencies), p99, cpu))
 
 
 # ----------------------------------------------------------------------------- driver
@@ -185,15 +191,32 @@ class Round:
     rps: float
     median_ms: float
     p99_ms: float
+    cpu: dict[str, float]
+    """Cores used during the round, per process (``uvicorn``, ``proxy``, ``loadgen``)."""
 
 
-def _measure(ctx: Any, port: int, connections: int, seconds: float) -> Round:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(ctx: Any, port: int, connections: int, seconds: float, watch: dict[str, int]) -> Round:
     queue = ctx.Queue()
     proc = ctx.Process(target=_load_worker, args=(port, connections, seconds, queue))
+    before = {name: _cpu_seconds(pid) for name, pid in watch.items()}
+    start = time.perf_counter()
     proc.start()
-    rps, median, p99 = queue.get(timeout=seconds + 30)
+    rps, median, p99, loadgen_cpu = queue.get(timeout=seconds + 30)
+    elapsed = time.perf_counter() - start
     proc.join()
-    return Round(rps, median * 1000, p99 * 1000)
+    cpu = {name: (_cpu_seconds(pid) - before[name]) / elapsed for name, pid in watch.items()}
+    cpu["loadgen"] = loadgen_cpu
+    return Round(rps, median * 1000, p99 * 1000, cpu)
 
 
 def _start(ctx: Any, target: Any, *args: Any) -> tuple[Any, int]:
@@ -201,6 +224,14 @@ def _start(ctx: Any, target: Any, *args: Any) -> tuple[Any, int]:
     proc = ctx.Process(target=target, args=(queue, *args), daemon=True)
     proc.start()
     return proc, int(queue.get(timeout=20))
+
+
+def _load_average() -> str:
+    """Background load matters on a small machine: other processes take the same cores."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on this platform
+        return "n/a"
 
 
 def _wait_port(port: int) -> None:
@@ -228,10 +259,14 @@ def main() -> int:
         http_proxy = client.create_proxy("bench_http", f"127.0.0.1:{app_port}")
         proxy_port = http_proxy.listen_port
 
-        print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+        watch = {"uvicorn": uvicorn_proc.pid, "proxy": proxy_proc.pid}
+        print(
+            f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}  "
+            f"load average before: {_load_average()}"
+        )
         print(f"warming up ({CONNECTIONS} connections) ...", flush=True)
-        _measure(ctx, app_port, CONNECTIONS, 1.0)
-        _measure(ctx, proxy_port, CONNECTIONS, 1.0)
+        _measure(ctx, app_port, CONNECTIONS, 1.0, watch)
+        _measure(ctx, proxy_port, CONNECTIONS, 1.0, watch)
 
         direct: list[Round] = []
         proxied: list[Round] = []
@@ -240,9 +275,9 @@ def main() -> int:
             if i % 2:
                 order.reverse()
             for rounds, port in order:
-                rounds.append(_measure(ctx, port, CONNECTIONS, ROUND_SECONDS))
-        seq_direct = _measure(ctx, app_port, 1, 2.0)
-        seq_proxy = _measure(ctx, proxy_port, 1, 2.0)
+                rounds.append(_measure(ctx, port, CONNECTIONS, ROUND_SECONDS, watch))
+        seq_direct = _measure(ctx, app_port, 1, 2.0, watch)
+        seq_proxy = _measure(ctx, proxy_port, 1, 2.0, watch)
 
         sender_proc, sender_port = _start(ctx, _run_bulk_sender, BULK_BYTES)
         procs.append(sender_proc)
@@ -263,11 +298,16 @@ def main() -> int:
             proc.join(5)
 
     def med(rounds: list[Round], attr: str) -> float:
+        if attr in ("uvicorn", "proxy", "loadgen"):
+            return statistics.median(r.cpu[attr] for r in rounds)
         return statistics.median(getattr(r, attr) for r in rounds)
 
     d_rps, p_rps = med(direct, "rps"), med(proxied, "rps")
     d_med, p_med = med(direct, "median_ms"), med(proxied, "median_ms")
-    ratio = p_rps / d_rps
+    # Each proxied round is compared with the direct round next to it, so slow drifts in
+    # background load cancel out; the headline is the median of those pair ratios.
+    pair_ratios = [p.rps / d.rps for d, p in zip(direct, proxied, strict=True)]
+    ratio = statistics.median(pair_ratios)
     added_loaded = p_med - d_med
     added_unloaded = seq_proxy.median_ms - seq_direct.median_ms
     ok_ratio = ratio >= TARGETS["rps_ratio"]
@@ -282,13 +322,29 @@ def main() -> int:
         return "PASS" if ok else "FAIL"
 
     print()
-    print(f"HTTP: {CONNECTIONS} keep-alive connections, {ROUNDS} alternating rounds")
+    print(
+        f"HTTP: {CONNECTIONS} keep-alive connections, {ROUNDS} pairs of {ROUND_SECONDS}s rounds "
+        f"(direct and proxy back to back, order alternating)"
+    )
     print(f"{'':24}{'direct':>12}{'proxy':>12}{'proxy-direct':>15}")
     print(f"{'requests/s (median)':24}{d_rps:12.0f}{p_rps:12.0f}{'ratio ' + f'{ratio:.3f}':>15}")
+    print(f"{'':24}{'':24}{'(median of pairs)':>15}")
     row("median latency ms", d_med, p_med, added_loaded)
     row("p99 latency ms", med(direct, "p99_ms"), med(proxied, "p99_ms"), None)
-    print(f"{'  each round, req/s':24}" + " ".join(f"{r.rps:.0f}" for r in direct))
-    print(f"{'':24}" + " ".join(f"{r.rps:.0f}" for r in proxied) + "  (proxy)")
+    print(f"{'  each pair, req/s':24}" + " ".join(f"{r.rps:6.0f}" for r in direct) + "  direct")
+    print(f"{'':24}" + " ".join(f"{r.rps:6.0f}" for r in proxied) + "  proxy")
+    print(f"{'':24}" + " ".join(f"{x:6.3f}" for x in pair_ratios) + "  ratio")
+    for name in ("uvicorn", "proxy", "loadgen"):
+        row(f"CPU cores, {name}", med(direct, name), med(proxied, name), None, fmt=".2f")
+
+    def cpu_us_per_request(rounds: list[Round]) -> float:
+        return statistics.median(sum(r.cpu.values()) / r.rps * 1e6 for r in rounds)
+
+    row("CPU us per request", cpu_us_per_request(direct), cpu_us_per_request(proxied), None)
+    print(
+        f"{'':24}(all processes; the proxy hop adds "
+        f"{cpu_us_per_request(proxied) - cpu_us_per_request(direct):+.1f} us)"
+    )
     print()
     print("HTTP: 1 connection, sequential (the unloaded cost of the extra hop)")
     row("median latency ms", seq_direct.median_ms, seq_proxy.median_ms, added_unloaded)
