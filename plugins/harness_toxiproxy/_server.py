@@ -123,7 +123,8 @@ class EmbeddedToxiproxy:
     """A :class:`ToxiproxyServer` on its own event loop in a background thread.
 
     ``port=0`` picks a free port; read it from :attr:`port` or :attr:`url` after
-    :meth:`start`. Usable as a context manager; :meth:`stop` is idempotent.
+    :meth:`start`. Usable as a context manager; :meth:`stop` is idempotent, and a stopped
+    server can be started again (with no proxies: state does not survive a stop).
     """
 
     def __init__(
@@ -157,6 +158,8 @@ class EmbeddedToxiproxy:
     def start(self) -> EmbeddedToxiproxy:
         if self._thread is not None:
             raise RuntimeError("EmbeddedToxiproxy.start() called twice")
+        self._ready = threading.Event()
+        self._error = None
         self._thread = threading.Thread(
             target=self._run, name=f"toxiproxy-{self._server.port}", daemon=True
         )
@@ -193,6 +196,8 @@ class EmbeddedToxiproxy:
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
+        if thread is threading.current_thread():
+            raise RuntimeError("EmbeddedToxiproxy.stop() called from its own event loop")
         if thread.is_alive():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(loop.stop)

@@ -68,6 +68,18 @@ def test_context_manager_and_repr() -> None:
     assert "stopped" in repr(server)
 
 
+def test_restart_after_stop() -> None:
+    server = EmbeddedToxiproxy()
+    try:
+        server.start()
+        ToxiproxyClient(server.url).create_proxy("p", "127.0.0.1:9", enabled=False)
+        server.stop()
+        server.start()
+        assert ToxiproxyClient(server.url).proxies() == {}
+    finally:
+        server.stop()
+
+
 def test_port_in_use_is_an_infrastructure_error() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

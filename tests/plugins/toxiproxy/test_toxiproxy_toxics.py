@@ -178,6 +178,19 @@ def test_bandwidth_upstream(
     assert within(time.perf_counter() - start, 0.400, tolerance=0.15)
 
 
+def test_bandwidth_zero_stalls_until_updated(
+    client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
+) -> None:
+    client.add_toxic("echo", "bandwidth", attributes={"rate": 0})
+    sock = connect(proxied, timeout=0.3)
+    sock.sendall(b"ping")
+    with pytest.raises(TimeoutError):
+        sock.recv(100)
+    client.update_toxic("echo", "bandwidth_downstream", attributes={"rate": 1000})
+    sock.settimeout(2)
+    assert helpers.recv_exactly(sock, 4) == b"ping"
+
+
 # ----------------------------------------------------------------------------- timeout
 def test_timeout_drops_data_and_closes_on_time(
     client: ToxiproxyClient, proxied: str, connect: Connect
