@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import CHAT, MESSAGES, chat_body, messages_body
+from fake_vendor_support import CHAT, MESSAGES, chat_body, messages_body
 from harness_fake_vendor import FakeVendor, VendorControl
 
 from harness._errors import FaultInjectionError

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import CHAT, KEY_HEADERS, chat_body
+from fake_vendor_support import CHAT, KEY_HEADERS, chat_body
 from harness_fake_vendor import FakeVendor
 
 from harness._errors import InfrastructureError, InputError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
-from conftest import (
+from fake_vendor_support import (
     ANTHROPIC_MODEL,
     CHAT,
     KEY_HEADERS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from conftest import CHAT, KEY_HEADERS, MESSAGES, chat_body, messages_body
+from fake_vendor_support import CHAT, KEY_HEADERS, MESSAGES, chat_body, messages_body
 from harness_fake_vendor import FakeVendor, VendorControl
 
 

@@ -7,7 +7,7 @@ import time
 import anthropic
 import httpx2
 import pytest
-from conftest import ANTHROPIC_MODEL
+from fake_vendor_support import ANTHROPIC_MODEL
 from harness_fake_vendor import FakeVendor, VendorControl
 
 MESSAGES = [{"role": "user", "content": "hello there"}]

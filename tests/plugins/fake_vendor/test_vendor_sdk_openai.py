@@ -7,7 +7,7 @@ import time
 import anyio
 import openai
 import pytest
-from conftest import OPENAI_MODEL
+from fake_vendor_support import OPENAI_MODEL
 from harness_fake_vendor import FakeVendor, VendorControl
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
