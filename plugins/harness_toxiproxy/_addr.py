@@ -22,6 +22,7 @@ __all__ = [
     "ResolvedAddr",
     "bind_listener",
     "join_host_port",
+    "parse_port",
     "resolve_tcp_addr",
     "split_host_port",
 ]
@@ -90,7 +91,7 @@ def split_host_port(hostport: str) -> tuple[str, str]:
     return host, hostport[i + 1 :]
 
 
-def _parse_port(service: str) -> int:
+def parse_port(service: str) -> int:
     """Go's ``parsePort`` + ``LookupPort``: digits, an optional sign, or a service name."""
     if service == "":
         return 0
@@ -120,7 +121,7 @@ def resolve_tcp_addr(address: str) -> ResolvedAddr:
     if address == "":
         return ResolvedAddr("", 0)  # Go skips splitting an empty address
     host, service = split_host_port(address)
-    port = _parse_port(service)
+    port = parse_port(service)
     if host == "":
         return ResolvedAddr("", port)
     literal = host.split("%", 1)[0]

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._addr import split_host_port
+from ._addr import parse_port, split_host_port
 from ._link import Link, set_linger_zero
 from ._toxics import DOWNSTREAM, UPSTREAM
 
@@ -104,9 +104,10 @@ class Connection:
     async def _connect(self) -> None:
         upstream = Endpoint(self)
         try:
-            host, port = split_host_port(self.proxy.upstream)
-            await self.loop.create_connection(lambda: upstream, host or "127.0.0.1", int(port))
-        except (OSError, ValueError) as exc:
+            host, service = split_host_port(self.proxy.upstream)
+            port = parse_port(service)
+            await self.loop.create_connection(lambda: upstream, host or "127.0.0.1", port)
+        except OSError as exc:
             log.info("proxy %s: unable to open connection to upstream: %s", self.proxy.name, exc)
             if self.client.transport is not None:
                 self.client.transport.close()

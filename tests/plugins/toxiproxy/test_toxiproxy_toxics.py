@@ -93,6 +93,13 @@ def test_client_close_reaches_upstream_and_server_close_reaches_client(
     assert sock.recv(100) == b""
 
 
+def test_upstream_by_hostname(
+    client: ToxiproxyClient, echo_server: TcpServer, connect: Connect, helpers: type[Helpers]
+) -> None:
+    listen = client.create_proxy("named", f"localhost:{echo_server.port}").listen
+    assert helpers.round_trip(connect(listen)) < 0.5
+
+
 def test_upstream_down_closes_the_client(client: ToxiproxyClient, connect: Connect) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
