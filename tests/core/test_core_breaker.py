@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 import respx
-from conftest import BACKUP_URL, PRIMARY_URL, anthropic_ok, make_llm, openai_error, openai_ok
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from vendor_responses import (
+    BACKUP_URL,
+    PRIMARY_URL,
+    anthropic_ok,
+    make_llm,
+    openai_error,
+    openai_ok,
+)
 
 from harness.core import (
     BreakerConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
-from conftest import PRIMARY_URL, SECRET, anthropic_error, make_llm, openai_error, openai_ok
+from vendor_responses import PRIMARY_URL, SECRET, anthropic_error, make_llm, openai_error, openai_ok
 
 from harness.core import (
     AllProvidersFailed,
@@ -91,7 +91,7 @@ async def test_permanent_statuses_are_never_retried(
 async def test_anthropic_529_is_overloaded_and_retried(
     mock: respx.MockRouter, clock: VirtualClock
 ) -> None:
-    from conftest import BACKUP_URL, anthropic_ok
+    from vendor_responses import BACKUP_URL, anthropic_ok
 
     mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     route = mock.post(BACKUP_URL)

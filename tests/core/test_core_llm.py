@@ -6,7 +6,7 @@ import json
 
 import pytest
 import respx
-from conftest import (
+from vendor_responses import (
     BACKUP,
     BACKUP_URL,
     PRIMARY_URL,

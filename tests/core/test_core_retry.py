@@ -6,7 +6,14 @@ import email.utils
 
 import pytest
 import respx
-from conftest import BACKUP_URL, PRIMARY_URL, anthropic_ok, make_llm, openai_error, openai_ok
+from vendor_responses import (
+    BACKUP_URL,
+    PRIMARY_URL,
+    anthropic_ok,
+    make_llm,
+    openai_error,
+    openai_ok,
+)
 
 from harness.core import (
     AllProvidersFailed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
-from conftest import (
+from vendor_responses import (
     BACKUP_URL,
     PRIMARY_URL,
     anthropic_sse,
