@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from ._api import TOXIPROXY_VERSION
     from ._client import ProxyInfo, ToxicInfo, ToxiproxyClient, ToxiproxyHandle, resolve_toxiproxy
     from ._server import EmbeddedToxiproxy, ToxiproxyServer, serve
-    from ._toxics import TOXIC_TYPES
+    from ._toxics import TOXIC_TYPE_NAMES
 
 __all__ = [
-    "TOXIC_TYPES",
+    "TOXIC_TYPE_NAMES",
     "TOXIPROXY_VERSION",
     "EmbeddedToxiproxy",
     "ProxyInfo",
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "TOXIC_TYPES": "._toxics",
+    "TOXIC_TYPE_NAMES": "._toxics",
     "TOXIPROXY_VERSION": "._api",
     "EmbeddedToxiproxy": "._server",
     "ToxiproxyServer": "._server",

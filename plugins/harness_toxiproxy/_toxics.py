@@ -41,6 +41,7 @@ __all__ = [
     "DIRECTION_NAMES",
     "DOWNSTREAM",
     "TOXIC_TYPES",
+    "TOXIC_TYPE_NAMES",
     "UPSTREAM",
     "Behavior",
     "ToxicType",
@@ -277,3 +278,6 @@ TOXIC_TYPES: dict[str, ToxicType] = {
     )
 }
 """Every toxic type Toxiproxy 2.x registers, by name."""
+
+TOXIC_TYPE_NAMES: frozenset[str] = frozenset(TOXIC_TYPES)
+"""The valid values of a toxic's ``type``."""

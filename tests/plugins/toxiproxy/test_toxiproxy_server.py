@@ -194,3 +194,22 @@ def test_serve_on_a_taken_port_raises(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "InfrastructureError" in result.stderr
     assert f"could not listen on http://127.0.0.1:{port}" in result.stderr
+
+
+def test_package_import_is_lazy_and_exports_resolve() -> None:
+    code = (
+        "import sys, harness_toxiproxy as h\n"
+        "assert 'harness_toxiproxy._server' not in sys.modules, sorted(sys.modules)\n"
+        "assert 'toxiproxy' not in sys.modules\n"
+        "for name in h.__all__: getattr(h, name)\n"
+        "assert sorted(h.TOXIC_TYPE_NAMES) == ['bandwidth', 'latency', 'limit_data', 'noop',"
+        " 'reset_peer', 'slicer', 'slow_close', 'timeout']\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
