@@ -152,6 +152,23 @@ def test_stream_cut_raises_connection_error_mid_stream(
     assert seen == ["", "echo: "]  # the role chunk and one piece, then nothing
 
 
+def test_latency_and_stall_slow_the_sdk_down(oai: openai.OpenAI, control: VendorControl) -> None:
+    control.add_fault({"kind": "latency", "latency": "150ms", "distribution": "fixed"})
+    control.add_fault({"kind": "stream_stall", "after_events": 2, "stall": "200ms"})
+    started = time.perf_counter()
+    oai.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+    assert time.perf_counter() - started >= 0.15
+    started = time.perf_counter()
+    stream = oai.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES, stream=True)
+    arrivals = []
+    with stream:
+        for chunk in stream:
+            arrivals.append((time.perf_counter() - started, chunk.choices[0].delta.content))
+    assert "".join(text or "" for _, text in arrivals) == "echo: hello there"  # nothing lost
+    assert arrivals[2][0] - arrivals[1][0] >= 0.15  # the stall sits between chunks 2 and 3
+    assert arrivals[0][0] >= 0.15  # the latency came first
+
+
 def test_malformed_stream_surfaces_as_a_json_error(
     oai: openai.OpenAI, control: VendorControl
 ) -> None:
