@@ -17,7 +17,7 @@ import pytest
 from conftest import Handler, Helpers, TcpServer
 from harness_toxiproxy import ToxiproxyClient
 
-SLACK = 0.015  # seconds of scheduling noise allowed on top of the relative tolerance
+SLACK = 0.005  # seconds of scheduling noise allowed on top of the relative tolerance
 
 Connect = Callable[..., socket.socket]
 
