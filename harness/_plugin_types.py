@@ -46,6 +46,7 @@ class Endpoint:
 
     ``url`` is the API base URL clients use (``http://127.0.0.1:PORT/v1``), ``address`` the
     ``host:port`` a TCP proxy can forward to. ``close`` stops whatever was started.
+    ``descriptor`` (JSON-able, with a ``backend`` key) lets another process attach to it.
     """
 
     name: str
@@ -56,6 +57,19 @@ class Endpoint:
     api: str | None = None
     handle: Any = None
     close: Callable[[], None] = _noop
+    descriptor: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything another process needs to attach to this endpoint."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "backend": self.backend,
+            "url": self.url,
+            "address": self.address,
+            "api": self.api,
+            **self.descriptor,
+        }
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -20,14 +21,17 @@ def parse_duration(value: object) -> float:
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    else:
-        raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
+    try:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+            seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        else:
+            raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
+    except OverflowError:  # an int too large for a float (YAML reads 1e400 digits as an int)
+        seconds = math.inf
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected a non-negative duration, got {value!r}")
+        raise ValueError(f"expected a finite, non-negative duration, got {value!r}")
     return seconds
 
 
@@ -35,22 +39,38 @@ def parse_rate(value: object) -> float:
     """Return a fraction in [0, 1] for ``0.3``, ``30%`` or ``30 %``."""
     if isinstance(value, bool):
         raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
-    if isinstance(value, int | float):
-        rate = float(value)
-    elif isinstance(value, str) and (m := _RATE_RE.match(value)):
-        rate = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
-    else:
-        raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
+    try:
+        if isinstance(value, int | float):
+            rate = float(value)
+        elif isinstance(value, str) and (m := _RATE_RE.match(value)):
+            rate = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+        else:
+            raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
+    except OverflowError:  # an int too large for a float
+        rate = math.inf
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ValueError(f"expected a rate between 0 and 1 (or 0% and 100%), got {value!r}")
     return rate
 
 
+def _plain(number: float) -> str:
+    """The shortest decimal that reads back as ``number``, without an exponent (``1e-07`` is
+    ``0.0000001``) and without a trailing ``.0``."""
+    text = format(Decimal(repr(number)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def format_duration(seconds: float) -> str:
-    """Render seconds the way a human writes them in a scenario (``1.5s``, ``250ms``)."""
-    if seconds >= 1.0 or seconds == 0.0:
-        return f"{seconds:g}s"
-    return f"{seconds * 1000:g}ms"
+    """Render seconds the way a human writes them in a scenario (``1.5s``, ``250ms``).
+
+    The text always parses back to exactly ``seconds`` (:func:`parse_duration`), whatever its
+    magnitude: no exponent (which the scenario grammar does not accept), no rounding.
+    """
+    if 0.0 < seconds < 1.0:
+        millis = f"{_plain(seconds * 1000)}ms"
+        if parse_duration(millis) == seconds:
+            return millis
+    return f"{_plain(seconds)}s"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -15,7 +15,9 @@ Lifecycle, in the order the engine calls them:
 1. *Declaration* (once, when the plugin manager loads): :func:`harness_fault_kinds`,
    :func:`harness_fault_backends`, :func:`harness_reporters`.
 2. *Run start*: :func:`harness_run_start`, then for each upstream and proxy the scenario
-   declares, :func:`harness_start_upstream` / :func:`harness_start_proxy` (first answer wins).
+   declares, :func:`harness_start_upstream` / :func:`harness_start_proxy` (first answer wins);
+   with ``run.options["isolation"] == "process"`` servers run as child processes (load tests),
+   and another process can :func:`harness_attach_endpoint` to them.
 3. *Phases*: at each phase start :func:`harness_apply_fault` for each of its faults (first
    answer wins); at its end, and always on error or Ctrl-C, :func:`harness_revert_fault`.
 4. *Run end*: :func:`harness_run_end` with the report; reporters write their files.
@@ -23,7 +25,7 @@ Lifecycle, in the order the engine calls them:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -82,6 +84,14 @@ def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint 
 def harness_start_proxy(proxy: ProxySpec, upstream: str, run: RunContext) -> Endpoint | None:
     """Create a network proxy in front of ``upstream`` (``host:port``) when its ``backend`` is
     yours; return its :class:`Endpoint`, else None."""
+
+
+@hookspec(firstresult=True)
+def harness_attach_endpoint(descriptor: dict[str, Any], run: RunContext) -> Endpoint | None:
+    """Re-create, in another process, an endpoint started elsewhere (``harness stack up``, the
+    Locust master attaching to the stack the CLI started): ``descriptor`` is what your
+    ``Endpoint.descriptor`` held. Return None when ``descriptor["backend"]`` is not yours. The
+    endpoint's ``close`` must release clients only, never stop the servers."""
 
 
 # -- 3. phases ---------------------------------------------------------------------------------

@@ -34,6 +34,12 @@ class ServiceMetrics:
             "genai_llm_fallbacks", "Fallbacks", ["from_provider", "to_provider"], registry=r
         )
         self.calls = Counter("genai_llm_calls", "LLM calls", ["outcome", "provider"], registry=r)
+        self.fallback_calls = Counter(
+            "genai_llm_fallback_calls", "Calls a backup provider served", ["provider"], registry=r
+        )
+        self.breaker_opens = Counter(
+            "genai_llm_breaker_opens", "Times a breaker opened", ["provider"], registry=r
+        )
         self.budget_exhausted = Counter(
             "genai_llm_budget_exhausted", "Retries refused by the budget", ["provider"], registry=r
         )
@@ -59,10 +65,14 @@ class ServiceMetrics:
             self.fallbacks.labels(event.from_provider, event.to_provider).inc()
         elif isinstance(event, BreakerStateChanged):
             self.breaker.labels(event.provider).set(_BREAKER_VALUE[event.new])
+            if event.new == "open":
+                self.breaker_opens.labels(event.provider).inc()
         elif isinstance(event, BudgetExhausted):
             self.budget_exhausted.labels(event.provider).inc()
         elif isinstance(event, CallFinished):
             self.calls.labels(event.outcome, event.provider or "none").inc()
+            if event.fallback and event.outcome == "ok":
+                self.fallback_calls.labels(event.provider or "none").inc()
 
     def refresh(self, llm: BaseLLMWrapper) -> None:
         """Gauges read at scrape time: budget tokens and breaker states."""

@@ -54,6 +54,8 @@ def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint 
             f"expected some of: {', '.join(sorted(_OPTIONS))}"
         )
     options: dict[str, Any] = dict(upstream.options)
+    if run.options.get("isolation") == "process":
+        return _start_process(upstream, run, options)
     vendor = FakeVendor(seed=run.seed, **options).start()
     return Endpoint(
         name=upstream.name,
@@ -64,6 +66,58 @@ def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint 
         api=upstream.api,
         handle=vendor.control,
         close=vendor.stop,
+        descriptor={"control_url": vendor.url},
+    )
+
+
+def _start_process(upstream: UpstreamSpec, run: RunContext, options: dict[str, Any]) -> Endpoint:
+    """The vendor as a child process (``python -m harness vendor serve``), for load tests."""
+    import json
+
+    from harness._process import harness_command, start_server
+    from harness_fake_vendor import VendorControl
+
+    argv = harness_command("vendor", "serve", "--port", "0", "--seed", str(run.seed))
+    if options:
+        argv += ["--options-json", json.dumps(options)]
+    child = start_server(f"fake vendor {upstream.name}", argv, run.options)
+    url = child.url
+    control = VendorControl(url)
+
+    def close() -> None:
+        control.close()
+        child.stop()
+
+    return Endpoint(
+        name=upstream.name,
+        role="upstream",
+        backend=BACKEND.name,
+        url=f"{url}/v1",
+        address=url.removeprefix("http://"),
+        api=upstream.api,
+        handle=control,
+        close=close,
+        descriptor={"control_url": url, "pid": child.pid},
+    )
+
+
+@hookimpl
+def harness_attach_endpoint(descriptor: dict[str, Any], run: RunContext) -> Endpoint | None:
+    if descriptor.get("backend") != BACKEND.name:
+        return None
+    from harness_fake_vendor import VendorControl
+
+    control = VendorControl(descriptor["control_url"])
+    return Endpoint(
+        name=descriptor["name"],
+        role="upstream",
+        backend=BACKEND.name,
+        url=descriptor["url"],
+        address=descriptor["address"],
+        api=descriptor["api"],
+        handle=control,
+        close=control.close,
+        descriptor={"control_url": descriptor["control_url"]},
     )
 
 

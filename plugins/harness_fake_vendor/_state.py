@@ -198,7 +198,7 @@ class Counters:
     def reset(self) -> None:
         self.requests_total = 0
         self.by_route: dict[str, int] = {}
-        self.by_status: dict[str, int] = {}
+        self.by_status: dict[int | str, int] = {}
         self.faults_fired: dict[str, int] = {}
         self.since = time.time()
 
@@ -207,8 +207,7 @@ class Counters:
         self.by_route[route] = self.by_route.get(route, 0) + 1
 
     def answered(self, outcome: int | str) -> None:
-        key = str(outcome)
-        self.by_status[key] = self.by_status.get(key, 0) + 1
+        self.by_status[outcome] = self.by_status.get(outcome, 0) + 1
 
     def fired(self, labels: list[str]) -> None:
         for label in labels:
@@ -218,7 +217,7 @@ class Counters:
         return {
             "requests_total": self.requests_total,
             "requests_by_route": dict(self.by_route),
-            "responses_by_status": dict(self.by_status),
+            "responses_by_status": {str(key): n for key, n in self.by_status.items()},
             "faults_fired": dict(self.faults_fired),
             "since": self.since,
         }

@@ -28,6 +28,11 @@ def harness_fault_backends() -> list[FaultBackend]:
 def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint | None:
     if upstream.backend != BACKEND.name:
         return None
+    if run.options.get("isolation") == "process":
+        raise InputError(
+            f"upstream {upstream.name!r}: respx mocks live inside one process; a load test "
+            "(Locust, separate processes) needs backend: fake_vendor"
+        )
     if upstream.api == "sqlite":
         raise InputError(f"upstream {upstream.name!r}: respx mocks HTTP vendors, not sqlite")
     base_url = upstream.url or f"https://{upstream.name.lower()}.respx.invalid/v1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from harness._errors import FaultInjectionError, InputError
 from harness._faults import FaultSpec
@@ -50,6 +51,21 @@ def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint 
         backend=BACKEND.name,
         url=f"sqlite:///{path.resolve()}",
         handle=path,
+        descriptor={"path": str(path.resolve())},
+    )
+
+
+@hookimpl
+def harness_attach_endpoint(descriptor: dict[str, Any], run: RunContext) -> Endpoint | None:
+    if descriptor.get("backend") != BACKEND.name:
+        return None
+    return Endpoint(
+        name=descriptor["name"],
+        role="upstream",
+        backend=BACKEND.name,
+        url=descriptor["url"],
+        handle=Path(descriptor["path"]),
+        descriptor={"path": descriptor["path"]},
     )
 
 

@@ -80,13 +80,35 @@ def harness_fault_backends() -> list[FaultBackend]:
     return [BACKEND]
 
 
+class _ChildToxiproxy:
+    """An embedded Toxiproxy run as a child process (``python -m harness toxiproxy serve``)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        from harness._process import harness_command, start_server
+        from harness_toxiproxy import ToxiproxyClient
+
+        argv = harness_command("toxiproxy", "serve", "--port", "0")
+        self._child = start_server("toxiproxy", argv, options)
+        self.client = ToxiproxyClient(self._child.url)
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid
+
+    def close(self) -> None:
+        self._child.stop()
+
+
 def _handle(run: RunContext) -> Any:
     from harness_toxiproxy import resolve_toxiproxy
 
     state = run.stash.get(_STASH)
     if state is None:
         url = run.options.get("toxiproxy_url") or os.environ.get("TOXIPROXY_URL")
-        handle = resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {})
+        if not url and run.options.get("isolation") == "process":
+            handle: Any = _ChildToxiproxy(run.options)
+        else:
+            handle = resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {})
         state = run.stash[_STASH] = {"handle": handle, "proxies": 0}
     return state
 
@@ -116,6 +138,26 @@ def harness_start_proxy(proxy: ProxySpec, upstream: str, run: RunContext) -> End
         address=info.listen,
         handle=client,
         close=close,
+        descriptor={"toxiproxy_url": client.url, "pid": getattr(state["handle"], "pid", None)},
+    )
+
+
+@hookimpl
+def harness_attach_endpoint(descriptor: dict[str, Any], run: RunContext) -> Endpoint | None:
+    if descriptor.get("backend") != BACKEND.name:
+        return None
+    from harness_toxiproxy import ToxiproxyClient
+
+    client = ToxiproxyClient(descriptor["toxiproxy_url"])
+    return Endpoint(
+        name=descriptor["name"],
+        role="proxy",
+        backend=BACKEND.name,
+        url=descriptor.get("url"),
+        address=descriptor["address"],
+        api=descriptor.get("api"),
+        handle=client,
+        descriptor={"toxiproxy_url": client.url},
     )
 
 
