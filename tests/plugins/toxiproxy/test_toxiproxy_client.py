@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import toxiproxy as toxiproxy_lib
-from conftest import Helpers, TcpServer
 from harness_toxiproxy import (
     EmbeddedToxiproxy,
     ProxyInfo,
@@ -19,6 +18,7 @@ from harness_toxiproxy import (
 )
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import NotFound, ProxyExists
+from toxiproxy_support import Helpers, TcpServer
 
 from harness._errors import FaultInjectionError, InfrastructureError, InputError
 

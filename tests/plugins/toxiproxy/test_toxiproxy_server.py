@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Helpers, TcpServer
 from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient, ToxiproxyServer
+from toxiproxy_support import Helpers, TcpServer
 
 from harness._errors import InfrastructureError
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Handler, Helpers, TcpServer
 from harness_toxiproxy import ToxiproxyClient
+from toxiproxy_support import Handler, Helpers, TcpServer
 
 SLACK = 0.005  # seconds of scheduling noise allowed on top of the relative tolerance
 
