@@ -12,6 +12,7 @@ a given seed, so a failing chaos run can be replayed exactly.
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
 import threading
@@ -228,8 +229,8 @@ BUILTIN_FAULT_KINDS: dict[str, type[FaultSpec]] = {
 def parse_fault(data: Any, kinds: dict[str, type[FaultSpec]] | None = None) -> FaultSpec:
     """Validate one fault mapping against the model of its ``kind``.
 
-    Raises ``ValueError`` (naming the known kinds) for an unknown kind and pydantic's
-    ``ValidationError`` for bad parameters.
+    Raises ``ValueError`` (naming the known kinds, and the closest one) for an unknown or missing
+    kind and pydantic's ``ValidationError`` for bad parameters.
     """
     registry = BUILTIN_FAULT_KINDS if kinds is None else kinds
     if isinstance(data, FaultSpec):
@@ -237,9 +238,11 @@ def parse_fault(data: Any, kinds: dict[str, type[FaultSpec]] | None = None) -> F
     if not isinstance(data, dict):
         raise ValueError(f"expected a mapping with a 'kind' key, got {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in registry:
+    if not isinstance(kind, str) or kind not in registry:  # a list or a mapping is unhashable
         known = ", ".join(sorted(registry))
-        raise ValueError(f"unknown fault kind {kind!r}; expected one of: {known}")
+        close = difflib.get_close_matches(str(kind), list(registry), n=1) if kind else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown fault kind {kind!r}{hint}; expected one of: {known}")
     return registry[kind].model_validate(data)
 
 

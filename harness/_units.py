@@ -9,9 +9,11 @@ from typing import Annotated
 
 from pydantic import BeforeValidator
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$")
+# 2, 2.5, .5 or 1e-3: YAML 1.1 reads ``1e-3`` (no dot) as a string, so it must parse here too
+_NUMBER = r"((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_DURATION_RE = re.compile(rf"^\s*{_NUMBER}\s*(us|µs|ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%)?\s*$")
+_RATE_RE = re.compile(rf"^\s*{_NUMBER}\s*(%)?\s*$")
 
 
 def parse_duration(value: object) -> float:
