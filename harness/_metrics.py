@@ -221,6 +221,21 @@ class Recorder:
                 stats.fallback_calls += bool(event.fallback and event.outcome == "ok")
                 stats.attempts_per_call[event.attempts] += 1
 
+    def add_resilience(self, source: str, phase: str, stats: ResilienceStats) -> None:
+        """Add counters observed some other way (a service's ``/metrics``) to ``phase``."""
+        with self._lock:
+            self.resilience.setdefault((source, phase), ResilienceStats()).add(stats)
+
+    def drain(self) -> dict[str, Any]:
+        """A snapshot of everything recorded since the last drain, then forget it (what a Locust
+        worker sends its master at each report, so nothing is counted twice)."""
+        snapshot = self.snapshot()
+        with self._lock:
+            self.requests.clear()
+            self.resilience.clear()
+            self.seconds.clear()
+        return snapshot
+
     def finish(self) -> None:
         self.set_phase(None)
         self.finished = self.elapsed()

@@ -61,12 +61,12 @@ def parse_counters(text: str) -> CoreCounters:
 
 
 def scrape(url: str, *, timeout: float = 5.0) -> CoreCounters | None:
-    """The counters at ``url`` (``.../metrics``); None when the service exports none of them."""
+    """The counters at ``url`` (``.../metrics``); None when it cannot be read. A service that
+    exports none of them reads as all zeros (no calls: thresholds on them have no data)."""
     try:
         response = httpx.get(url, timeout=timeout)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
         return None
-    counters = parse_counters(response.text)
-    return counters if counters.values else None
+    return parse_counters(response.text)

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any, Literal, Union
+import types
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,8 +37,53 @@ def _threshold(value: Any) -> Threshold:
     return value if isinstance(value, Threshold) else parse_threshold(value)
 
 
+def _http_url(value: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host and a valid port (checked here, so a bad
+    URL is a scenario error rather than a crash when the run starts)."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises for a port that is not a number in 0..65535
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+    return value
+
+
+def format_path(loc: Sequence[int | str], kinds: Iterable[str] = ()) -> str:
+    """``('phases', 2, 'faults', 0, 'http_status', 'rate')`` -> ``phases[2].faults[0].rate``.
+
+    The discriminator tag pydantic inserts after a union item is dropped.
+    """
+    tags = set(kinds)
+    out = ""
+    previous_was_index = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            previous_was_index = True
+            continue
+        if previous_was_index and part in tags:
+            previous_was_index = False
+            continue
+        previous_was_index = False
+        out += f".{part}" if out else str(part)
+    return out
+
+
+class ScenarioProblems(ValueError):
+    """Problems that span fields (references between them, duplicate names), each at the field
+    path it is about; the loader reports each one at its path and line."""
+
+    def __init__(self, problems: list[tuple[tuple[int | str, ...], str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{format_path(loc)}: {msg}" for loc, msg in problems))
+
+
 ThresholdField = Annotated[Threshold, BeforeValidator(_threshold)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
+HttpURL = Annotated[str, AfterValidator(_http_url)]
 HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 
 
@@ -51,7 +100,7 @@ class UpstreamSpec(_Model):
     api: Literal["openai", "anthropic", "sqlite"] = "openai"
     backend: str = "fake_vendor"
     model: str | None = None
-    url: str | None = None
+    url: HttpURL | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -92,7 +141,7 @@ class TargetSpec(_Model):
     service), or ``core`` (the resilient core driven directly, no HTTP service)."""
 
     app: Literal["example"] | None = None
-    url: str | None = None
+    url: HttpURL | None = None
     core: Literal["llm"] | None = None
     request: RequestSpec = Field(default_factory=RequestSpec)
     env: dict[str, str] = Field(
@@ -149,51 +198,68 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
-        problems: list[str] = []
+        """Cross-field checks; each problem is reported at the field it is about."""
+        problems: list[tuple[tuple[int | str, ...], str]] = []
         upstreams = {u.name for u in self.upstreams}
         proxies = {p.name for p in self.proxies}
-        for kind, names in (
-            ("upstream", [u.name for u in self.upstreams]),
-            ("proxy", [p.name for p in self.proxies]),
-            ("phase", [p.name for p in self.phases]),
+        for field, names in (
+            ("upstreams", [u.name for u in self.upstreams]),
+            ("proxies", [p.name for p in self.proxies]),
+            ("phases", [p.name for p in self.phases]),
         ):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                problems.append(f"duplicate {kind} names: {', '.join(duplicates)}")
-        clash = sorted(upstreams & proxies)
-        if clash:
-            problems.append(f"names used by both an upstream and a proxy: {', '.join(clash)}")
-        for proxy in self.proxies:
+            first: dict[str, int] = {}
+            for i, name in enumerate(names):
+                if name in first:
+                    where = f"{field}[{first[name]}]"
+                    problems.append(((field, i, "name"), f"duplicate name {name!r} (as {where})"))
+                first.setdefault(name, i)
+        for i, proxy in enumerate(self.proxies):
+            if proxy.name in upstreams:
+                problems.append(
+                    (("proxies", i, "name"), f"{proxy.name!r} is already the name of an upstream")
+                )
             if proxy.upstream not in upstreams and not HOST_PORT.match(proxy.upstream):
                 problems.append(
-                    f"proxy {proxy.name!r}: upstream {proxy.upstream!r} is neither a declared "
-                    f"upstream ({', '.join(sorted(upstreams)) or 'none'}) nor host:port"
+                    (
+                        ("proxies", i, "upstream"),
+                        f"{proxy.upstream!r} is neither a declared upstream "
+                        f"({', '.join(sorted(upstreams)) or 'none'}) nor host:port",
+                    )
                 )
         endpoints = upstreams | proxies
-        phase_names = {p.name for p in self.phases}
-        for phase in self.phases:
-            for fault in phase.faults:
+        declared = ", ".join(sorted(endpoints)) or "none declared"
+        for p, phase in enumerate(self.phases):
+            for f, fault in enumerate(phase.faults):
                 if fault.target is None and len(endpoints) != 1:
-                    choices = ", ".join(sorted(endpoints)) or "no upstream or proxy declared"
                     problems.append(
-                        f"phase {phase.name!r}: fault {fault.kind!r} needs a 'target' "
-                        f"(one of: {choices})"
+                        (
+                            ("phases", p, "faults", f, "target"),
+                            f"fault {fault.kind!r} needs a 'target' when there is not exactly "
+                            f"one upstream or proxy (declared: {declared})",
+                        )
                     )
                 elif fault.target is not None and fault.target not in endpoints:
                     problems.append(
-                        f"phase {phase.name!r}: fault target {fault.target!r} is not a declared "
-                        f"upstream or proxy ({', '.join(sorted(endpoints)) or 'none declared'})"
+                        (
+                            ("phases", p, "faults", f, "target"),
+                            f"{fault.target!r} is not a declared upstream or proxy "
+                            f"(declared: {declared})",
+                        )
                     )
-        for threshold in self.sla:
+        phase_names = [p.name for p in self.phases]
+        for i, threshold in enumerate(self.sla):
             if threshold.phase and threshold.phase not in phase_names:
                 problems.append(
-                    f"sla {threshold.text!r}: unknown phase {threshold.phase!r} "
-                    f"(phases: {', '.join(p.name for p in self.phases)})"
+                    (
+                        ("sla", i),
+                        f"{threshold.text!r} is scoped to an unknown phase {threshold.phase!r} "
+                        f"(phases: {', '.join(phase_names)})",
+                    )
                 )
         if self.target.core and not self.upstreams:
-            problems.append("target 'core' needs at least one upstream to call")
+            problems.append((("upstreams",), "target 'core' needs at least one upstream to call"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ScenarioProblems(problems)
         return self
 
     # -- derived ---------------------------------------------------------------------------------
@@ -247,8 +313,50 @@ def scenario_adapter(kinds: tuple[type[FaultSpec], ...]) -> TypeAdapter[Scenario
         },
     )
     adapter: TypeAdapter[Scenario] = TypeAdapter(scenario)
-    adapter._harness_kinds = frozenset(k.model_fields["kind"].default for k in kinds)  # type: ignore[attr-defined]
+    classes = {k.model_fields["kind"].default: k for k in kinds}
+    adapter._harness_kinds = frozenset(classes)  # type: ignore[attr-defined]
+    adapter._harness_classes = classes  # type: ignore[attr-defined]
+    adapter._harness_model = scenario  # type: ignore[attr-defined]
     return adapter
+
+
+class _Faults:
+    """Marker: the position of a fault in a list whose items are a union discriminated on kind."""
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | type[_Faults] | None:
+    """The model a field's values are (through lists, optionals and ``Annotated``)."""
+    origin = get_origin(annotation)
+    if origin is Annotated or origin is list:
+        return _model_of(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        models = {m for arg in get_args(annotation) if (m := _model_of(arg)) is not None}
+        if len(models) == 1:
+            return models.pop()
+        faults = all(isinstance(m, type) and issubclass(m, FaultSpec) for m in models)
+        return _Faults if models and faults else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def keys_at(adapter: TypeAdapter[Scenario], loc: Sequence[int | str]) -> list[str] | None:
+    """The keys the mapping at ``loc`` (a pydantic error location) accepts, in schema order;
+    None when it is not a model (a free-form mapping such as ``options``) or unknown."""
+    model: type[BaseModel] | type[_Faults] | None = getattr(adapter, "_harness_model", Scenario)
+    classes: dict[str, type[FaultSpec]] = getattr(adapter, "_harness_classes", BUILTIN_FAULT_KINDS)
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is _Faults:
+            model = classes.get(part)  # the discriminator tag pydantic puts after the index
+        elif model is not None and issubclass(model, BaseModel) and part in model.model_fields:
+            model = _model_of(model.model_fields[part].annotation)
+        else:
+            return None
+    if model is None or model is _Faults or not issubclass(model, BaseModel):
+        return None
+    return list(model.model_fields)
 
 
 def default_adapter() -> TypeAdapter[Scenario]:

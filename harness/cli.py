@@ -173,11 +173,127 @@ def vendor_serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
     seed: Annotated[int | None, typer.Option(help="Default seed of fault schedules.")] = None,
+    options_json: Annotated[
+        str,
+        typer.Option(
+            help='FakeVendor options as a JSON object, e.g. {"stream_chunk_delay": 0.01}.'
+        ),
+    ] = "{}",
 ) -> None:
     """Serve the fake OpenAI/Anthropic vendor until Ctrl-C."""
     from harness_fake_vendor import serve
 
-    serve(host=host, port=port, seed=seed)
+    try:
+        options = json.loads(options_json)
+        if not isinstance(options, dict):
+            raise TypeError("not an object")
+    except (ValueError, TypeError) as exc:
+        raise _fail(InputError(f"--options-json: expected a JSON object ({exc})")) from exc
+    try:
+        serve(host=host, port=port, seed=seed, **options)
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+
+
+app_app = typer.Typer(
+    help="Serve a target ASGI app (the example service or yours).", no_args_is_help=True
+)
+app.add_typer(app_app, name="app")
+
+
+@app_app.command("serve")
+def app_serve(
+    factory: Annotated[str, typer.Argument(help="module:factory returning an ASGI app.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
+) -> None:
+    """Serve ``module:factory`` with uvicorn; prints ``app listening on http://HOST:PORT``."""
+    from harness._appserver import serve_app
+
+    try:
+        serve_app(factory, host=host, port=port)
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+
+
+stack_app = typer.Typer(
+    help="Start or stop a scenario's stack as background processes.", no_args_is_help=True
+)
+app.add_typer(stack_app, name="stack")
+StateOpt = Annotated[Path, typer.Option("--state", help="The stack file.")]
+DEFAULT_STATE = Path(".harness/stack.json")
+
+
+@stack_app.command("up")
+def stack_up(
+    scenario_file: Annotated[Path, typer.Argument(help="A scenario file.")],
+    state: StateOpt = DEFAULT_STATE,
+    resilience: Annotated[
+        bool, typer.Option(help="Start the target with the resilient core on.")
+    ] = True,
+    seed: Annotated[int | None, typer.Option(help="Seed for fault schedules.")] = None,
+    disable: DisableOpt = None,
+) -> None:
+    """Start the scenario's vendors, Toxiproxy, proxies and target; write the stack file."""
+    from harness._stack_cli import stack_up as up
+
+    try:
+        info = up(scenario_file, state, resilience=resilience, seed=seed, disable=disable or [])
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+    out.print(f"target {info.target_url}", markup=False)
+    for endpoint in info.endpoints:
+        where = endpoint.get("url") or endpoint.get("address")
+        out.print(
+            f"{endpoint['role']} {endpoint['name']} ({endpoint['backend']}): {where}", markup=False
+        )
+    out.print(
+        f"stack file {state} (stop it with: harness stack down --state {state})", markup=False
+    )
+
+
+@stack_app.command("down")
+def stack_down(state: StateOpt = DEFAULT_STATE) -> None:
+    """Stop every process of the stack file and remove it."""
+    from harness._stack_cli import stack_down as down
+
+    try:
+        stopped = down(state)
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+    out.print(f"stopped {stopped} process(es)", markup=False)
+
+
+@app.command("load")
+def load_cmd(
+    scenario_file: Annotated[Path, typer.Argument(help="A scenario file.")],
+    users: Annotated[int | None, typer.Option(help="Override the scenario's users.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Override the duration (e.g. 60s).")] = None,
+    processes: Annotated[int, typer.Option(help="Locust worker processes (0: one process).")] = 0,
+    report_dir: Annotated[Path, typer.Option(help="Where reports go.")] = Path("reports"),
+    seed: Annotated[int | None, typer.Option(help="Seed for fault schedules.")] = None,
+    resilience: Annotated[
+        bool, typer.Option(help="Run the target with the resilient core on.")
+    ] = True,
+    disable: DisableOpt = None,
+) -> None:
+    """Run a scenario as a Locust load test (headless) with live progress, then gate on its SLA."""
+    from harness._load_cli import run_load
+
+    try:
+        code = run_load(
+            scenario_file,
+            users=users,
+            duration=duration,
+            processes=processes,
+            report_dir=report_dir,
+            seed=seed,
+            resilience=resilience,
+            disable=disable or [],
+        )
+    except HarnessError as exc:
+        raise _fail(exc) from exc
+    raise typer.Exit(code)
 
 
 @toxiproxy_app.command("serve")

@@ -1,0 +1,246 @@
+"""The harness side of one Locust process: scenario, stack, timeline, recorder, verdicts.
+
+Roles follow Locust's runners. The master (or the local runner) owns the stack (started here
+or attached from ``--chaos-stack-file``), the fault timeline and the final report; every process
+that runs users records its requests. Workers send what they recorded since their last report
+with each ``report_to_master`` (HDR histograms, merged exactly by the master), and the master
+tells workers the current phase and the run's time origin with a ``harness_phase`` message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gevent
+
+from harness._errors import HarnessError
+from harness._loader import load_scenario
+from harness._metrics import Recorder
+from harness._plugin_types import RunContext
+from harness._plugins import PluginManager, get_plugin_manager
+from harness._procstack import ProcessStack, StackInfo
+from harness._prom import CoreCounters, scrape
+from harness._report import Report, ScenarioInfo, build_report, new_run_id
+from harness._scenario_checks import check_scenario
+from harness._session import phase_windows, write_reports
+from harness._summary import run_summary
+from harness._timeline import Timeline
+from harness._units import parse_duration
+from harness._verdicts import evaluate
+
+if TYPE_CHECKING:
+    from harness._scenario import PhaseSpec, Scenario
+
+logger = logging.getLogger("harness.load")
+PHASE_MESSAGE = "harness_phase"
+
+
+class LoadState:
+    """Everything the harness keeps in one Locust process."""
+
+    def __init__(self) -> None:
+        self.scenario: Scenario | None = None
+        self.source = ""
+        self.pm: PluginManager | None = None
+        self.recorder = Recorder(now=time.time)
+        self.phase: str | None = None
+        self.run: RunContext | None = None
+        self.stack: ProcessStack | None = None
+        self.stack_info: StackInfo | None = None
+        self.timeline: Timeline | None = None
+        self.started_at: datetime | None = None
+        self.report: Report | None = None
+        self.exit_code: int | None = None
+        self.users = 0
+        self.duration = 0.0
+        self.report_dir = Path("reports")
+        self.metrics_url: str | None = None
+        self._counters: CoreCounters | None = None
+        self._counted_phase: str | None = None
+        self._finished = False
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def configure(self, options: Any) -> None:
+        """Load the scenario named by ``--chaos-scenario`` (every process does this)."""
+        self.source = options.chaos_scenario
+        self.pm = get_plugin_manager()
+        self.scenario = load_scenario(self.source, adapter=self.pm.scenario_adapter())
+        check_scenario(self.scenario, self.pm, self.source)
+        self.users = options.chaos_users or self.scenario.load.users
+        self.duration = (
+            parse_duration(options.chaos_duration)
+            if options.chaos_duration
+            else self.scenario.load.duration or self.scenario.duration
+        )
+        self.report_dir = Path(options.chaos_report_dir)
+
+    def plan(self) -> list[tuple[float, float, PhaseSpec]]:
+        """``(start, end, phase)`` in seconds from the test start, scaled to ``duration``."""
+        assert self.scenario is not None
+        scale = self.duration / self.scenario.duration
+        plan, start = [], 0.0
+        for phase in self.scenario.phases:
+            end = start + phase.duration * scale
+            plan.append((start, end, phase))
+            start = end
+        return plan
+
+    # -- the stack (master / local only) ---------------------------------------------------------
+
+    def open_stack(self, options: Any) -> str:
+        """Attach to ``--chaos-stack-file`` or start the stack; returns the target URL."""
+        assert self.scenario is not None and self.pm is not None
+        seed = (
+            options.chaos_seed
+            if options.chaos_seed is not None
+            else (self.scenario.seed if self.scenario.seed is not None else random.randrange(2**31))
+        )
+        if options.chaos_stack_file:
+            info = StackInfo.load(Path(options.chaos_stack_file))
+            self.run = RunContext(
+                run_id=info.run_id,
+                seed=info.seed,
+                report_dir=self.report_dir,
+                scenario=self.scenario,
+            )
+            self.run.endpoints.update(info.attach(self.pm, self.run))
+            self.stack_info = info
+        else:
+            self.run = RunContext(
+                run_id=new_run_id(self.scenario.name),
+                seed=seed,
+                report_dir=self.report_dir,
+                scenario=self.scenario,
+                options={"resilience": options.chaos_resilience == "on"},
+            )
+            self.stack = ProcessStack(
+                self.scenario, self.pm, self.run, resilience=options.chaos_resilience == "on"
+            )
+            self.stack_info = self.stack.start()
+        target = self.stack_info.target_url
+        if self.scenario.target.app:
+            self.metrics_url = f"{target}/metrics"
+        return target
+
+    def close_stack(self) -> None:
+        if self.run is not None:
+            for endpoint in list(self.run.endpoints.values()) if self.stack is None else []:
+                endpoint.close()  # attached clients only
+        if self.stack is not None:
+            self.stack.close()
+            self.stack = None
+
+    # -- phases ----------------------------------------------------------------------------------
+
+    def start_test(self) -> None:
+        assert self.scenario is not None and self.pm is not None and self.run is not None
+        self.recorder = Recorder(now=time.time)
+        self.started_at = datetime.now(UTC)
+        self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self.recorder.set_phase)
+        self.pm.hooks.harness_run_start(run=self.run)
+        self._counters = scrape(self.metrics_url) if self.metrics_url else None
+        self._counted_phase = None
+        self._finished = False
+
+    def enter_phase(self, phase: PhaseSpec) -> None:
+        """Called from a greenlet at each phase boundary: scrape, then swap the faults."""
+        self._account_counters()
+        assert self.timeline is not None
+        self.timeline.enter(phase)
+        self.phase = phase.name
+        self._counted_phase = phase.name
+
+    def _account_counters(self) -> None:
+        if not self.metrics_url or self._counters is None:
+            return
+        now = scrape(self.metrics_url)
+        if now is not None and self._counted_phase is not None:
+            self.recorder.add_resilience("llm", self._counted_phase, now.minus(self._counters))
+        if now is not None:
+            self._counters = now
+
+    def stop_test(self) -> None:
+        """Revert every fault (the load is over)."""
+        if self.timeline is not None:
+            try:
+                self._account_counters()
+            finally:
+                self.timeline.close()
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def on_request(
+        self,
+        *,
+        name: str,
+        response_time: float,
+        exception: BaseException | None = None,
+        response: Any = None,
+        **_: Any,
+    ) -> None:
+        """Locust's ``request`` event (fired with keyword arguments)."""
+        status = getattr(response, "status_code", None)
+        error = None
+        if exception is not None:
+            error = f"HTTP {status}" if status and status >= 400 else type(exception).__name__
+        self.recorder.record_request(
+            name,
+            (response_time or 0.0) / 1000.0,
+            ok=exception is None,
+            error=error,
+            status=status or None,
+            phase=self.phase or "",
+        )
+
+    # -- the verdict -----------------------------------------------------------------------------
+
+    def finish(self) -> Report | None:
+        """Evaluate the SLA, write the reports, print the table (master / local, once)."""
+        if self._finished or self.scenario is None or self.run is None or self.timeline is None:
+            return self.report
+        self._finished = True
+        self.phase = None
+        assert self.pm is not None and self.started_at is not None
+        self.recorder.finish()
+        windows = phase_windows(self.scenario, self.recorder)
+        report = build_report(
+            run_id=self.run.run_id,
+            driver="locust",
+            scenario=ScenarioInfo(
+                name=self.scenario.name, description=self.scenario.description, source=self.source
+            ),
+            target=self.stack_info.target_url if self.stack_info else "",
+            seed=self.run.seed,
+            started_at=self.started_at,
+            recorder=self.recorder,
+            verdicts=evaluate(self.scenario.sla, self.recorder, windows),
+            phases=windows,
+            faults=self.timeline.records(),
+        )
+        paths = write_reports(report, self.pm, self.report_dir)
+        self.pm.hooks.harness_run_end(run=self.run, report=report)
+        self.report = report
+        self.exit_code = 0 if report.held else 1
+        out = sys.stdout
+        for line in run_summary(report):
+            out.write(line + "\n")
+        for path in paths:
+            out.write(f"report: {path}\n")
+        out.flush()
+        return report
+
+    def fail(self, exc: HarnessError) -> None:
+        sys.stderr.write(f"harness: {exc}\n")
+        self.exit_code = exc.exit_code
+
+
+def spawn_enter(state: LoadState, phase: PhaseSpec) -> Any:
+    """Swap faults in a greenlet so the shape's tick never blocks."""
+    return gevent.spawn(state.enter_phase, phase)
