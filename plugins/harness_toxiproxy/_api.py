@@ -16,6 +16,11 @@ What a client sees, as ``api.go`` + gorilla/mux + ``net/http`` produce it:
 * matched routes carry an ``X-Toxiproxy-Request-Id`` header and refuse browsers (a
   ``User-Agent`` starting with ``Mozilla/``) with 403 ``User agent not allowed``;
 * ``/metrics`` only exists when Toxiproxy runs with metrics flags, so it is a 404 here.
+
+One harness extension, absent from real Toxiproxy (where it is a 404): ``GET /_harness/hits``
+answers ``{proxy: {toxic: links}}``, the number of connection links each toxic acted on
+(rolled active, and data or a close went through it), so a run can tell a fault that fired
+from one that never met traffic.
 """
 
 from __future__ import annotations
@@ -236,6 +241,16 @@ class ToxiproxyApi:
         proxy.toxics.remove(path_vars["toxic"])
         return Response(204)
 
+    async def hits(self, request: Request, _: _Vars) -> Response:
+        proxies = self.collection.proxies
+        return _json(
+            200,
+            {
+                name: {toxic.name: toxic.hits for toxic in proxies[name].toxics.all()}
+                for name in sorted(proxies)
+            },
+        )
+
     async def version(self, request: Request, _: _Vars) -> Response:
         body = f'{{"version": "{TOXIPROXY_VERSION}"}}\n'.encode()
         return Response(200, {"Content-Type": "application/json;charset=utf-8"}, body)
@@ -269,4 +284,5 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _HandlerFn]]] = [
         },
     ),
     (re.compile(r"/version"), {"GET": ToxiproxyApi.version}),
+    (re.compile(r"/_harness/hits"), {"GET": ToxiproxyApi.hits}),
 ]

@@ -193,6 +193,7 @@ class Stage:
         "_wake",
         "active",
         "closed",
+        "counted",
         "inbox",
         "link",
         "out",
@@ -214,6 +215,7 @@ class Stage:
         self.persistent: dict[str, Any] = {}
         self.removed = False
         self.closed = False
+        self.counted = False
         self._interrupted = False
         self._wake: asyncio.Future[str] | None = None
         self.task = link.loop.create_task(self._run(), name=f"toxic {spec.name}")
@@ -331,6 +333,9 @@ class Stage:
             reason = await self._next(behavior.idle_timeout(self) if self.active else None)
             if reason == "interrupt":
                 continue
+            if self.active and not self.counted:
+                self.counted = True
+                self.spec.hits += 1
             if reason == "timeout":
                 await behavior.on_idle(self)
                 continue

@@ -43,7 +43,7 @@ def decode_body(body: bytes) -> Any:
 class ToxicSpec:
     """A toxic as the API knows it; every link's stage for it reads ``attrs`` live."""
 
-    __slots__ = ("attrs", "direction", "name", "stream", "toxicity", "type")
+    __slots__ = ("attrs", "direction", "hits", "name", "stream", "toxicity", "type")
 
     def __init__(
         self,
@@ -61,6 +61,9 @@ class ToxicSpec:
         self.direction = direction
         self.toxicity = toxicity
         self.attrs = attrs
+        self.hits = 0
+        """Links this toxic acted on (active after its toxicity roll, and data or a close
+        went through it); served by the harness-only ``GET /_harness/hits``."""
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -670,6 +670,15 @@ def test_reset_enables_everything_and_drops_toxics(api: httpx.Client) -> None:
     assert set(proxies) == {"a", "b"}
 
 
+def test_harness_hits_extension(api: httpx.Client) -> None:
+    create(api, "p", "127.0.0.1:9")
+    api.post("/proxies/p/toxics", json={"type": "latency"})
+    response = api.get("/_harness/hits")
+    assert response.status_code == 200
+    assert response.content == b'{"p":{"latency_downstream":0}}'
+    assert api.post("/_harness/hits").status_code == 405
+
+
 def test_keep_alive_and_chunked_request_bodies(toxiproxy: EmbeddedToxiproxy) -> None:
     with socket.create_connection((toxiproxy.host, toxiproxy.port), timeout=5) as sock:
         body = b'{"name":"c","upstream":"127.0.0.1:9","enabled":false}'

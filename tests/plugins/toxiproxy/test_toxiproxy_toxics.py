@@ -431,3 +431,18 @@ def test_many_concurrent_connections(
         thread.join()
     assert len(results) == 30
     assert time.perf_counter() - start < 0.5  # concurrent, not 30 x 100 ms
+
+
+def test_hit_counts_links_a_toxic_acted_on(
+    client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
+) -> None:
+    client.add_toxic("echo", "latency", name="always", attributes={"latency": 1})
+    client.add_toxic("echo", "latency", name="never", toxicity=0, attributes={"latency": 1})
+    client.add_toxic("echo", "noop", name="idle", stream="upstream")
+    assert client.toxic_hits("echo") == {"idle": 0, "always": 0, "never": 0}
+    for _ in range(3):
+        helpers.round_trip(connect(proxied))
+    connect(proxied)  # no traffic: nothing to act on yet
+    hits = client.toxic_hits("echo")
+    assert hits == {"idle": 3, "always": 3, "never": 0}
+    assert client.toxic_hits("missing") == {}
