@@ -28,7 +28,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m harness demo
+	$(BIN)/python -m harness load scenarios/load/demo.yaml --report-dir reports
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -3,13 +3,13 @@
 The loader never raises anything else, whatever the bytes (a Hypothesis test feeds it arbitrary
 YAML and mutations of valid scenarios). It rejects duplicate keys (PyYAML silently keeps the
 last one), bounds alias expansion (a "billion laughs" document), and points each problem at its
-line in the file.
+field path and its line in the file.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,40 @@ from pydantic import TypeAdapter, ValidationError
 
 from harness._errors import ScenarioError
 from harness._faults import BUILTIN_FAULT_KINDS
-from harness._scenario import Scenario, default_adapter
+from harness._scenario import (
+    Scenario,
+    ScenarioProblems,
+    default_adapter,
+    format_path,
+    keys_at,
+)
+
+__all__ = ["MAX_BYTES", "MAX_NODES", "format_path", "load_scenario", "parse_scenario"]
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping repeats a key; ``node`` is the repeated key."""
+
+    def __init__(self, key: Any, node: yaml.Node) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", node.start_mark)
+        self.key = key
+        self.node = node
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate mapping keys (merge keys ``<<`` still work: a key
+    given explicitly overrides a merged one, as YAML says)."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             duplicate = key in seen
@@ -39,9 +60,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
                 None, None, f"unhashable key {key!r}", key_node.start_mark
             ) from None
         if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise _DuplicateKey(key, key_node)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -68,25 +87,24 @@ def _expanded_size(node: yaml.Node, budget: int = MAX_NODES) -> int:
     return count
 
 
-def format_path(loc: Sequence[int | str], kinds: Iterable[str] = ()) -> str:
-    """``('phases', 2, 'faults', 0, 'http_status', 'rate')`` -> ``phases[2].faults[0].rate``.
-
-    The discriminator tag pydantic inserts after a union item is dropped.
-    """
-    tags = set(kinds)
-    out = ""
-    previous_was_index = False
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            previous_was_index = True
+def _path_to(root: yaml.Node, target: yaml.Node) -> list[int | str] | None:
+    """The field path of the mapping holding the key node ``target`` (aliases visited once)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, list[int | str]]] = [(root, [])]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
             continue
-        if previous_was_index and part in tags:
-            previous_was_index = False
-            continue
-        previous_was_index = False
-        out += f".{part}" if out else str(part)
-    return out
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key is target:
+                    return path
+                if isinstance(key, yaml.ScalarNode):
+                    stack.append((value, [*path, key.value]))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, [*path, i]) for i, item in enumerate(node.value))
+    return None
 
 
 def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
@@ -95,10 +113,11 @@ def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next(
-                (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
-                None,
-            )
+            # the last one: an explicit key overrides one merged in with ``<<``
+            matches = [
+                v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part
+            ]
+            match = matches[-1] if matches else None
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             match = node.value[part] if 0 <= part < len(node.value) else None
         else:
@@ -110,11 +129,18 @@ def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     return line
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any], adapter: TypeAdapter[Scenario]) -> str:
     kind = error.get("type", "")
     msg = str(error.get("msg", ""))
     if kind == "extra_forbidden":
-        return "unknown key (not part of the scenario schema)"
+        loc = error["loc"]
+        key = str(loc[-1])
+        allowed = keys_at(adapter, loc[:-1])
+        if not allowed:
+            return f"unknown key {key!r} (not part of the scenario schema)"
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {key!r}{hint}; expected one of: {', '.join(allowed)}"
     if kind == "missing":
         return "required field is missing"
     if kind == "union_tag_invalid":
@@ -136,6 +162,58 @@ def _describe(error: dict[str, Any]) -> str:
     return msg
 
 
+def _problems(
+    error: dict[str, Any], root: yaml.Node | None, adapter: TypeAdapter[Scenario]
+) -> list[tuple[str, str]]:
+    """``(where, message)`` for one pydantic error; cross-field problems expand to several."""
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, ScenarioProblems):
+        items = [((*loc, *sub), message) for sub, message in cause.problems]
+    else:
+        items = [(loc, _describe(error, adapter))]
+    kinds = _fault_tags(adapter)
+    out = []
+    for where, message in items:
+        path = format_path(where, kinds)
+        line = _line_of(root, where)
+        out.append((f"{path} (line {line})" if line and path else path, message))
+    return out
+
+
+def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """Compose the document (bounded), then construct it: ``(root node, data)``."""
+    try:
+        loader = _StrictLoader(text)  # reads the stream: refuses control characters
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, [("", f"invalid YAML: {' '.join(str(exc).split())}")]) from None
+    root: yaml.Node | None = None
+    try:
+        root = loader.get_single_node()
+        if root is not None and _expanded_size(root) > MAX_NODES:
+            raise ScenarioError(source, [("", f"document expands to more than {MAX_NODES} nodes")])
+        data = loader.construct_document(root) if root is not None else None
+    except _DuplicateKey as exc:
+        path = format_path([*(_path_to(root, exc.node) or []), str(exc.key)]) if root else ""
+        where = f"{path} (line {exc.node.start_mark.line + 1})"
+        raise ScenarioError(
+            source, [(where, f"duplicate key {exc.key!r} (a key may appear once in a mapping)")]
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ScenarioError(source, [("", f"invalid YAML: {where}{exc.problem or exc}")]) from None
+    except ScenarioError:
+        raise
+    except RecursionError:
+        raise ScenarioError(source, [("", "invalid YAML: nested too deeply")]) from None
+    except Exception as exc:  # PyYAML's constructors raise anything on bad tagged scalars
+        raise ScenarioError(source, [("", f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    return root, data
+
+
 def parse_scenario(
     text: str | bytes,
     source: str = "<scenario>",
@@ -153,17 +231,7 @@ def parse_scenario(
             raise ScenarioError(source, [("", f"not UTF-8 text: {exc.reason}")]) from None
     if len(text) > MAX_BYTES:
         raise ScenarioError(source, [("", f"file is larger than {MAX_BYTES} characters")])
-    try:
-        root = yaml.compose(text, Loader=_StrictLoader)
-        if root is not None and _expanded_size(root) > MAX_NODES:
-            raise ScenarioError(source, [("", f"document expands to more than {MAX_NODES} nodes")])
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError(source, [("", f"invalid YAML: {where}{exc.problem or exc}")]) from None
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
-        raise ScenarioError(source, [("", f"invalid YAML: {exc}")]) from None
+    root, data = _read_yaml(text, source)
     if not isinstance(data, dict):
         raise ScenarioError(
             source,
@@ -172,14 +240,9 @@ def parse_scenario(
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        kinds = _fault_tags(adapter)
         problems = []
         for error in exc.errors(include_url=False):
-            loc = error["loc"]
-            path = format_path(loc, kinds)
-            line = _line_of(root, loc)
-            where = f"{path} (line {line})" if line and path else path
-            problems.append((where, _describe(dict(error))))
+            problems.extend(_problems(dict(error), root, adapter))
         raise ScenarioError(source, problems) from None
     except RecursionError:
         raise ScenarioError(source, [("", "document is nested too deeply")]) from None

@@ -6,7 +6,7 @@ Grammar (whitespace-insensitive)::
     metric    := p50 | p90 | p95 | p99 | p<N> | max | min | avg | error_rate | availability
                | rps | retries_per_call | fallback_rate | recovery_time
     op        := "<" | "<=" | ">" | ">="
-    scope     := ("phase" | "name") "=" word
+    scope     := ("phase" | "name") "=" word      (after the value: separated by spaces or commas)
 
 Latency metrics and ``recovery_time`` need a unit (``ms``, ``s``, ``m``); rates take ``%`` or a
 fraction; ``rps`` and ``retries_per_call`` are plain numbers. Values are kept in seconds and
@@ -136,7 +136,7 @@ def parse_threshold(text: object) -> Threshold:
     scopes: dict[str, str] = {}
     braces = m.group("braces")
     tokens = [t.strip() for t in braces.split(",")] if braces else []
-    tokens += (m.group("rest") or "").split()
+    tokens += re.split(r"[\s,]+", m.group("rest") or "")  # ``phase=a name=b`` or ``phase=a, ...``
     for token in tokens:
         if not token:
             continue
@@ -164,14 +164,14 @@ def parse_threshold(text: object) -> Threshold:
 def _parse_value(kind: MetricKind, raw: str, metric: str, text: str) -> float:
     try:
         if kind in ("latency", "duration"):
-            if re.fullmatch(r"[\d.]+", raw):
+            if re.fullmatch(r"[\d.]+(?:[eE][+-]?\d+)?", raw):
                 raise ValueError(f"{metric} needs a unit: write {raw}ms or {raw}s")
             return parse_duration(raw)
         if kind == "rate":
             return parse_rate(raw)
         number = float(raw)
-        if number < 0 or math.isnan(number):
-            raise ValueError("expected a non-negative number")
+        if not (math.isfinite(number) and number >= 0):
+            raise ValueError("expected a finite, non-negative number")
         return number
     except ValueError as exc:
         raise SLAError(f"bad value {raw!r} in {text!r}: {exc}") from None

@@ -44,10 +44,14 @@ class Verdict:
 
     @property
     def margin(self) -> float | None:
-        """How far the observed value is from the limit (positive: beyond it when breached)."""
+        """How far the observed value is beyond the limit, whichever way the operator points:
+        positive (or zero, for a strict operator) when breached, negative (the headroom) when
+        held."""
         if self.observed is None:
             return None
-        return self.observed - self.threshold.value
+        if self.threshold.op in ("<", "<="):
+            return self.observed - self.threshold.value
+        return self.threshold.value - self.observed
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -129,7 +133,8 @@ def recovery_time(
     recorder: Recorder, phases: Sequence[PhaseWindow], scope: str | None = None
 ) -> tuple[float | None, str]:
     """Seconds after a fault phase ends until error rate and p95 are back within the baseline band
-    for :data:`RECOVERY_WINDOW` seconds; the worst over the fault phases (or the scoped one).
+    for :data:`RECOVERY_WINDOW` seconds (or until the fault-free stretch ends, when it is shorter);
+    the worst over the fault phases (or the scoped one).
 
     The baseline is the first phase without faults. The band is an error rate of at most
     ``max(2 x baseline, baseline + 1 %)`` and a p95 of at most ``max(1.5 x baseline, baseline
@@ -158,7 +163,8 @@ def recovery_time(
         horizon = min(later_faults) if later_faults else recorder.duration
         if horizon <= end:
             continue  # nothing fault-free follows this block: no recovery to measure
-        candidates = [s for s in seconds if end <= s.t + 1 and s.t < horizon and s.requests]
+        # every second that ends after the block (the one straddling its end included)
+        candidates = [s for s in seconds if s.t + 1 > end and s.t < horizon and s.requests]
         recovered_at = _first_stable(candidates, max_error, max_p95)
         names = "+".join(p.name for p in block)
         if recovered_at is None:

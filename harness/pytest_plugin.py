@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from harness.core import VirtualClock
 
 PROPERTY = "harness"
-DEFAULT_PATTERNS = ["*/scenarios/*.yaml", "*/scenarios/*.yml", "*/chaos_*.yaml"]
+DEFAULT_PATTERNS = ["scenarios/*.yaml", "scenarios/*.yml", "*/chaos_*.yaml"]
 
 
 # -- options and markers ----------------------------------------------------------------------
@@ -79,7 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("chaos_report_dir", "directory for chaos reports", default="reports")
     parser.addini(
         "chaos_scenario_patterns",
-        "glob patterns (on the path) of YAML files collected as chaos scenarios",
+        "glob patterns, on '<directory>/<file>', of YAML files collected as chaos scenarios "
+        "(default: files directly in a scenarios/ directory, and chaos_*.yaml)",
         type="linelist",
         default=DEFAULT_PATTERNS,
     )
@@ -320,7 +321,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix not in (".yaml", ".yml"):
         return None
     patterns = parent.config.getini("chaos_scenario_patterns")
-    if not any(fnmatch.fnmatch(str(file_path), pattern) for pattern in patterns):
+    relative = f"{file_path.parent.name}/{file_path.name}"
+    if not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
         return None
     return ScenarioFile.from_parent(parent, path=file_path)
 
