@@ -103,20 +103,6 @@ def test_added_toxic_really_applies(
     assert helpers.round_trip(connect(listen)) >= 0.09
 
 
-def test_toxic_hits_is_none_against_a_server_without_the_extension(
-    tcp_server: Callable[..., TcpServer],
-) -> None:
-    def go_404(conn: socket.socket) -> None:
-        conn.recv(65536)
-        conn.sendall(
-            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            b"Content-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n"
-        )
-
-    real = tcp_server(go_404)
-    assert ToxiproxyClient(f"http://{real.address}").toxic_hits("p") is None
-
-
 def test_urls_accepted(toxiproxy: EmbeddedToxiproxy) -> None:
     for url in (
         toxiproxy.url,
