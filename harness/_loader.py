@@ -52,7 +52,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     for key_node, _ in node.value:
         if key_node.tag == _MERGE_TAG:
             continue
-        key = loader.construct_object(key_node, deep=deep)
+        key = loader.construct_object(key_node, deep=True)  # a full key in messages
         try:
             duplicate = key in seen
         except TypeError:
