@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import core
 from harness._errors import FaultInjectionError
 from harness._faults import FaultSpec, parse_fault
 from harness._metrics import Recorder
 from harness._plugin_types import AppliedFault, Endpoint, RunContext
 from harness._sla import Threshold, parse_threshold
 from harness._verdicts import Verdict, evaluate
+from harness.core import CallFinished, ResilienceEvent, get_clock, subscribe
 
 if TYPE_CHECKING:
     from harness._plugins import PluginManager
@@ -62,19 +62,19 @@ class ChaosSession:
         self.pm = pm
         self.run = run
         self.options = options
-        self.recorder = Recorder(now=lambda: core.get_clock().now())
+        self.recorder = Recorder(now=lambda: get_clock().now())
         self.reports: list[Report] = []
         self.verdicts: list[Verdict] = []
         self._toxiproxy = toxiproxy
         self._injected: list[AppliedFault] = []
         self._stack = contextlib.ExitStack()
-        self._unsubscribe = core.subscribe(self._on_event)
+        self._unsubscribe = subscribe(self._on_event)
 
     # -- recording ---------------------------------------------------------------------------------
 
-    def _on_event(self, event: core.ResilienceEvent) -> None:
+    def _on_event(self, event: ResilienceEvent) -> None:
         self.recorder.on_event(event)
-        if isinstance(event, core.CallFinished):
+        if isinstance(event, CallFinished):
             self.recorder.record_request(
                 event.source, event.elapsed, ok=event.outcome == "ok", error=event.error
             )

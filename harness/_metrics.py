@@ -228,9 +228,10 @@ class Recorder:
 
     def drain(self) -> dict[str, Any]:
         """A snapshot of everything recorded since the last drain, then forget it (what a Locust
-        worker sends its master at each report, so nothing is counted twice)."""
-        snapshot = self.snapshot()
+        worker sends its master at each report, so nothing is counted twice). Atomic: a request
+        recorded meanwhile lands in this drain or the next, never in neither."""
         with self._lock:
+            snapshot = self._snapshot()
             self.requests.clear()
             self.resilience.clear()
             self.seconds.clear()
@@ -297,51 +298,55 @@ class Recorder:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able, exactly mergeable copy (histograms HDR-encoded)."""
         with self._lock:
-            return {
-                "duration": self.duration,
-                "phase_spans": {k: list(v) for k, v in self.phase_spans.items()},
-                "requests": [
-                    {
-                        "name": n,
-                        "phase": p,
-                        "hdr": base64.b64encode(s.histogram.encode()).decode("ascii")
-                        if s.histogram.get_total_count()
-                        else "",
-                        "ok": s.ok,
-                        "failed": s.failed,
-                        "errors": dict(s.errors),
-                        "statuses": dict(s.statuses),
-                    }
-                    for (n, p), s in self.requests.items()
-                ],
-                "resilience": [
-                    {
-                        "source": src,
-                        "phase": p,
-                        "calls": r.calls,
-                        "calls_ok": r.calls_ok,
-                        "attempts": r.attempts,
-                        "retries": r.retries,
-                        "fallbacks": r.fallbacks,
-                        "fallback_calls": r.fallback_calls,
-                        "breaker_opens": r.breaker_opens,
-                        "budget_exhausted": r.budget_exhausted,
-                        "attempts_per_call": {str(k): v for k, v in r.attempts_per_call.items()},
-                    }
-                    for (src, p), r in self.resilience.items()
-                ],
-                "seconds": [
-                    {
-                        "t": s.t,
-                        "phase": s.phase,
-                        "requests": s.requests,
-                        "errors": s.errors,
-                        "samples": s.samples,
-                        "seen": s.seen,
-                    }
-                    for s in self.series()
-                ],
-            }
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
+        """:meth:`snapshot`, the lock already held."""
+        return {
+            "duration": self.duration,
+            "phase_spans": {k: list(v) for k, v in self.phase_spans.items()},
+            "requests": [
+                {
+                    "name": n,
+                    "phase": p,
+                    "hdr": base64.b64encode(s.histogram.encode()).decode("ascii")
+                    if s.histogram.get_total_count()
+                    else "",
+                    "ok": s.ok,
+                    "failed": s.failed,
+                    "errors": dict(s.errors),
+                    "statuses": dict(s.statuses),
+                }
+                for (n, p), s in self.requests.items()
+            ],
+            "resilience": [
+                {
+                    "source": src,
+                    "phase": p,
+                    "calls": r.calls,
+                    "calls_ok": r.calls_ok,
+                    "attempts": r.attempts,
+                    "retries": r.retries,
+                    "fallbacks": r.fallbacks,
+                    "fallback_calls": r.fallback_calls,
+                    "breaker_opens": r.breaker_opens,
+                    "budget_exhausted": r.budget_exhausted,
+                    "attempts_per_call": {str(k): v for k, v in r.attempts_per_call.items()},
+                }
+                for (src, p), r in self.resilience.items()
+            ],
+            "seconds": [
+                {
+                    "t": s.t,
+                    "phase": s.phase,
+                    "requests": s.requests,
+                    "errors": s.errors,
+                    "samples": list(s.samples),  # a copy: the live bucket keeps sampling
+                    "seen": s.seen,
+                }
+                for s in self.series()
+            ],
+        }
 
     def merge(self, snapshot: dict[str, Any]) -> None:
         """Add another recorder's :meth:`snapshot` (from a worker) into this one, exactly."""

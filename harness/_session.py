@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import core
 from harness._driver import Progress, drive
 from harness._errors import InfrastructureError
 from harness._metrics import Recorder
@@ -37,6 +36,7 @@ from harness._targets import (
 )
 from harness._timeline import Timeline
 from harness._verdicts import PhaseWindow, evaluate
+from harness.core import subscribe
 
 if TYPE_CHECKING:
     from harness._plugins import PluginManager
@@ -169,7 +169,7 @@ def run_scenario(
         },
     )
     recorder = Recorder(seed=seed)
-    unsubscribe = core.subscribe(recorder.on_event)
+    unsubscribe = subscribe(recorder.on_event)
     report: Report | None = None
     try:
         pm.hooks.harness_run_start(run=run)

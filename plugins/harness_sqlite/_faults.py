@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from harness import Duration, FaultSpec
-from harness._faults import FaultLayer
+from harness._faults import FaultLayer, FaultSpec
+from harness._units import Duration
 
 
 class StoreLockFault(FaultSpec):

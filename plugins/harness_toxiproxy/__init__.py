@@ -54,9 +54,9 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    # Not cached in globals(): a re-imported submodule (pytester's in-process runs restore
+    # sys.modules) must not leave a stale class behind this name.
+    return getattr(importlib.import_module(module, __name__), name)
 
 
 def __dir__() -> list[str]:

@@ -304,6 +304,25 @@ class ToxiproxyClient:
             raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
 
     # ------------------------------------------------------------------ toxics
+    def toxic_hits(self, proxy: str) -> dict[str, int] | None:
+        """How many connection links each toxic of ``proxy`` acted on, by toxic name.
+
+        A harness extension of the embedded server (``GET /_harness/hits``); ``None`` from a
+        real Toxiproxy, which has no such count.
+        """
+        what = f"could not read the toxic hit counts of proxy {proxy!r}"
+        try:
+            response = self._call("GET", "/_harness/hits", what)
+        except FaultInjectionError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return None
+            raise
+        data = self._json(response, what)
+        try:
+            return {str(k): int(v) for k, v in dict(data.get(proxy) or {}).items()}
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+
     def toxics(self, proxy: str) -> list[ToxicInfo]:
         what = f"could not list the toxics of proxy {proxy!r}"
         data = self._json(self._call("GET", _path("proxies", proxy, "toxics"), what), what)

@@ -201,12 +201,9 @@ def harness_apply_fault(
         toxicity=fault.rate,
         attributes=attributes,
     )
-    before = (_hits(client, endpoint.name) or {}).get(toxic.name, 0)
+    # A new toxic counts from 0: no "before" reading (it would race the first hits).
     return AppliedFault(
-        fault=fault,
-        backend=BACKEND.name,
-        endpoint=endpoint.name,
-        handle=(client, toxic.name, before),
+        fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=(client, toxic.name)
     )
 
 
@@ -227,9 +224,9 @@ def harness_revert_fault(applied: AppliedFault, run: RunContext) -> None:
             raise FaultInjectionError(f"proxy {applied.endpoint!r} did not come back up")
         applied.fired = None
         return
-    client, toxic_name, before = applied.handle
+    client, toxic_name = applied.handle
     hits = _hits(client, applied.endpoint)
-    applied.fired = None if hits is None else hits.get(toxic_name, 0) - before
+    applied.fired = None if hits is None else hits.get(toxic_name, 0)
     client.remove_toxic(applied.endpoint, toxic_name)
     if any(t.name == toxic_name for t in client.toxics(applied.endpoint)):
         raise FaultInjectionError(

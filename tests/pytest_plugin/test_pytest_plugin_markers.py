@@ -1,0 +1,186 @@
+"""@pytest.mark.sla and @pytest.mark.chaos, the chaos fixture, and the terminal summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+CORE_TEST = """
+import pytest
+from harness.core import BaseLLMWrapper, OpenAIProvider
+
+def llm(url):
+    return BaseLLMWrapper(OpenAIProvider(base_url=url, api_key="k", model="m"))
+"""
+
+
+def test_sla_marker_holds_over_what_the_test_recorded(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        CORE_TEST
+        + """
+@pytest.mark.sla("availability >= 99%", "retries_per_call <= 1")
+def test_storm(chaos, fake_llm, virtual_clock):
+    client = llm(fake_llm.openai_base_url)
+    with chaos.inject({"kind": "http_status", "status": 503, "first": 3}, at=fake_llm) as fault:
+        for _ in range(5):
+            assert client.complete_sync("hi").text
+    assert fault.fired == 3
+    assert virtual_clock.sleeps  # the backoff ran on virtual time
+"""
+    )
+    result = pytester.runpytest("--chaos-report-dir", str(pytester.path / "out"))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*chaos SLA summary*",
+            "*test_storm*",
+            "*held*availability >= 99%*held: 100% >= 99%*",
+            "*held*retries_per_call <= 1*",
+            "session report: *out*pytest-*.json",
+        ]
+    )
+
+
+def test_a_breached_sla_fails_the_test_with_the_table(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.sla("p95 < 10ms", "error_rate < 1%")
+def test_slow(chaos):
+    chaos.record("search", 0.25)
+    chaos.record("search", 0.30, ok=False, error="Timeout")
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*SLA breached:*",
+            "*BREACHED p95 < 10ms*breached: 30*ms is not < 10ms (off by 29*ms)*",
+            "*BREACHED error_rate < 1%*breached: 50% is not < 1%*",
+        ]
+    )
+
+
+def test_no_data_is_a_breach(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.sla("p95 < 1s")
+def test_records_nothing(chaos):
+    pass
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*BREACHED p95 < 1s*no data is a breach*"])
+
+
+def test_record_only_keeps_the_breach_in_the_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.sla("p95 < 10ms")
+def test_slow(chaos):
+    chaos.record("x", 0.5)
+"""
+    )
+    out = pytester.path / "out"
+    result = pytester.runpytest("--sla-record-only", "--chaos-report-dir", str(out))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*BREACHED p95 < 10ms*"])
+    report = json.loads(next(out.glob("pytest-*.json")).read_text())
+    assert report["held"] is False
+    assert report["thresholds"][0]["scope"].endswith("test_slow")
+    assert {p.suffix for p in out.iterdir() if p.is_file()} >= {".json", ".xml", ".md", ".html"}
+
+
+def test_chaos_marker_applies_faults_for_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        CORE_TEST
+        + """
+@pytest.mark.chaos({"kind": "http_status", "status": 429, "retry_after": 0.5, "first": 1},
+                   at="https://vendor.example.test/v1")
+def test_retries_once(chaos, virtual_clock):
+    answer = llm("https://vendor.example.test/v1").complete_sync("hello")
+    assert answer.attempts == 2
+    assert virtual_clock.sleeps == [0.5]
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_fault_that_never_fired_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.chaos({"kind": "http_status", "status": 503}, at="fake_llm")
+def test_never_calls_the_vendor(chaos):
+    pass
+
+@pytest.mark.chaos({"kind": "http_status", "status": 503, "optional": True}, at="fake_llm")
+def test_optional_fault_may_not_fire(chaos):
+    pass
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*fault 'http_status' (http_status) never fired*"])
+
+
+def test_virtual_clock_fixture_is_the_cores_clock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+from harness.core import get_clock
+
+def test_clock(virtual_clock):
+    assert get_clock() is virtual_clock
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_toxiproxy_fixture_cleans_up_after_each_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+def test_creates(toxiproxy, fake_llm):
+    toxiproxy.create_proxy("vendor_net", fake_llm.url.removeprefix("http://"))
+    toxiproxy.add_toxic("vendor_net", "latency", attributes={"latency": 10})
+    assert "vendor_net" in toxiproxy.proxies()
+
+def test_starts_clean(toxiproxy):
+    assert "vendor_net" not in toxiproxy.proxies()
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_works_under_xdist_with_one_merged_report(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.parametrize("n", range(4))
+@pytest.mark.sla("availability >= 50%")
+def test_records(chaos, n):
+    for i in range(10):
+        chaos.record("op", 0.001 * (i + 1), ok=i != 0)
+"""
+    )
+    out = tmp_path / "out"
+    result = pytester.runpytest_subprocess("-n", "2", "--chaos-report-dir", str(out))
+    result.assert_outcomes(passed=4)
+    reports = list(out.glob("pytest-*.json"))
+    assert len(reports) == 1  # the controller merged the workers into one report
+    report = json.loads(reports[0].read_text())
+    totals = next(r for r in report["requests"] if r["name"] == "*" and r["phase"] == "*")
+    assert (totals["count"], totals["ok"], totals["failed"]) == (40, 36, 4)
+    assert len(report["thresholds"]) == 4

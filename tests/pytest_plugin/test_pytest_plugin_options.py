@@ -1,0 +1,70 @@
+"""The plugin's options, markers and fixtures are registered and documented; it stays cheap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def test_help_documents_the_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "*chaos engineering and SLA gates (harness)*",
+            "*--chaos-report-dir*",
+            "*--toxiproxy-url*",
+            "*--chaos-seed*",
+            "*--sla-record-only*",
+            "*--chaos-resilience*",
+            "*--chaos-disable-plugin*",
+            "*chaos_report_dir*",
+            "*chaos_scenario_patterns*",
+        ]
+    )
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.sla(*thresholds)*", "@pytest.mark.chaos(*faults*"])
+
+
+def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--fixtures")
+    result.stdout.fnmatch_lines(
+        [
+            "virtual_clock -- *",
+            "fake_llm -- *",
+            "toxiproxy -- *",
+            "chaos -- *",
+            "    Inject faults*",
+        ],
+        consecutive=False,
+    )
+
+
+def test_importing_the_plugin_imports_neither_locust_nor_the_engine() -> None:
+    code = (
+        "import sys, harness.pytest_plugin\n"
+        "heavy = [m for m in ('locust', 'gevent', 'plotly', 'uvicorn', 'harness._session',"
+        " 'harness_fake_vendor._server') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_clash_with_locusts_own_pytest_plugin(pytester: pytest.Pytester) -> None:
+    # Locust's plugin owns --host and the `session`/`fastsession` fixtures; ours does not touch
+    # them, so a test can use both.
+    pytester.makepyfile(
+        """
+        def test_both(request, chaos):
+            assert request.config.getoption("--host") == "http://127.0.0.1:1"
+            assert "session" in request.fixturenames or True
+        """
+    )
+    result = pytester.runpytest("--host", "http://127.0.0.1:1", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
