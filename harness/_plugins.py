@@ -8,10 +8,11 @@ same fault kind, backend or reporter, and on a backend supporting an undeclared 
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, get_origin
 
 import pluggy
 from pydantic import TypeAdapter
@@ -63,16 +64,41 @@ class PluginManager(pluggy.PluginManager):
         ``(name, module)`` pairs, then check everything and build the registries."""
         for name in {*disable, *disabled_from_env()}:
             self.set_blocked(name)
-        try:
-            self.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {exc.plugin!r} is invalid: {exc}") from exc
-        except ImportError as exc:
-            raise PluginError(f"a harness plugin could not be imported: {exc}") from exc
+        self._load_entry_points()
         for name, plugin in extra:
             self.add(plugin, name)
         self.check()
         return self
+
+    def _load_entry_points(self) -> None:
+        """Like pluggy's ``load_setuptools_entrypoints``, but any failure names the plugin and
+        its distribution, and two distributions registering one name differently is an error
+        (pluggy silently keeps whichever it meets first)."""
+        seen: dict[str, tuple[str, str]] = {}
+        for dist in importlib.metadata.distributions():
+            dist_name = dist.metadata["Name"] or "?"
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or self.is_blocked(ep.name):
+                    continue
+                if ep.name in seen:
+                    other, value = seen[ep.name]
+                    if value != ep.value:  # the same distribution seen twice on sys.path is fine
+                        raise PluginError(
+                            f"plugin name {ep.name!r} is registered by both {other!r} ({value}) "
+                            f"and {dist_name!r} ({ep.value}); disable one with {DISABLE_ENV}"
+                        )
+                    continue
+                seen[ep.name] = (dist_name, ep.value)
+                if self.has_plugin(ep.name):
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {ep.name!r} ({ep.value}, from {dist_name!r}) could not be "
+                        f"loaded: {exc!r}"
+                    ) from exc
+                self.add(plugin, ep.name)
 
     def add(self, plugin: object, name: str | None = None) -> str:
         """Register ``plugin`` (a module or object with hookimpls) programmatically."""
@@ -81,7 +107,7 @@ class PluginManager(pluggy.PluginManager):
         except ValueError as exc:
             raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {exc.plugin!r} is invalid: {exc}") from exc
+            raise PluginError(f"plugin {name or exc.plugin!r} is invalid: {exc}") from exc
         if registered is None:
             raise PluginError(f"plugin {name!r} is blocked (disabled) and was not registered")
         return registered
@@ -89,7 +115,9 @@ class PluginManager(pluggy.PluginManager):
     def check(self) -> None:
         """Fail on misspelled hooks; rebuild the registries (duplicates fail, naming plugins)."""
         for hook_name, impls in self.hook.__dict__.items():
-            if hook_name.startswith("harness_") and not impls.has_spec():
+            # any hookimpl without a spec: an unmarked ``harness_*`` function, or a marked one
+            # under any name, is a hook the engine will never call
+            if isinstance(impls, pluggy.HookCaller) and not impls.has_spec():
                 owners = ", ".join(self._name_of(i.plugin) for i in impls.get_hookimpls())
                 raise PluginError(
                     f"unknown hook {hook_name!r} in plugin(s) {owners}: it matches no hook "
@@ -126,8 +154,10 @@ class PluginManager(pluggy.PluginManager):
                     f"plugin {plugin!r}: harness_fault_kinds must return FaultSpec subclasses, "
                     f"got {cls!r}"
                 )
-            kind = cls.model_fields["kind"].default
-            if not isinstance(kind, str) or not kind:
+            field = cls.model_fields.get("kind")
+            kind = field.default if field is not None else None
+            literal = field is not None and get_origin(field.annotation) is Literal
+            if not isinstance(kind, str) or not kind or not literal:
                 raise PluginError(
                     f"plugin {plugin!r}: fault class {cls.__name__} needs "
                     "`kind: Literal['<name>'] = '<name>'`"
@@ -191,6 +221,8 @@ class PluginManager(pluggy.PluginManager):
         """One entry per loaded plugin: its name, module, fault kinds, backends, reporters."""
         rows = []
         for name, plugin in sorted(self.list_name_plugin(), key=lambda p: p[0]):
+            if plugin is None:  # a disabled (blocked) name, not a plugin
+                continue
             module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__name__
             rows.append(
                 {

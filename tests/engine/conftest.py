@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from engine_support import DEMO_PLUGIN, write_distribution
 
 from harness._plugins import DISABLE_ENV, PluginManager, get_plugin_manager
 
@@ -17,3 +22,20 @@ def _no_disabled_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 def pm() -> PluginManager:
     """The built-in plugins, loaded once (tests that register more build their own manager)."""
     return get_plugin_manager()
+
+
+@pytest.fixture
+def demo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The tiny third-party plugin of ``engine_support.DEMO_PLUGIN``, "installed" the public way:
+    a dist-info with a ``harness`` entry point, on ``sys.path``. Yields the directory."""
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(
+        site,
+        "harness-demo-plugin",
+        {"demo": "harness_demo_plugin"},
+        {"harness_demo_plugin": DEMO_PLUGIN},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("harness_demo_plugin", None)

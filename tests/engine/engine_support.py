@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from harness._errors import ScenarioError
 from harness._loader import parse_scenario
@@ -25,3 +26,112 @@ def scenario_error(text: str, source: str = "s.yaml") -> ScenarioError:
     except ScenarioError as exc:
         return exc
     raise AssertionError(f"expected a ScenarioError for:\n{text}")
+
+
+DEMO_PLUGIN = '''\
+"""A tiny third-party harness plugin: a ``coin_flip`` fault injected by a ``demo`` backend.
+
+Its upstream is a no-op; while a coin_flip fault is applied it counts the resilient core's
+finished calls (through the core's public event bus) and reports them as ``fired``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from harness import AppliedFault, Endpoint, FaultBackend, FaultSpec, InfrastructureError, hookimpl
+from harness.core import CallFinished, subscribe
+
+LOG: list[str] = []
+
+
+class CoinFlipFault(FaultSpec):
+    kind: Literal["coin_flip"] = "coin_flip"
+    heads: bool = True
+
+
+BACKEND = FaultBackend(name="demo", kinds=frozenset({"coin_flip"}), where="upstream")
+
+
+@hookimpl
+def harness_fault_kinds():
+    return [CoinFlipFault]
+
+
+@hookimpl
+def harness_fault_backends():
+    return [BACKEND]
+
+
+@hookimpl
+def harness_start_upstream(upstream, run):
+    if upstream.backend != "demo":
+        return None
+    if upstream.options.get("fail"):
+        raise InfrastructureError("the demo upstream refuses to start", "remove options.fail")
+    LOG.append(f"start {upstream.name}")
+    return Endpoint(
+        name=upstream.name,
+        role="upstream",
+        backend="demo",
+        close=lambda: LOG.append(f"close {upstream.name}"),
+    )
+
+
+@hookimpl
+def harness_apply_fault(fault, endpoint, run):
+    if endpoint.backend != "demo":
+        return None
+    seen = []
+    unsubscribe = subscribe(lambda e: seen.append(e) if isinstance(e, CallFinished) else None)
+    LOG.append(f"apply {fault.label()} heads={fault.heads}")
+    return AppliedFault(
+        fault=fault, backend="demo", endpoint=endpoint.name, handle=(seen, unsubscribe)
+    )
+
+
+@hookimpl
+def harness_revert_fault(applied, run):
+    if applied.backend != "demo":
+        return
+    seen, unsubscribe = applied.handle
+    unsubscribe()
+    applied.fired = len(seen)
+    LOG.append(f"revert {applied.label} fired={'some' if seen else 'none'}")
+'''
+
+
+def write_distribution(
+    root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]
+) -> None:
+    """Install nothing, but make ``root`` hold what ``pip install`` would leave in
+    site-packages: the modules and a ``<dist>-1.0.dist-info`` with ``METADATA`` and an
+    ``entry_points.txt`` declaring ``entry_points`` (name -> ``module[:attr]``) in the
+    ``harness`` group. Put ``root`` on ``sys.path`` and importlib.metadata finds it."""
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(source)
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[harness]\n{lines}")
+    (info / "RECORD").write_text("")
+
+
+DEMO_SCENARIO = """\
+name: third party
+seed: 3
+target: {core: llm}
+upstreams:
+  - {name: primary, api: openai, backend: respx}
+  - {name: coin, api: sqlite, backend: demo%(options)s}
+load: {users: 2, think_time: 5ms}
+phases:
+  - {name: calm, duration: 150ms}
+  - name: flipping
+    duration: 150ms
+    faults: [{kind: coin_flip, target: coin, heads: false}]
+sla:
+  - availability >= 99%%
+  - p95 < 1s phase=flipping
+"""
