@@ -8,6 +8,8 @@ exit, whatever happened.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -27,12 +29,13 @@ def _url_endpoint(upstream: UpstreamSpec) -> Endpoint:
     assert upstream.url is not None
     parts = urlsplit(upstream.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname  # IPv6
     return Endpoint(
         name=upstream.name,
         role="upstream",
         backend="url",
         url=upstream.url.rstrip("/"),
-        address=f"{parts.hostname}:{port}",
+        address=f"{host}:{port}",
         api=upstream.api,
     )
 
@@ -66,12 +69,16 @@ class Stack:
                         f"proxy {proxy.name!r}: upstream {proxy.upstream!r} has no TCP address",
                         "point the proxy at an upstream served over the network (not respx)",
                     )
-                self.pm.backend(proxy.backend)
-                endpoint = self.pm.hooks.harness_start_proxy(
-                    proxy=proxy, upstream=address, run=self.run
+                endpoint = self._start(
+                    f"proxy {proxy.name!r}",
+                    proxy.backend,
+                    partial(
+                        self.pm.hooks.harness_start_proxy,
+                        proxy=proxy,
+                        upstream=address,
+                        run=self.run,
+                    ),
                 )
-                if endpoint is None:
-                    raise PluginError(f"no plugin started proxy {proxy.name!r} ({proxy.backend})")
                 if behind is not None:
                     endpoint.url = endpoint.url or _through(behind.url, endpoint.address)
                     endpoint.api = endpoint.api or behind.api
@@ -84,22 +91,30 @@ class Stack:
     def _start_upstream(self, upstream: UpstreamSpec) -> Endpoint:
         if upstream.backend == "url":
             return _url_endpoint(upstream)
-        self.pm.backend(upstream.backend)
+        return self._start(
+            f"upstream {upstream.name!r}",
+            upstream.backend,
+            partial(self.pm.hooks.harness_start_upstream, upstream=upstream, run=self.run),
+        )
+
+    def _start(self, what: str, backend: str, start: Callable[[], Endpoint | None]) -> Endpoint:
+        """Run a plugin's start hook; whatever goes wrong names the upstream or proxy, and a
+        plugin's own bug names the plugin."""
+        self.pm.backend(backend)
         try:
-            endpoint: Endpoint | None = self.pm.hooks.harness_start_upstream(
-                upstream=upstream, run=self.run
-            )
+            endpoint = start()
         except HarnessError:
             raise
         except OSError as exc:
             raise InfrastructureError(
-                f"upstream {upstream.name!r} ({upstream.backend}) could not start: {exc}",
+                f"{what} ({backend}) could not start: {exc}",
                 "check that 127.0.0.1 has free ports and nothing else holds the port",
             ) from exc
+        except Exception as exc:
+            owner = self.pm.backend_owner.get(backend, backend)
+            raise PluginError(f"{what}: plugin {owner!r} failed to start it: {exc!r}") from exc
         if endpoint is None:
-            raise PluginError(
-                f"no plugin started upstream {upstream.name!r} (backend {upstream.backend!r})"
-            )
+            raise PluginError(f"no plugin started {what} (backend {backend!r})")
         return endpoint
 
     def _add(self, endpoint: Endpoint) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from harness._errors import FaultInjectionError
+from harness._errors import FaultInjectionError, HarnessError
 from harness._plugin_types import AppliedFault, RunContext
 from harness._signals import deferred_signals
 
@@ -75,17 +75,28 @@ class Timeline:
                     f"fault {fault.label()!r} in phase {phase.name!r}: endpoint {name!r} was not "
                     "started"
                 )
-            applied = self.pm.hooks.harness_apply_fault(
-                fault=fault, endpoint=endpoint, run=self.run
-            )
-            if applied is None:
-                raise FaultInjectionError(
-                    f"fault {fault.label()!r} ({fault.kind}) in phase {phase.name!r}: no plugin "
-                    f"applied it at {name!r} (backend {endpoint.backend!r})"
-                )
-            applied.phase = phase.name
-            self.active.append(applied)
-            self.applied.append(applied)
+            # a fault the plugin applied is in ``active`` before a Ctrl-C can land
+            with deferred_signals():
+                try:
+                    applied = self.pm.hooks.harness_apply_fault(
+                        fault=fault, endpoint=endpoint, run=self.run
+                    )
+                except HarnessError:
+                    raise
+                except Exception as exc:  # a plugin bug: say whose, as a fault that did not apply
+                    owner = self.pm.backend_owner.get(endpoint.backend, endpoint.backend)
+                    raise FaultInjectionError(
+                        f"fault {fault.label()!r} ({fault.kind}) in phase {phase.name!r} could "
+                        f"not be applied at {name!r}: plugin {owner!r} raised {exc!r}"
+                    ) from exc
+                if applied is None:
+                    raise FaultInjectionError(
+                        f"fault {fault.label()!r} ({fault.kind}) in phase {phase.name!r}: no "
+                        f"plugin applied it at {name!r} (backend {endpoint.backend!r})"
+                    )
+                applied.phase = phase.name
+                self.active.append(applied)
+                self.applied.append(applied)
             logger.info("phase %s: applied %s at %s", phase.name, fault.label(), name)
 
     def revert_active(self) -> None:
@@ -142,5 +153,6 @@ class Timeline:
             return
         try:
             self.close()
-        except FaultInjectionError:
+        except FaultInjectionError as failure:  # the original error goes on, carrying this one
             logger.exception("reverting faults after %r failed", exc)
+            exc.add_note(str(failure))
