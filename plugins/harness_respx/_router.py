@@ -22,6 +22,12 @@ from harness._wire.common import Api
 from harness_respx._vendor import InProcessVendor
 
 
+def _normal(base_url: str) -> str:
+    """``base_url`` as httpx renders request URLs (lower-case host, no default port), so that
+    ``https://API.example.com:443/v1`` matches requests to ``https://api.example.com/v1/...``."""
+    return str(httpx.URL(base_url)).rstrip("/")
+
+
 class RespxRouter:
     """Starts respx when the first vendor registers and stops it when the last one leaves."""
 
@@ -32,18 +38,22 @@ class RespxRouter:
 
     def _dispatch(self, request: httpx.Request) -> Any:
         url = str(request.url)
-        for base, vendor in self._vendors.items():
-            if url.startswith(base):
+        for base, vendor in self._vendors.items():  # longest base first: the most specific
+            # a whole path segment (``/v1`` is not ``/v10``) and a whole port (``:80`` is not
+            # ``:8000``)
+            if url.startswith(base) and url[len(base) : len(base) + 1] in ("", "/", "?", "#"):
                 return vendor(request)
         return request  # not ours: pass through to the network
 
     def add(self, vendor: InProcessVendor) -> None:
+        base = _normal(vendor.base_url)
         with self._lock:
-            if vendor.base_url in self._vendors:
-                owner = self._vendors[vendor.base_url]
+            if base in self._vendors:
+                owner = self._vendors[base]
                 message = f"respx: {vendor.base_url} is already mocked by {owner!r}"
                 raise FaultInjectionError(message)
-            self._vendors[vendor.base_url] = vendor
+            vendors = {**self._vendors, base: vendor}
+            self._vendors = dict(sorted(vendors.items(), key=lambda item: -len(item[0])))
             if self._router is None:
                 router = respx.MockRouter(assert_all_mocked=False, assert_all_called=False)
                 router.route().mock(side_effect=self._dispatch)
@@ -52,7 +62,9 @@ class RespxRouter:
 
     def remove(self, vendor: InProcessVendor) -> None:
         with self._lock:
-            self._vendors.pop(vendor.base_url, None)
+            base = _normal(vendor.base_url)
+            if self._vendors.get(base) is vendor:
+                self._vendors = {k: v for k, v in self._vendors.items() if k != base}
             if not self._vendors and self._router is not None:
                 self._router.stop()
                 self._router = None

@@ -74,10 +74,10 @@ class InProcessVendor:
         with self._lock:
             self.requests += 1
         path = request.url.path
-        if request.method == "GET" and path.endswith("/models"):
-            return self._answer(httpx.Response(200, headers=_JSON, content=self._models()))
+        # faults apply to ``GET /models`` too, as at the fake vendor server
+        models = request.method == "GET" and path.endswith("/models")
         try:
-            body = json.loads(request.content or b"{}")
+            body = {} if models else json.loads(request.content or b"{}")
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
@@ -85,13 +85,15 @@ class InProcessVendor:
         with self._lock:
             plan = self.book.plan(path, body.get("model"), streaming)
         if plan is not None and (plan.delay or plan.first_event_delay or plan.stalls):
-            return self._later(plan, body, streaming)
-        return self._respond(plan, body, streaming)
+            return self._later(plan, body, streaming, models)
+        return self._respond(plan, body, streaming, models)
 
-    async def _later(self, plan: Plan, body: dict[str, Any], streaming: bool) -> httpx.Response:
+    async def _later(
+        self, plan: Plan, body: dict[str, Any], streaming: bool, models: bool
+    ) -> httpx.Response:
         if plan.delay:
             await get_clock().sleep(plan.delay)
-        return self._respond(plan, body, streaming)
+        return self._respond(plan, body, streaming, models)
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -100,7 +102,9 @@ class InProcessVendor:
             self.statuses[str(response.status_code)] += 1
         return response
 
-    def _respond(self, plan: Plan | None, body: dict[str, Any], streaming: bool) -> httpx.Response:
+    def _respond(
+        self, plan: Plan | None, body: dict[str, Any], streaming: bool, models: bool = False
+    ) -> httpx.Response:
         terminal = plan.terminal if plan else None
         if isinstance(terminal, ConnectionResetFault):
             with self._lock:
@@ -116,6 +120,8 @@ class InProcessVendor:
                 now=get_clock().wall(),
             )
             return self._answer(httpx.Response(status, headers=headers, content=content))
+        if models:
+            return self._answer(httpx.Response(200, headers=_JSON, content=self._models()))
         model = str(body.get("model") or self.model or "fake-model")
         messages = body.get("messages") or []
         answer = complete(messages, system=body.get("system"), max_tokens=body.get("max_tokens"))
