@@ -1,0 +1,50 @@
+"""A suite that passes whatever the core does is worthless: run the shipped scenarios against a
+core with retries, fallback and async tool I/O switched off, and the gate must fail (exit 1),
+naming the thresholds that protect against exactly those failures. (That the same scenarios
+hold with the resilient core is what ``pytest scenarios/`` proves in the main suite.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+EXPECTED_BREACHES = {
+    "quota_exhausted.yaml": ["availability >= 99.5%", "fallback_rate >= 90% phase=quota"],
+    "primary_outage.yaml": ["availability >= 99.5%", "fallback_rate >= 90% phase=outage"],
+    "anthropic_overload.yaml": ["availability >= 99.5%"],
+    "blocking_tool.yaml": ["p95 < 400ms", "rps >= 40"],
+    "stream_cut.yaml": ["availability >= 98% phase=cut_before_text"],
+}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], check=False, capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+
+
+def test_the_gate_catches_a_client_without_resilience(tmp_path: Path) -> None:
+    files = [f"scenarios/{name}" for name in EXPECTED_BREACHES]
+    naive = run(
+        "-m",
+        "pytest",
+        *files,
+        "--chaos-resilience",
+        "off",
+        "--chaos-report-dir",
+        str(tmp_path),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+    )
+    assert naive.returncode == 1, naive.stdout[-3000:]
+    assert f"{len(files)} failed" in naive.stdout
+    reports = sorted(str(p) for p in tmp_path.glob("*.json") if not p.name.startswith("pytest-"))
+    assert len(reports) == len(files)
+    gate = run("-m", "harness", "gate", *reports)
+    assert gate.returncode == 1
+    for name, thresholds in EXPECTED_BREACHES.items():
+        for threshold in thresholds:
+            assert threshold in gate.stderr, f"{name}: {threshold!r} not named:\n{gate.stderr}"
