@@ -49,7 +49,8 @@ def _run(tmp_path: Path, text: str, *options: str) -> int:
 
 def _report(tmp_path: Path) -> dict[str, Any]:
     (path,) = (tmp_path / "reports").glob("*.json")
-    return json.loads(path.read_text())
+    report: dict[str, Any] = json.loads(path.read_text())
+    return report
 
 
 def test_held_exits_0_and_writes_every_report(

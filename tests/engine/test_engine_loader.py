@@ -793,7 +793,7 @@ def _containers(node: Any, out: list[Any]) -> list[Any]:
 
 @st.composite
 def mutated_scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    data = copy.deepcopy(draw(st.sampled_from(BASES)))
+    data: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(BASES)))
     for _ in range(draw(st.integers(1, 4))):
         containers = _containers(data, [])
         node = draw(st.sampled_from(containers))

@@ -436,7 +436,7 @@ def test_a_scenario_using_the_third_party_kind_validates_and_runs(
         RunOptions(report_dir=tmp_path / "reports", reporters=["json"]),
         source=str(path),
     )
-    log: list[str] = sys.modules["harness_demo_plugin"].LOG  # type: ignore[attr-defined]
+    log: list[str] = sys.modules["harness_demo_plugin"].LOG
     assert log == [
         "start coin",
         "apply coin_flip@coin heads=False",

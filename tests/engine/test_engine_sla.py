@@ -264,9 +264,9 @@ def thresholds(draw: st.DrawFn) -> tuple[str, str, str, float, str | None, str |
     phase = draw(st.none() | SCOPE_VALUE)
     name = draw(st.none() | SCOPE_VALUE)
     op = draw(OPS)
-    scopes = [f"phase={phase}" if phase else "", f"name={name}" if name else ""]
-    scopes = [s for s in scopes if s]
-    if scopes and draw(st.booleans()):
+    scopes = [s for s in (f"phase={phase}" if phase else "", f"name={name}" if name else "") if s]
+    braces: bool = draw(st.booleans())
+    if scopes and braces:
         text = f"{metric}{{{', '.join(scopes)}}} {op} {written}"
     else:
         text = " ".join([metric, op, written, *scopes])

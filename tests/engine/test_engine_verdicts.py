@@ -84,6 +84,7 @@ def test_held_and_breached_with_observed_value_and_margin(
     assert verdict.held is held
     assert verdict.observed == pytest.approx(observed, rel=2e-3)
     # the margin is how far beyond the limit, whichever way the operator points
+    assert verdict.margin is not None and verdict.observed is not None
     assert verdict.margin == pytest.approx(margin, abs=1e-3)
     assert (verdict.margin > 0) == (not held) or verdict.margin == pytest.approx(0, abs=1e-9)
     assert verdict.detail == detail
