@@ -160,5 +160,6 @@ class Stack:
         else:
             try:
                 self.close()
-            except InfrastructureError:
+            except InfrastructureError as failure:  # the original error goes on, carrying this
                 logger.exception("stopping the stack after %r failed", exc)
+                exc.add_note(str(failure))

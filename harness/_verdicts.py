@@ -66,10 +66,16 @@ def observe(
     if metric == "recovery_time":
         return recovery_time(recorder, phases, threshold.phase)
     if metric in ("retries_per_call", "fallback_rate"):
+        # ``name=`` scopes these by the core's event source (``llm``, ``tool:<name>``, ...)
         res = recorder.resilience_stats(phase=threshold.phase, source=threshold.name)
+        none = (
+            "no calls of the resilient core were observed"
+            + (f" in phase {threshold.phase!r}" if threshold.phase else "")
+            + (f" from source {threshold.name!r}" if threshold.name else "")
+        )
         if metric == "retries_per_call":
-            return _ratio(res.retries, res.calls), "no calls of the resilient core were observed"
-        return _ratio(res.fallback_calls, res.calls), "no calls of the resilient core were observed"
+            return _ratio(res.retries, res.calls), none
+        return _ratio(res.fallback_calls, res.calls), none
     stats = recorder.stats(name=threshold.name, phase=threshold.phase)
     empty = (
         "no requests were recorded"

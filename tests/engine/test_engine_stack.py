@@ -298,8 +298,10 @@ def test_a_close_failure_after_an_error_does_not_hide_the_error(
     pm: PluginManager, run: RunContext, servers: FakeServers
 ) -> None:
     servers.fail_close["primary"] = RuntimeError("stuck")
-    with pytest.raises(ValueError, match="first problem"), _stack(pm, run):
+    with pytest.raises(ValueError, match="first problem") as info, _stack(pm, run):
         raise ValueError("first problem")
+    assert info.value.__notes__ == ["could not stop everything cleanly: stuck"]
+    assert servers.events[-5:] == ALL_CLOSED
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,11 @@ def test_percentiles_come_from_the_hdr_histogram(recorder: Recorder) -> None:
         ("rps >= 1 phase=nothing", "no requests were recorded in phase 'nothing'"),
         ("retries_per_call <= 1", "no calls of the resilient core were observed"),
         ("fallback_rate < 10%", "no calls of the resilient core were observed"),
+        (
+            "retries_per_call <= 1 phase=storm name=llm.complete",
+            "no calls of the resilient core were observed in phase 'storm' from source "
+            "'llm.complete'",
+        ),
         ("recovery_time < 1s", "no fault-free phase to take as the baseline"),
     ],
 )
@@ -221,7 +226,10 @@ def test_retries_per_call_and_fallback_rate_from_core_events(now: FakeNow) -> No
     assert _one("fallback_rate < 20%", rec).observed == pytest.approx(1 / 8)
     # name= scopes the core metrics by event source
     assert _one("retries_per_call <= 1 name=llm", rec).observed == pytest.approx(3 / 8)
-    assert _one("retries_per_call <= 1 name=tool:sql", rec).observed is None
+    assert _one("retries_per_call <= 1 name=tool:sql", rec).detail == (
+        "breached: no calls of the resilient core were observed from source 'tool:sql' "
+        "(no data is a breach)"
+    )
 
 
 # -- recovery time ------------------------------------------------------------------------------
