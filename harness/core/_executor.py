@@ -16,9 +16,9 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity import AsyncRetrying, retry_if_exception
 
 from harness.core._breaker import BreakerConfig, BreakerPermit, CircuitBreaker
 from harness.core._budget import BudgetConfig, RetryBudget
@@ -215,7 +215,9 @@ class Resilience:
         if not chain:
             raise ValueError("Resilience.run needs at least one provider")
         budget_seconds = deadline if deadline is not None else self.policy.deadline
-        call = _Call(call_id=next_call_id(), deadline=Deadline(self.clock, budget_seconds))
+        # Resolve the default clock once per call: the deadline reads it many times.
+        clock = get_clock() if isinstance(self.clock, DefaultClock) else self.clock
+        call = _Call(call_id=next_call_id(), deadline=Deadline(clock, budget_seconds))
         errors: dict[str, BaseException] = {}
         previous: str | None = None
         try:
@@ -290,23 +292,41 @@ class Resilience:
         call.stop_reason = None
         call.previous_delay = None
         call.slept_clipped = False
+        # The first attempt runs without tenacity: the happy path pays for no retry machinery.
+        try:
+            return await self._attempt(guard, operation, call)
+        except Exception as exc:
+            if not self.retry_if(exc):
+                raise
+            first = exc
+        self._decide(first, guard, call)
+        if call.stop_reason is not None:
+            self._raise_stopped(first, guard, call)
+        self._before_sleep(guard, call)
+        await self.clock.sleep(call.pending_delay)
         retrying = AsyncRetrying(
             sleep=self.clock.sleep,
             retry=retry_if_exception(self.retry_if),
-            wait=lambda state: self._wait(state, call),
-            stop=lambda state: self._stop(state, guard, call),
-            before_sleep=lambda state: self._before_sleep(state, guard, call),
+            wait=lambda state: self._decide(
+                state.outcome.exception() if state.outcome else None, guard, call
+            ),
+            stop=lambda state: call.stop_reason is not None,
+            before_sleep=lambda state: self._before_sleep(guard, call),
             reraise=True,
         )
         try:
             result: T = await retrying(self._attempt, guard, operation, call)
         except UpstreamError as exc:
-            if call.stop_reason == "budget":
-                raise RetryBudgetExhausted(guard.name, last_error=exc) from exc
-            if call.stop_reason == "breaker":
-                raise CircuitOpen(guard.name, last_error=exc) from exc
-            raise
+            self._raise_stopped(exc, guard, call)
         return result
+
+    def _raise_stopped(self, error: BaseException, guard: Guard, call: _Call) -> NoReturn:
+        """Re-raise the provider's last error, as the harness outcome that stopped retries."""
+        if call.stop_reason == "budget":
+            raise RetryBudgetExhausted(guard.name, last_error=error) from error
+        if call.stop_reason == "breaker":
+            raise CircuitOpen(guard.name, last_error=error) from error
+        raise error
 
     async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
         policy = self.policy
@@ -333,7 +353,7 @@ class Resilience:
         call.attempts += 1
         call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
         self._emit(AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts)
-        started = self.clock.now()
+        started = call.deadline.elapsed()
         info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=remaining)
         try:
             if math.isfinite(remaining):
@@ -381,55 +401,48 @@ class Resilience:
             error=type(error).__name__,
             status=error.status,
             retryable=self.retry_if(error),
-            elapsed=self.clock.now() - started,
+            elapsed=call.deadline.elapsed() - started,
         )
 
-    # -- tenacity strategies ---------------------------------------------------------------------
+    # -- retry decisions (also tenacity's wait and stop strategies) ---------------------------
 
-    def _wait(self, state: RetryCallState, call: _Call) -> float:
+    def _decide(self, error: BaseException | None, guard: Guard, call: _Call) -> float:
+        """After a retryable failure: how long to wait, and whether to stop (``stop_reason``)."""
         policy = self.policy
-        error = state.outcome.exception() if state.outcome else None
+        tried = call.by_provider.get(guard.name, 0)
         retry_after = error.retry_after if isinstance(error, UpstreamError) else None
         reason: RetryReason
         clipped = False
+        room = call.deadline.remaining() - policy.min_attempt_time
         if retry_after is not None and policy.respect_retry_after:
             delay, reason = retry_after, "retry_after"
         else:
-            delay, reason = (
-                policy.backoff(state.attempt_number, self.rng, call.previous_delay),
-                "backoff",
-            )
-            room = call.deadline.remaining() - policy.min_attempt_time
+            delay, reason = policy.backoff(max(tried, 1), self.rng, call.previous_delay), "backoff"
             clipped = delay > room and not call.has_fallback
             if clipped:
                 # The last provider spends what is left on one final attempt; with a backup
-                # left, the stop strategy moves on to it instead of sleeping.
+                # left, the stop decision below moves on to it instead of sleeping.
                 delay = max(0.0, room)
         call.pending_delay, call.pending_reason = delay, reason
         call.pending_clipped = reason == "backoff" and clipped
-        return delay
-
-    def _stop(self, state: RetryCallState, guard: Guard, call: _Call) -> bool:
-        policy = self.policy
-        reason: StopReason | None = None
-        room = call.deadline.remaining() - policy.min_attempt_time
-        if state.attempt_number >= policy.max_attempts:
-            reason = "attempts"
-        elif call.pending_reason == "retry_after" and call.pending_delay > (
+        stop: StopReason | None = None
+        if tried >= policy.max_attempts:
+            stop = "attempts"
+        elif reason == "retry_after" and delay > (
             policy.fallback_after if call.has_fallback else policy.max_retry_after
         ):
-            reason = "retry_after"
-        elif call.slept_clipped or room <= _EPSILON or call.pending_delay > room + _EPSILON:
-            reason = "deadline"
+            stop = "retry_after"
+        elif call.slept_clipped or room <= _EPSILON or delay > room + _EPSILON:
+            stop = "deadline"
         elif guard.breaker is not None and guard.breaker.state == "open":
-            reason = "breaker"
+            stop = "breaker"
         elif guard.budget is not None and not guard.budget.try_spend():
             self._emit(BudgetExhausted, call_id=call.call_id, provider=guard.name)
-            reason = "budget"
-        call.stop_reason = reason
-        return reason is not None
+            stop = "budget"
+        call.stop_reason = stop
+        return delay
 
-    def _before_sleep(self, state: RetryCallState, guard: Guard, call: _Call) -> None:
+    def _before_sleep(self, guard: Guard, call: _Call) -> None:
         call.previous_delay = call.pending_delay
         call.slept_clipped = call.pending_clipped
         self._emit(

@@ -63,7 +63,7 @@ class OpenAIProvider(HTTPProvider):
     def request_body(
         self, messages: Sequence[Message], params: Mapping[str, Any], *, stream: bool
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages]}
+        body: dict[str, Any] = {"model": self.model, "messages": list(messages)}
         body.update(params)
         if stream:
             body["stream"] = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -41,12 +42,22 @@ class Timeouts:
 
     def for_attempt(self, limit: float) -> httpx.Timeout:
         """httpx limits for one attempt with ``limit`` seconds left."""
+        if limit >= max(self.connect, self.read):
+            return _unclipped(self)
         return httpx.Timeout(
             connect=min(self.connect, limit),
             read=min(self.read, limit),
             write=min(self.read, limit),
             pool=min(self.connect, limit),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _unclipped(timeouts: Timeouts) -> httpx.Timeout:
+    """The httpx limits when the deadline is farther than every timeout (the common case)."""
+    return httpx.Timeout(
+        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.connect
+    )
 
 
 @dataclass(frozen=True, slots=True)
