@@ -92,10 +92,10 @@ def validate_cmd(
     for path in files:
         try:
             scenario = load_scenario(path, adapter=adapter)
-            _check_backends(scenario, pm)
+            _check_backends(scenario, pm, str(path))
         except InputError as exc:
             bad += 1
-            err.print(str(exc))
+            err.print(str(exc), markup=False)
             continue
         out.print(
             f"{path}: ok ({scenario.name}: {len(scenario.phases)} phases, "
@@ -104,10 +104,10 @@ def validate_cmd(
     raise typer.Exit(EXIT_INPUT if bad else EXIT_OK)
 
 
-def _check_backends(scenario: Any, pm: Any) -> None:
+def _check_backends(scenario: Any, pm: Any, source: str) -> None:
     from harness._scenario_checks import check_scenario
 
-    check_scenario(scenario, pm)
+    check_scenario(scenario, pm, source)
 
 
 @app.command("run")
@@ -132,7 +132,7 @@ def run_cmd(
     try:
         pm = _pm(disable)
         scenario = load_scenario(scenario_file, adapter=pm.scenario_adapter())
-        _check_backends(scenario, pm)
+        _check_backends(scenario, pm, str(scenario_file))
         report = run_scenario(
             scenario,
             pm,

@@ -124,6 +124,7 @@ class _Call:
     previous_delay: float | None = None
     stop_reason: StopReason | None = None
     has_fallback: bool = False
+    attempt_timeout: float | None = None
     pending_clipped: bool = False
     slept_clipped: bool = False
 
@@ -205,9 +206,15 @@ class Resilience:
     # -- the call ----------------------------------------------------------------------------------
 
     async def run(
-        self, chain: Sequence[tuple[str, Operation[T]]], *, deadline: float | None = None
+        self,
+        chain: Sequence[tuple[str, Operation[T]]],
+        *,
+        deadline: float | None = None,
+        attempt_timeout: float | None = None,
     ) -> Served[T]:
         """Run the operations of ``chain`` (provider name, operation) in fallback order.
+
+        Each attempt is bounded by the time left and, when given, by ``attempt_timeout``.
 
         Raises the first non-fallback error (``BadRequest``), ``DeadlineExceeded`` when time
         ran out, or ``AllProvidersFailed`` with every provider's last error.
@@ -217,7 +224,11 @@ class Resilience:
         budget_seconds = deadline if deadline is not None else self.policy.deadline
         # Resolve the default clock once per call: the deadline reads it many times.
         clock = get_clock() if isinstance(self.clock, DefaultClock) else self.clock
-        call = _Call(call_id=next_call_id(), deadline=Deadline(clock, budget_seconds))
+        call = _Call(
+            call_id=next_call_id(),
+            deadline=Deadline(clock, budget_seconds),
+            attempt_timeout=attempt_timeout,
+        )
         errors: dict[str, BaseException] = {}
         previous: str | None = None
         try:
@@ -278,11 +289,18 @@ class Resilience:
             raise
 
     async def run_single(
-        self, name: str, operation: Operation[T], *, deadline: float | None = None
+        self,
+        name: str,
+        operation: Operation[T],
+        *,
+        deadline: float | None = None,
+        attempt_timeout: float | None = None,
     ) -> Served[T]:
         """Like :meth:`run` with one provider, raising that provider's own error."""
         try:
-            return await self.run([(name, operation)], deadline=deadline)
+            return await self.run(
+                [(name, operation)], deadline=deadline, attempt_timeout=attempt_timeout
+            )
         except AllProvidersFailed as exc:
             raise exc.errors[name] from None
 
@@ -354,16 +372,19 @@ class Resilience:
         call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
         self._emit(AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts)
         started = call.deadline.elapsed()
-        info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=remaining)
+        limit = remaining
+        if call.attempt_timeout is not None and call.attempt_timeout < remaining:
+            limit = call.attempt_timeout
+        info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=limit)
         try:
-            if math.isfinite(remaining):
-                async with asyncio.timeout(remaining):
+            if math.isfinite(limit):
+                async with asyncio.timeout(limit):
                     result = await operation(info)
             else:
                 result = await operation(info)
         except TimeoutError as exc:
-            what = "deadline" if remaining == call.deadline.seconds else "time left"
-            error = Timeout(f"{what} of {remaining:.3f}s reached", provider=guard.name)
+            what = "attempt timeout" if limit != remaining else "time left of the deadline"
+            error = Timeout(f"{what} ({limit:.3f}s) reached", provider=guard.name)
             self._failed(guard, call, error, started, permit)
             raise error from exc
         except UpstreamError as exc:

@@ -48,8 +48,9 @@ class Secret:
         return self._value
 
     def mask(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced by ``***``."""
-        return text.replace(self._value, "***") if self._value else text
+        """``text`` with every occurrence of the key replaced by ``***`` (keys shorter than 8
+        characters are not real keys and would garble the text, so they are left alone)."""
+        return text.replace(self._value, "***") if len(self._value) >= 8 else text
 
     def __bool__(self) -> bool:
         return bool(self._value)

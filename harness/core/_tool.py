@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from harness.core._breaker import BreakerConfig
 from harness.core._clock import Clock
-from harness.core._errors import Locked, Timeout, is_retryable
+from harness.core._errors import Locked, is_retryable
 from harness.core._events import EventHandler
 from harness.core._executor import AttemptInfo, Resilience
 from harness.core._policy import RetryPolicy
@@ -89,20 +89,19 @@ class BaseTool:
 
     async def async_run(self, **args: Any) -> Any:
         """Run the tool with timeout and retries; never blocks the event loop."""
-        served = await self.resilience.run_single(self.name, partial(self._attempt, args))
+        served = await self.resilience.run_single(
+            self.name, partial(self._attempt, args), attempt_timeout=self.timeout
+        )
         return served.value
 
     async def _attempt(self, args: dict[str, Any], info: AttemptInfo) -> Any:
-        limit = info.timeout if self.timeout is None else min(self.timeout, info.timeout)
-        try:
-            with anyio.fail_after(limit):
-                if self.is_async:
-                    return await self.arun(**args)
-                return await anyio.to_thread.run_sync(
-                    partial(self.run, **args), limiter=self.limiter, abandon_on_cancel=True
-                )
-        except TimeoutError as exc:
-            raise Timeout(f"tool did not finish within {limit:g}s", provider=self.name) from exc
+        # The executor bounds the attempt (timeout, deadline); a sync body is abandoned on
+        # cancellation (its thread runs on, its result is dropped).
+        if self.is_async:
+            return await self.arun(**args)
+        return await anyio.to_thread.run_sync(
+            partial(self.run, **args), limiter=self.limiter, abandon_on_cancel=True
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, idempotent={self.idempotent!r})"
