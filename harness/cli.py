@@ -99,7 +99,8 @@ def validate_cmd(
             continue
         out.print(
             f"{path}: ok ({scenario.name}: {len(scenario.phases)} phases, "
-            f"{sum(len(p.faults) for p in scenario.phases)} faults, {len(scenario.sla)} thresholds)"
+            f"{sum(len(p.faults) for p in scenario.phases)} faults, {len(scenario.sla)} thresholds)",
+            markup=False,
         )
     raise typer.Exit(EXIT_INPUT if bad else EXIT_OK)
 
