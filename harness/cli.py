@@ -97,9 +97,10 @@ def validate_cmd(
             bad += 1
             err.print(str(exc), markup=False)
             continue
+        faults = sum(len(p.faults) for p in scenario.phases)
         out.print(
-            f"{path}: ok ({scenario.name}: {len(scenario.phases)} phases, "
-            f"{sum(len(p.faults) for p in scenario.phases)} faults, {len(scenario.sla)} thresholds)",
+            f"{path}: ok ({scenario.name}: {len(scenario.phases)} phases, {faults} faults, "
+            f"{len(scenario.sla)} thresholds)",
             markup=False,
         )
     raise typer.Exit(EXIT_INPUT if bad else EXIT_OK)
