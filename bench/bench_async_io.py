@@ -1,11 +1,12 @@
 """Async I/O: 200 concurrent tool calls, each waiting 100 ms on real I/O, three ways, one run.
 
-Each of 200 concurrent callers makes 10 calls back to back. The I/O is a TCP round trip to a local server (its own process) that answers 100 ms after it
-is asked, like a remote database. The same lookup runs as:
+Each of 200 concurrent callers makes 10 calls back to back. The I/O is a TCP round trip to a
+local server (its own process) that answers 100 ms after it is asked, like a remote database.
+The same lookup runs as:
 
-- an async tool (``BaseTool.arun`` with asyncio streams),
-- a blocking tool (``BaseTool.run`` with a blocking socket), run by ``async_run`` in worker
-  threads behind a capacity limiter (16 threads by default, and 200),
+- an async tool (``BaseTool.arun`` with asyncio streams and pooled connections),
+- a blocking tool (``BaseTool.run`` with a blocking socket per thread), run by ``async_run`` in
+  worker threads behind a capacity limiter (16 threads by default, and 200),
 - the blocking call made directly inside the event loop (the proof-of-concept mistake).
 
 Prints calls per second and throughput over the ideal (concurrency / latency = 2000/s).
@@ -118,13 +119,17 @@ async def measure(label: str, call: Any, rounds: int = ROUNDS, workers: int = CO
 
 
 async def main(port: int) -> None:
-    print(f"{CONCURRENCY} concurrent calls, {LATENCY * 1000:.0f} ms of I/O each; "
-          f"ideal {CONCURRENCY / LATENCY:.0f} calls/s")
+    print(
+        f"{CONCURRENCY} concurrent calls, {LATENCY * 1000:.0f} ms of I/O each; "
+        f"ideal {CONCURRENCY / LATENCY:.0f} calls/s"
+    )
     print(f"{'way':<40}{'':>6}       {'time':>8}   {'rate':>9}  {'/ideal':>8}")
     async_tool = AsyncLookup(port)
     await measure("warm-up", async_tool.async_run, rounds=1)
     ratio = await measure("async tool (arun)", async_tool.async_run)
-    await measure("blocking tool on 16 worker threads", ThreadedLookup(port, 16).async_run, rounds=2)
+    await measure(
+        "blocking tool on 16 worker threads", ThreadedLookup(port, 16).async_run, rounds=2
+    )
     await measure("blocking tool on 200 worker threads", ThreadedLookup(port, 200).async_run)
 
     async def in_loop() -> bytes:

@@ -96,11 +96,16 @@ async def main(requests: int) -> None:
     ratio = wrapped_med / raw_med
     print(f"requests per path: {len(raw_lat)} sequential, raw and wrapped alternating")
     print(f"{'path':<18}{'median latency':>16}{'p90':>12}{'50 users rps':>16}")
-    for name, lat, rps in (("raw httpx", raw_lat, raw_rps), ("BaseLLMWrapper", wrapped_lat, wrapped_rps)):
+    for name, lat, rps in (
+        ("raw httpx", raw_lat, raw_rps),
+        ("BaseLLMWrapper", wrapped_lat, wrapped_rps),
+    ):
         p90 = statistics.quantiles(lat, n=10)[-1] * 1e6
         print(f"{name:<18}{statistics.median(lat) * 1e6:>13.0f} us{p90:>9.0f} us{rps:>16.0f}")
-    print(f"median latency ratio wrapper/raw: {ratio:.3f} (target <= 1.05): "
-          f"{'OK' if ratio <= 1.05 else 'MISSED'}")
+    print(
+        f"median latency ratio wrapper/raw: {ratio:.3f} (target <= 1.05): "
+        f"{'OK' if ratio <= 1.05 else 'MISSED'}"
+    )
     print(f"throughput ratio wrapper/raw at 50 users: {wrapped_rps / raw_rps:.3f}")
 
 

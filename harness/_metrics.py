@@ -100,6 +100,7 @@ class ResilienceStats:
     breaker_opens: int = 0
     budget_exhausted: int = 0
     attempts_per_call: Counter[int] = field(default_factory=Counter)
+    attempts_by_provider: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: ResilienceStats) -> None:
         for name in (
@@ -114,6 +115,7 @@ class ResilienceStats:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.attempts_per_call.update(other.attempts_per_call)
+        self.attempts_by_provider.update(other.attempts_by_provider)
 
 
 @dataclass
@@ -207,6 +209,7 @@ class Recorder:
                 stats = self.resilience[key] = ResilienceStats()
             if isinstance(event, AttemptStarted):
                 stats.attempts += 1
+                stats.attempts_by_provider[event.provider] += 1
             elif isinstance(event, RetryScheduled):
                 stats.retries += 1
             elif isinstance(event, FallbackUsed):
@@ -332,6 +335,7 @@ class Recorder:
                     "breaker_opens": r.breaker_opens,
                     "budget_exhausted": r.budget_exhausted,
                     "attempts_per_call": {str(k): v for k, v in r.attempts_per_call.items()},
+                    "attempts_by_provider": dict(r.attempts_by_provider),
                 }
                 for (src, p), r in self.resilience.items()
             ],
@@ -366,11 +370,12 @@ class Recorder:
                     **{
                         k: v
                         for k, v in row.items()
-                        if k not in ("attempts_per_call", "source", "phase")
+                        if k not in ("attempts_per_call", "attempts_by_provider", "source", "phase")
                     },
                     attempts_per_call=Counter(
                         {int(k): v for k, v in row["attempts_per_call"].items()}
                     ),
+                    attempts_by_provider=Counter(row.get("attempts_by_provider", {})),
                 )
                 self.resilience.setdefault(key, ResilienceStats()).add(other)
             for row in snapshot.get("seconds", ()):

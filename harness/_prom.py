@@ -9,6 +9,7 @@ that phase's counters.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import httpx
@@ -35,7 +36,15 @@ class CoreCounters:
 
     def minus(self, earlier: CoreCounters) -> ResilienceStats:
         diff = {k: round(v - earlier.values.get(k, 0.0)) for k, v in self.values.items()}
+        by_provider = Counter(
+            {
+                k.removeprefix("attempts@"): v
+                for k, v in diff.items()
+                if k.startswith("attempts@") and v
+            }
+        )
         return ResilienceStats(
+            attempts_by_provider=by_provider,
             calls=diff.get("calls", 0),
             calls_ok=diff.get("calls_ok", 0),
             attempts=diff.get("attempts", 0),
@@ -55,6 +64,9 @@ def parse_counters(text: str) -> CoreCounters:
             if field is None:
                 continue
             values[field] = values.get(field, 0.0) + sample.value
+            if field == "attempts" and "provider" in sample.labels:
+                key = f"attempts@{sample.labels['provider']}"
+                values[key] = values.get(key, 0.0) + sample.value
             if field == "calls" and sample.labels.get("outcome") == "ok":
                 values["calls_ok"] = values.get("calls_ok", 0.0) + sample.value
     return CoreCounters(values)

@@ -13,7 +13,8 @@ Schema (``version`` 1)::
       "requests": [{"name", "phase", "count", "ok", "failed", "rps", "avg", "p50", "p90",
                     "p95", "p99", "max", "errors": {class: n}, "statuses": {code: n}}],
       "resilience": [{"phase", "calls", "attempts", "retries", "fallbacks", "fallback_calls",
-                      "breaker_opens", "budget_exhausted", "attempts_per_call": {n: calls}}],
+                      "breaker_opens", "budget_exhausted", "attempts_per_call": {n: calls},
+                      "attempts_by_provider": {provider: attempts}}],
       "series": [{"t", "phase", "requests", "errors", "p50", "p95", "max"}],
       "problems": [str],       # e.g. a declared fault that never fired
       "recorder": {...}        # the exact, mergeable recorder snapshot (HDR histograms)
@@ -101,6 +102,7 @@ class ResilienceRow(_Row):
     breaker_opens: int
     budget_exhausted: int
     attempts_per_call: dict[str, int]
+    attempts_by_provider: dict[str, int] = Field(default_factory=dict)
 
 
 class SecondRow(_Row):
@@ -212,6 +214,7 @@ def build_report(
                 breaker_opens=res.breaker_opens,
                 budget_exhausted=res.budget_exhausted,
                 attempts_per_call={str(k): v for k, v in sorted(res.attempts_per_call.items())},
+                attempts_by_provider=dict(sorted(res.attempts_by_provider.items())),
             )
         )
     series = [

@@ -26,6 +26,7 @@ from examples.genai_service.metrics import ServiceMetrics
 from harness.core import (
     AnthropicProvider,
     BaseLLMWrapper,
+    BudgetConfig,
     OpenAIProvider,
     Provider,
     ResilienceError,
@@ -67,7 +68,12 @@ def build_llm(settings: Settings) -> BaseLLMWrapper:
                 )
             )
     if settings.resilient:
-        return BaseLLMWrapper(providers, policy=RetryPolicy(deadline=settings.deadline), name="llm")
+        return BaseLLMWrapper(
+            providers,
+            policy=RetryPolicy(deadline=settings.deadline),
+            budget=BudgetConfig() if settings.retry_budget else None,
+            name="llm",
+        )
     return BaseLLMWrapper(
         providers[:1],
         policy=RetryPolicy.no_retries(deadline=settings.deadline),

@@ -58,6 +58,7 @@ class CatalogTool(BaseTool):
         super().__init__(
             timeout=5.0,
             idempotent=True,
+            max_threads=64,
             policy=None if resilient else RetryPolicy.no_retries(deadline=5.0),
         )
         self.path = path

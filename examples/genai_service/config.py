@@ -5,6 +5,7 @@
   ``GENAI_PRIMARY_MODEL`` and the same with ``BACKUP``.
 - ``HARNESS_RESILIENCE``: ``on`` (default) or ``off`` (one attempt, no fallback, tool I/O
   blocking the event loop: the naive proof of concept the harness must catch).
+- ``GENAI_RETRY_BUDGET=off``: resilient, but without the retry budget (for the benchmark).
 - ``HARNESS_WORKDIR``: where the SQLite files live (default: a temporary directory);
   ``HARNESS_MEMORY_URL`` / ``HARNESS_CATALOG_URL`` (``sqlite:///path``) override each file.
 - ``GENAI_BLOCKING_TOOL=1``: the benchmark's bad variant, the catalog lookup runs blocking in
@@ -40,6 +41,7 @@ class Settings:
     blocking_tool: bool = False
     tool_latency: float = 0.0
     deadline: float = 20.0
+    retry_budget: bool = True
 
     @property
     def memory_file(self) -> Path:
@@ -107,4 +109,5 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         in ("1", "true", "yes"),
         tool_latency=float(env.get("GENAI_TOOL_LATENCY", "0") or 0),
         deadline=float(env.get("GENAI_DEADLINE", "20") or 20),
+        retry_budget=env.get("GENAI_RETRY_BUDGET", "on") != "off",
     )

@@ -25,7 +25,7 @@ class BreakerConfig:
     failure_ratio: float = 0.5
     window: float = 30.0
     min_throughput: int = 10
-    consecutive_failures: int = 5
+    consecutive_failures: int = 10
     break_duration: float = 15.0
 
     def __post_init__(self) -> None:

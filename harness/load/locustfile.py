@@ -79,7 +79,7 @@ class ChatUser(FastHttpUser):
             return
         spec = STATE.scenario.target.request
         self.n += 1
-        body = _fill(spec.body, self.user_id, self.n)
+        body = _fill(spec.body, self.user_id, self.n) if spec.body else None
         if spec.method == "GET":
             self.client.get(spec.path, params=body, name=spec.label)
         else:
@@ -134,6 +134,7 @@ def _init(environment: Environment, **_: Any) -> None:
         target = STATE.open_stack(options)
     except HarnessError as exc:
         STATE.fail(exc)
+        environment.events.quitting.add_listener(_quitting)
         if runner is not None:
             runner.quit()
         return
