@@ -107,27 +107,31 @@ def fault_sequences(
     max_size: int = 4,
     max_retry_after: float = 5.0,
 ) -> st.SearchStrategy[list[HttpFault]]:
-    """Sequences of faults, one per consecutive request (see :func:`in_order`). Shrinks towards
-    fewer, simpler faults."""
+    """Sequences of faults played out on consecutive requests (see :func:`in_order`). Shrinks
+    towards fewer, simpler faults."""
     return st.lists(
         http_faults(kinds, max_retry_after=max_retry_after), min_size=min_size, max_size=max_size
     )
 
 
 def in_order(faults: Sequence[HttpFault]) -> list[HttpFault]:
-    """The faults scheduled to fire once each, on consecutive requests, in sequence order.
+    """The faults scheduled so that the sequence plays out on consecutive requests.
 
-    Terminal faults (statuses, resets) each get ``first: 1``: a request is answered by the first
-    one that has not fired yet. Latencies apply to the request of their position only.
+    Each terminal fault (status, reset, empty body) answers one request, in order: it fires once
+    (``first: 1``) and only sees requests no earlier terminal fault answered. A latency slows down
+    the request of the next terminal fault in the sequence (or the final, successful request), so
+    ``k`` terminal faults always take ``k + 1`` requests.
     """
     scheduled: list[HttpFault] = []
+    terminals_before = 0
     for index, fault in enumerate(faults):
+        name = f"step{index}"
         if isinstance(fault, LatencyFault):
-            scheduled.append(
-                fault.model_copy(update={"after": index, "first": 1, "name": f"step{index}"})
-            )
+            update = {"after": terminals_before, "first": 1, "name": name}
         else:
-            scheduled.append(fault.model_copy(update={"first": 1, "name": f"step{index}"}))
+            update = {"after": 0, "first": 1, "name": name}
+            terminals_before += 1
+        scheduled.append(fault.model_copy(update=update))
     return scheduled
 
 
