@@ -125,6 +125,7 @@ class _Call:
     stop_reason: StopReason | None = None
     has_fallback: bool = False
     attempt_timeout: float | None = None
+    last_attempt: float = 0.0
     pending_clipped: bool = False
     slept_clipped: bool = False
 
@@ -310,6 +311,7 @@ class Resilience:
         call.stop_reason = None
         call.previous_delay = None
         call.slept_clipped = False
+        call.last_attempt = 0.0
         # The first attempt runs without tenacity: the happy path pays for no retry machinery.
         try:
             return await self._attempt(guard, operation, call)
@@ -407,6 +409,7 @@ class Resilience:
         permit: BreakerPermit | None,
     ) -> None:
         breaker = guard.breaker
+        call.last_attempt = call.deadline.elapsed() - started
         if breaker is not None and permit is not None:
             if error.counts_for_breaker:
                 breaker.record_failure(permit)
@@ -422,7 +425,7 @@ class Resilience:
             error=type(error).__name__,
             status=error.status,
             retryable=self.retry_if(error),
-            elapsed=call.deadline.elapsed() - started,
+            elapsed=call.last_attempt,
         )
 
     # -- retry decisions (also tenacity's wait and stop strategies) ---------------------------
@@ -434,7 +437,11 @@ class Resilience:
         retry_after = error.retry_after if isinstance(error, UpstreamError) else None
         reason: RetryReason
         clipped = False
-        room = call.deadline.remaining() - policy.min_attempt_time
+        # The next attempt will likely take as long as the last one did; with a backup left,
+        # keep as much again for it, so retrying here cannot starve the fallback.
+        estimate = max(policy.min_attempt_time, call.last_attempt)
+        reserve = estimate if call.has_fallback else 0.0
+        room = call.deadline.remaining() - estimate - reserve
         if retry_after is not None and policy.respect_retry_after:
             delay, reason = retry_after, "retry_after"
         else:

@@ -37,7 +37,8 @@ class RetryPolicy:
       ``max_retry_after``.
     - ``deadline``: seconds for the whole call (attempts, sleeps and fallbacks); ``None``: none.
     - ``min_attempt_time``: an attempt is not started (and a sleep not taken) unless at least
-      this much time would be left for it before the deadline.
+      this much time, or as long as the provider's last failed attempt took, would be left for
+      it before the deadline (and as much again for the backup, while one remains).
     """
 
     max_attempts: int = 5
