@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,9 +134,13 @@ class Second:
 class Recorder:
     """Thread- and greenlet-safe recorder for one run."""
 
-    def __init__(self, *, now: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
+    def __init__(
+        self, *, now: Callable[[], float] = time.monotonic, seed: int = 0, threadsafe: bool = True
+    ) -> None:
         self._now = now
-        self._lock = threading.Lock()
+        # A Locust process runs greenlets that never yield inside the recorder: no lock needed
+        # there, and gevent's patched lock would cost more than the recording itself.
+        self._lock: AbstractContextManager[Any] = threading.Lock() if threadsafe else nullcontext()
         self._rng = random.Random(seed)
         self.started = now()
         self.finished: float | None = None

@@ -79,6 +79,33 @@ class DefaultClock:
         return f"DefaultClock(-> {get_clock()!r})"
 
 
+class _AttemptTimer:
+    """``asyncio.timeout`` reduced to what an attempt needs: cancel the running task at the
+    time limit, and tell that cancellation apart from one that came from outside."""
+
+    __slots__ = ("_cancelling", "_handle", "_task", "expired")
+
+    def __init__(self, limit: float) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self.expired = False
+        self._handle = loop.call_at(loop.time() + limit, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+        self._task.cancel()
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+    def expired_here(self) -> bool:
+        """True when our timer caused the cancellation (and no outside cancel is pending)."""
+        return self.expired and self._task.uncancel() <= self._cancelling
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptInfo:
     """What an operation learns about the attempt it runs: its number and its time limit."""
@@ -197,8 +224,12 @@ class Resilience:
 
     # -- events ------------------------------------------------------------------------------------
 
+    @property
+    def _observed(self) -> bool:
+        return bool(len(self.events) or len(GLOBAL_EVENTS))
+
     def _emit(self, kind: type[ResilienceEvent], **fields: Any) -> None:
-        if not (len(self.events) or len(GLOBAL_EVENTS)):
+        if not self._observed:
             return
         event = kind(source=self.source, at=self.clock.now(), **fields)
         self.events.emit(event)
@@ -348,20 +379,25 @@ class Resilience:
             raise CircuitOpen(guard.name, last_error=error) from error
         raise error
 
-    async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
-        policy = self.policy
+    async def _pass_gate(self, guard: Guard, call: _Call) -> None:
+        """Wait while another caller's 429 holds the provider, or give up on it (fallback)."""
         hold = guard.gate.release_delay()
-        if hold > 0.0:
-            room = call.deadline.remaining() - policy.min_attempt_time
-            limit = policy.fallback_after if call.has_fallback else policy.max_retry_after
-            if hold > limit or hold > room:
-                raise RateLimited(
-                    f"rate-limit gate closed for {hold:.2f}s",
-                    provider=guard.name,
-                    retry_after=hold,
-                    should_retry=False,
-                )
-            await self.clock.sleep(hold)
+        if hold <= 0.0:
+            return
+        policy = self.policy
+        room = call.deadline.remaining() - policy.min_attempt_time
+        limit = policy.fallback_after if call.has_fallback else policy.max_retry_after
+        if hold > limit or hold > room:
+            raise RateLimited(
+                f"rate-limit gate closed for {hold:.2f}s",
+                provider=guard.name,
+                retry_after=hold,
+                should_retry=False,
+            )
+        await self.clock.sleep(hold)
+
+    async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
+        await self._pass_gate(guard, call)
         remaining = call.deadline.remaining()
         if remaining <= 0.0:
             call.stop_reason = "deadline"
@@ -372,21 +408,32 @@ class Resilience:
             raise CircuitOpen(guard.name)
         call.attempts += 1
         call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
-        self._emit(AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts)
+        if self._observed:
+            self._emit(
+                AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts
+            )
         started = call.deadline.elapsed()
         limit = remaining
         if call.attempt_timeout is not None and call.attempt_timeout < remaining:
             limit = call.attempt_timeout
         info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=limit)
+        timer = _AttemptTimer(limit) if math.isfinite(limit) else None
         try:
-            if math.isfinite(limit):
-                async with asyncio.timeout(limit):
-                    result = await operation(info)
-            else:
+            try:
                 result = await operation(info)
-        except TimeoutError as exc:
-            what = "attempt timeout" if limit != remaining else "time left of the deadline"
-            error = Timeout(f"{what} ({limit:.3f}s) reached", provider=guard.name)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        except asyncio.CancelledError as exc:
+            if timer is None or not timer.expired_here():
+                if breaker is not None and permit is not None:
+                    breaker.release(permit)
+                raise
+            error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
+            self._failed(guard, call, error, started, permit)
+            raise error from exc
+        except TimeoutError as exc:  # raised by the operation itself (a tool's own timeout)
+            error = Timeout(f"timed out: {exc}" if str(exc) else "timed out", provider=guard.name)
             self._failed(guard, call, error, started, permit)
             raise error from exc
         except UpstreamError as exc:

@@ -161,6 +161,7 @@ class HTTPProvider(abc.ABC):
         self.api_key = api_key if isinstance(api_key, Secret) else Secret(api_key or "")
         self.timeouts = timeouts or Timeouts()
         self.extra_headers = dict(headers or {})
+        self._built_headers: dict[str, str] | None = None
         self._clock = clock
 
     # -- what subclasses say about their wire format -----------------------------------------
@@ -187,7 +188,11 @@ class HTTPProvider(abc.ABC):
     # -- one attempt --------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        return {"content-type": "application/json", **self.extra_headers, **self.auth_headers()}
+        """Request headers, built once (httpx sets the JSON content type itself)."""
+        headers = self._built_headers
+        if headers is None:
+            headers = self._built_headers = {**self.extra_headers, **self.auth_headers()}
+        return headers
 
     def _wall(self) -> float:
         return (self._clock or get_clock()).wall()

@@ -48,7 +48,7 @@ class LoadState:
         self.scenario: Scenario | None = None
         self.source = ""
         self.pm: PluginManager | None = None
-        self.recorder = Recorder(now=time.time)
+        self.recorder = Recorder(now=time.time, threadsafe=False)
         self.phase: str | None = None
         self.run: RunContext | None = None
         self.stack: ProcessStack | None = None
@@ -141,7 +141,7 @@ class LoadState:
 
     def start_test(self) -> None:
         assert self.scenario is not None and self.pm is not None and self.run is not None
-        self.recorder = Recorder(now=time.time)
+        self.recorder = Recorder(now=time.time, threadsafe=False)
         self.started_at = datetime.now(UTC)
         self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self.recorder.set_phase)
         self.pm.hooks.harness_run_start(run=self.run)
