@@ -22,13 +22,11 @@ from harness._errors import InfrastructureError, InputError
 from harness._plugin_types import Endpoint, RunContext
 from harness._process import ChildProcess, harness_command, start_server
 from harness._stack import Stack
-from harness._targets import harness_env
+from harness._targets import app_factory, harness_env
 
 if TYPE_CHECKING:
     from harness._plugins import PluginManager
     from harness._scenario import Scenario
-
-EXAMPLE_APP = "examples.genai_service.app:create_app"
 
 
 @dataclass
@@ -127,7 +125,7 @@ class ProcessStack:
             **harness_env(self.scenario, self.run.endpoints, resilience=self.resilience),
             "HARNESS_WORKDIR": str((self.run.report_dir / ".work" / self.run.run_id).resolve()),
         }
-        app = EXAMPLE_APP if spec.app == "example" else spec.app
+        app = app_factory(spec.app)
         argv = harness_command("app", "serve", app, "--port", "0")
         self.app = start_server(f"target app {app}", argv, self.run.options, env=env)
         return self.app.url

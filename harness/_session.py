@@ -30,6 +30,7 @@ from harness._targets import (
     CoreTarget,
     HttpTarget,
     Target,
+    app_factory,
     build_wrapper,
     chain_endpoints,
     harness_env,
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from harness._scenario import Scenario
 
 logger = logging.getLogger("harness.session")
-
-EXAMPLE_APP = "examples.genai_service.app:create_app"
 
 
 @dataclass
@@ -90,7 +89,7 @@ class AppServer:
     """An ASGI app (``module:factory``) served by uvicorn on 127.0.0.1 in a background thread."""
 
     def __init__(self, app: str, env: dict[str, str]) -> None:
-        self.app_path = EXAMPLE_APP if app == "example" else app
+        self.app_path = app_factory(app)
         self.env = env
         self.url = ""
         self._server: Any = None

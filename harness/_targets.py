@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from harness._scenario import RequestSpec, Scenario
 
 FAKE_KEY = "sk-harness-fake-key"  # the fake vendors only check that a key is present
+EXAMPLE_APP = "examples.genai_service.app:create_app"
+"""What ``target: {app: example}`` serves: the example GenAI service's uvicorn factory."""
+
+
+def app_factory(app: str) -> str:
+    """The ``module:factory`` import string of an app target."""
+    return EXAMPLE_APP if app == "example" else app
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +88,14 @@ def harness_env(
     return env
 
 
-def _fill(value: Any, user: int, n: int) -> Any:
+def fill_request(value: Any, user: int, n: int) -> Any:
+    """``value`` with ``{user}`` and ``{n}`` filled in, in every string it holds."""
     if isinstance(value, str):
         return value.replace("{user}", str(user)).replace("{n}", str(n))
     if isinstance(value, dict):
-        return {k: _fill(v, user, n) for k, v in value.items()}
+        return {k: fill_request(v, user, n) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, user, n) for v in value]
+        return [fill_request(v, user, n) for v in value]
     return value
 
 
@@ -105,7 +113,7 @@ class HttpTarget:
         )
 
     async def request(self, user: int, n: int) -> Outcome:
-        body = _fill(self.spec.body, user, n)
+        body = fill_request(self.spec.body, user, n)
         try:
             if self.spec.method == "GET":
                 response = await self.client.get(self.spec.path, params=body)
@@ -153,7 +161,7 @@ class CoreTarget:
         self.spec = request
 
     async def request(self, user: int, n: int) -> Outcome:
-        prompt = str(_fill(self.spec.body.get("message", "question {n}"), user, n))
+        prompt = str(fill_request(self.spec.body.get("message", "question {n}"), user, n))
         try:
             if self.spec.stream:
                 async for _ in self.wrapper.stream(prompt):

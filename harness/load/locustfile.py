@@ -22,7 +22,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness._errors import HarnessError
-from harness._targets import _fill
+from harness._targets import fill_request
 from harness.load._state import PHASE_MESSAGE, LoadState, spawn_enter
 
 STATE = LoadState()
@@ -79,7 +79,7 @@ class ChatUser(FastHttpUser):
             return
         spec = STATE.scenario.target.request
         self.n += 1
-        body = _fill(spec.body, self.user_id, self.n) if spec.body else None
+        body = fill_request(spec.body, self.user_id, self.n) if spec.body else None
         if spec.method == "GET":
             self.client.get(spec.path, params=body, name=spec.label)
         else:
