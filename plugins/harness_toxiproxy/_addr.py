@@ -6,7 +6,8 @@ address``), so clients that match on them see the same strings here.
 
 One deliberate difference: Go listens on *every* interface when the host part is empty
 (``""`` or ``":8080"``); this server binds 127.0.0.1 instead, because the harness only ever
-exposes loopback. An explicit host (``0.0.0.0:8080``) is honoured.
+exposes loopback. An explicit host is honoured, as real Toxiproxy does (the harness asks for
+127.0.0.1 only).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def test_busy_port_is_an_infrastructure_error() -> None:
     assert raised.value.exit_code == 3
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])  # allowed: the vendor must refuse these
 def test_only_loopback(host: str) -> None:
     with pytest.raises(InputError, match="loopback"):
         FakeVendor(host=host)
