@@ -53,7 +53,7 @@ from harness.core._policy import RetryPolicy
 
 T = TypeVar("T")
 _EPSILON = 1e-9  # float slack when comparing a sleep with the time left
-StopReason = Literal["attempts", "retry_after", "deadline", "breaker", "budget"]
+StopReason = Literal["attempts", "retry_after", "patience", "deadline", "breaker", "budget"]
 
 
 class DefaultClock:
@@ -507,6 +507,12 @@ class Resilience:
             policy.fallback_after if call.has_fallback else policy.max_retry_after
         ):
             stop = "retry_after"
+        elif (
+            reason == "backoff"
+            and call.has_fallback
+            and policy.step(max(tried, 1)) > (policy.fallback_after)
+        ):
+            stop = "patience"  # a backup answers sooner than this backoff step would
         elif call.slept_clipped or room <= _EPSILON or delay > room + _EPSILON:
             stop = "deadline"
         elif guard.breaker is not None and guard.breaker.state == "open":

@@ -31,9 +31,10 @@ class RetryPolicy:
       seconds or HTTP-date) instead of the backoff step.
     - ``max_retry_after``: a vendor asking for longer than this is not waited for: the call
       moves to the next provider instead.
-    - ``fallback_after``: while a backup provider remains, a wait the vendor imposes
-      (``Retry-After``, or the rate-limit gate another caller closed) longer than this is not
-      taken either: the backup answers sooner. The last provider waits up to
+    - ``fallback_after``: while a backup provider remains, a wait longer than this is not taken:
+      a ``Retry-After``, the rate-limit gate another caller closed, or a backoff step (so with
+      the defaults a provider with a backup gets two attempts, 1 s apart at most). The backup
+      answers sooner. The last provider in the chain runs the full schedule and waits up to
       ``max_retry_after``.
     - ``deadline``: seconds for the whole call (attempts, sleeps and fallbacks); ``None``: none.
     - ``min_attempt_time``: an attempt is not started (and a sleep not taken) unless at least

@@ -131,13 +131,27 @@ async def test_rate_limited_provider_holds_back_the_next_caller(
 async def test_deadline_bounds_the_whole_call(mock: respx.MockRouter, clock: VirtualClock) -> None:
     mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
-    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", deadline=5.0))
+    patient = RetryPolicy(jitter="none", deadline=5.0, fallback_after=10.0)
+    llm = make_llm(backup=True, policy=patient)
     started = clock.now()
     answer = await llm.complete("hi")
     # 1 + 2 s of backoff fit; the 4 s step does not, so the backup serves at once.
     assert clock.now() - started <= 5.0
     assert clock.sleeps == [1.0, 2.0]
     assert answer.provider == "backup"
+
+
+async def test_with_a_backup_a_backoff_step_over_fallback_after_goes_to_it(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    answer = await make_llm(backup=True).complete("hi")
+    # step 1 s <= fallback_after (1 s): one retry; step 2 s is not worth waiting for.
+    assert clock.sleeps == [1.0]
+    assert primary.call_count == 2
+    assert answer.provider == "backup"
+    assert answer.attempts == 3
 
 
 async def test_deadline_exceeded_when_no_provider_can_start(
