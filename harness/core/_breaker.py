@@ -46,6 +46,7 @@ class BreakerConfig:
 
 
 StateListener = Callable[[BreakerState, BreakerState], None]
+_BUCKETS = 10  # the sliding window is counted in this many time buckets
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,8 @@ class CircuitBreaker:
         self._state: BreakerState = "closed"
         self._opened_at = 0.0
         self._probe_in_flight = False
-        self._outcomes: deque[tuple[float, bool]] = deque()
+        self._buckets: deque[list[int]] = deque()
+        self._total = 0
         self._failures_in_window = 0
         self._consecutive = 0
         self._generation = 0
@@ -169,24 +171,33 @@ class CircuitBreaker:
         return self._move("open")
 
     def _add(self, *, ok: bool) -> None:
-        now = self._clock.now()
-        self._outcomes.append((now, ok))
+        """Count one outcome in the sliding window: buckets of a tenth of the window each, so
+        memory stays small at any traffic and a bucket leaves the window as a whole."""
+        width = self.config.window / _BUCKETS
+        key = int(self._clock.now() // width)
+        buckets = self._buckets
+        if not buckets or buckets[-1][0] != key:
+            buckets.append([key, 0, 0])
+            oldest = key - _BUCKETS
+            while buckets[0][0] <= oldest:
+                _, gone_ok, gone_failed = buckets.popleft()
+                self._total -= gone_ok + gone_failed
+                self._failures_in_window -= gone_failed
+        bucket = buckets[-1]
+        bucket[1 if ok else 2] += 1
+        self._total += 1
         if not ok:
             self._failures_in_window += 1
-        horizon = now - self.config.window
-        while self._outcomes and self._outcomes[0][0] < horizon:
-            _, was_ok = self._outcomes.popleft()
-            if not was_ok:
-                self._failures_in_window -= 1
 
     def _reset_window(self) -> None:
-        self._outcomes.clear()
+        self._buckets.clear()
+        self._total = 0
         self._failures_in_window = 0
 
     def _should_open(self) -> bool:
         if self._consecutive >= self.config.consecutive_failures:
             return True
-        total = len(self._outcomes)
+        total = self._total
         return (
             total >= self.config.min_throughput
             and self._failures_in_window / total >= self.config.failure_ratio

@@ -16,7 +16,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, NoReturn, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, NoReturn, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception
 
@@ -106,9 +106,10 @@ class _AttemptTimer:
         return self.expired and self._task.uncancel() <= self._cancelling
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptInfo:
-    """What an operation learns about the attempt it runs: its number and its time limit."""
+class AttemptInfo(NamedTuple):
+    """What an operation learns about the attempt it runs: its number and its time limit.
+
+    (A named tuple: one is built per attempt, on the hot path.)"""
 
     provider: str
     attempt: int
@@ -118,9 +119,8 @@ class AttemptInfo:
 Operation = Callable[[AttemptInfo], Awaitable[T]]
 
 
-@dataclass(frozen=True, slots=True)
-class Served(Generic[T]):
-    """The value of a successful call and how it was obtained."""
+class Served(NamedTuple, Generic[T]):
+    """The value of a successful call and how it was obtained (immutable)."""
 
     value: T
     provider: str
@@ -293,16 +293,17 @@ class Resilience:
                     fallback=name != chain[0][0],
                     attempts_by_provider=dict(call.by_provider),
                 )
-                self._emit(
-                    CallFinished,
-                    call_id=call.call_id,
-                    outcome="ok",
-                    provider=name,
-                    attempts=call.attempts,
-                    elapsed=served.elapsed,
-                    error=None,
-                    fallback=served.fallback,
-                )
+                if self._observed:
+                    self._emit(
+                        CallFinished,
+                        call_id=call.call_id,
+                        outcome="ok",
+                        provider=name,
+                        attempts=call.attempts,
+                        elapsed=served.elapsed,
+                        error=None,
+                        fallback=served.fallback,
+                    )
                 return served
             if call.stop_reason == "deadline" or call.deadline.expired:
                 raise DeadlineExceeded(budget_seconds or math.inf, errors=errors)
@@ -379,11 +380,8 @@ class Resilience:
             raise CircuitOpen(guard.name, last_error=error) from error
         raise error
 
-    async def _pass_gate(self, guard: Guard, call: _Call) -> None:
+    async def _pass_gate(self, hold: float, guard: Guard, call: _Call) -> None:
         """Wait while another caller's 429 holds the provider, or give up on it (fallback)."""
-        hold = guard.gate.release_delay()
-        if hold <= 0.0:
-            return
         policy = self.policy
         room = call.deadline.remaining() - policy.min_attempt_time
         limit = policy.fallback_after if call.has_fallback else policy.max_retry_after
@@ -397,7 +395,9 @@ class Resilience:
         await self.clock.sleep(hold)
 
     async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
-        await self._pass_gate(guard, call)
+        hold = guard.gate.release_delay()
+        if hold > 0.0:
+            await self._pass_gate(hold, guard, call)
         remaining = call.deadline.remaining()
         if remaining <= 0.0:
             call.stop_reason = "deadline"

@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
@@ -60,9 +60,8 @@ def _unclipped(timeouts: Timeouts) -> httpx.Timeout:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts as the vendor reported them."""
+class Usage(NamedTuple):
+    """Token counts as the vendor reported them (immutable; a named tuple, built per call)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -72,9 +71,8 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One provider's answer to one attempt."""
+class Reply(NamedTuple):
+    """One provider's answer to one attempt (immutable)."""
 
     text: str
     model: str
