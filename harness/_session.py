@@ -9,19 +9,16 @@ reports. It returns the :class:`Report`; deciding the exit code is the caller's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import random
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness._appserver import AppServer
 from harness._driver import Progress, drive
-from harness._errors import InfrastructureError
 from harness._metrics import Recorder
 from harness._plugin_types import RunContext
 from harness._report import Report, ScenarioInfo, build_report, new_run_id
@@ -69,76 +66,6 @@ def phase_windows(scenario: Scenario, recorder: Recorder) -> list[PhaseWindow]:
             continue
         windows.append(PhaseWindow(phase.name, span[0], span[1], bool(phase.faults)))
     return windows
-
-
-@contextlib.contextmanager
-def _patched_env(env: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-class AppServer:
-    """An ASGI app (``module:factory``) served by uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: str, env: dict[str, str]) -> None:
-        self.app_path = app_factory(app)
-        self.env = env
-        self.url = ""
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> str:
-        import socket
-
-        import uvicorn
-
-        with _patched_env(self.env):
-            config = uvicorn.Config(
-                self.app_path,
-                factory=True,
-                host="127.0.0.1",
-                port=0,
-                log_level="warning",
-                lifespan="on",
-            )
-            config.load()
-        self._server = uvicorn.Server(config)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="harness-app", daemon=True
-        )
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started or not self._thread.is_alive():
-                break
-            threading.Event().wait(0.01)
-        if not self._server.started:
-            sock.close()
-            raise InfrastructureError(
-                f"the target app {self.app_path!r} did not start",
-                "run it by hand (uvicorn --factory ...) to see its error",
-            )
-        self._sock = sock
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if getattr(self, "_sock", None) is not None:
-            self._sock.close()
 
 
 def run_scenario(
@@ -238,7 +165,7 @@ async def _open_target(
     assert spec.app is not None
     env = {**spec.env, **harness_env(scenario, run.endpoints, resilience=options.resilience)}
     env["HARNESS_WORKDIR"] = str(run.report_dir / ".work" / run.run_id)
-    server = AppServer(spec.app, env)
+    server = AppServer(app_factory(spec.app), env)
     url = await asyncio.to_thread(server.start)
     return HttpTarget(url, spec.request), server.stop
 

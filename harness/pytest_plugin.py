@@ -194,18 +194,11 @@ def fake_llm(_harness_fake_llm_server: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def _harness_toxiproxy_url(pytestconfig: pytest.Config) -> Iterator[str]:
-    url = _state(pytestconfig).toxiproxy_url()
-    if url:
-        yield url
-        return
-    from harness_toxiproxy import EmbeddedToxiproxy
+    from harness_toxiproxy import resolve_toxiproxy
 
-    server = EmbeddedToxiproxy(port=0)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    url = _state(pytestconfig).toxiproxy_url()
+    with resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {}) as handle:
+        yield handle.url
 
 
 @pytest.fixture

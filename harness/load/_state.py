@@ -130,12 +130,13 @@ class LoadState:
         return target
 
     def close_stack(self) -> None:
-        if self.run is not None:
-            for endpoint in list(self.run.endpoints.values()) if self.stack is None else []:
-                endpoint.close()  # attached clients only
+        """Stop the stack this process started, or release the clients of an attached one."""
         if self.stack is not None:
             self.stack.close()
             self.stack = None
+        elif self.run is not None:
+            for endpoint in self.run.endpoints.values():
+                endpoint.close()
 
     # -- phases ----------------------------------------------------------------------------------
 

@@ -1,37 +1,11 @@
-"""Helpers for the Locust driver's tests: they run real processes (Locust, vendors, the app)."""
+"""Fixtures for the Locust driver's tests."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SCENARIO = """
-name: {name}
-seed: 11
-target: {{app: example}}
-upstreams:
-  - {{name: primary, api: openai}}
-  - {{name: backup, api: anthropic}}
-proxies:
-  - {{name: primary_net, upstream: primary}}
-load: {{users: {users}, spawn_rate: {users}}}
-phases:
-  - {{name: baseline, duration: 2s}}
-  - name: outage
-    duration: 3s
-    faults:
-      - {{kind: http_status, target: primary, status: 503}}
-  - {{name: recovery, duration: 1s}}
-sla:
-  - availability >= 99%
-  - fallback_rate >= 50% phase=outage
-"""
+from load_support import SCENARIO
 
 
 @pytest.fixture
@@ -39,51 +13,3 @@ def scenario_file(tmp_path: Path) -> Path:
     path = tmp_path / "outage.yaml"
     path.write_text(SCENARIO.format(name="load outage", users=8))
     return path
-
-
-def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def locust_aggregated(output: str) -> int:
-    """Locust's own request count from its summary table."""
-    counts = re.findall(r"^\s+Aggregated\s+(\d+)\s+\d+\(", output, re.MULTILINE)
-    assert counts, output[-3000:]
-    return int(counts[-1])  # the last table is the final summary
-
-
-def only_report(report_dir: Path) -> dict:  # type: ignore[type-arg]
-    reports = list(report_dir.glob("*.json"))
-    assert len(reports) == 1, reports
-    return json.loads(reports[0].read_text())
-
-
-def totals(report: dict) -> dict:  # type: ignore[type-arg]
-    return next(r for r in report["requests"] if r["name"] == "*" and r["phase"] == "*")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie child of ours is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def stack_pids(report_dir: Path) -> list[int]:
-    pids: list[int] = []
-    for stack_file in report_dir.glob(".work/*/stack.json"):
-        pids += json.loads(stack_file.read_text())["pids"]
-    return pids

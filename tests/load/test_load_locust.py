@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import alive, harness, locust_aggregated, only_report, stack_pids, totals
+from load_support import alive, harness, locust_aggregated, only_report, stack_pids, totals
 
 
 def test_load_holds_writes_reports_and_stops_everything(

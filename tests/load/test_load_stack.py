@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import httpx
-from conftest import alive, harness
+from load_support import alive, harness
 
 
 def test_stack_up_serves_and_stack_down_stops_everything(
