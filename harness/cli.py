@@ -28,8 +28,8 @@ toxiproxy_app = typer.Typer(help="The embedded Toxiproxy-compatible server.", no
 app.add_typer(vendor_app, name="vendor")
 app.add_typer(toxiproxy_app, name="toxiproxy")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)  # scenario text is not markup
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DisableOpt = Annotated[
     list[str] | None,
@@ -44,7 +44,7 @@ def _pm(disable: list[str] | None) -> Any:
 
 
 def _fail(exc: HarnessError) -> typer.Exit:
-    err.print(f"error: {exc}", markup=False)
+    err.print(f"error: {exc}")
     return typer.Exit(exc.exit_code)
 
 
@@ -95,13 +95,12 @@ def validate_cmd(
             _check_backends(scenario, pm, str(path))
         except InputError as exc:
             bad += 1
-            err.print(str(exc), markup=False)
+            err.print(str(exc))
             continue
         faults = sum(len(p.faults) for p in scenario.phases)
         out.print(
             f"{path}: ok ({scenario.name}: {len(scenario.phases)} phases, {faults} faults, "
             f"{len(scenario.sla)} thresholds)",
-            markup=False,
         )
     raise typer.Exit(EXIT_INPUT if bad else EXIT_OK)
 
@@ -145,7 +144,7 @@ def run_cmd(
     except HarnessError as exc:
         raise _fail(exc) from exc
     for line in run_summary(report):
-        out.print(line, markup=False)
+        out.print(line)
     out.print(f"reports: {report_dir / report.run_id}.*")
     raise typer.Exit(EXIT_OK if report.held or no_fail else EXIT_BREACH)
 
@@ -166,7 +165,7 @@ def gate_cmd(
 
     code, lines = gate(reports)
     for line in lines:
-        (out if code == EXIT_OK else err).print(line, markup=False)
+        (out if code == EXIT_OK else err).print(line)
     raise typer.Exit(code)
 
 
@@ -243,15 +242,11 @@ def stack_up(
         info = up(scenario_file, state, resilience=resilience, seed=seed, disable=disable or [])
     except HarnessError as exc:
         raise _fail(exc) from exc
-    out.print(f"target {info.target_url}", markup=False)
+    out.print(f"target {info.target_url}")
     for endpoint in info.endpoints:
         where = endpoint.get("url") or endpoint.get("address")
-        out.print(
-            f"{endpoint['role']} {endpoint['name']} ({endpoint['backend']}): {where}", markup=False
-        )
-    out.print(
-        f"stack file {state} (stop it with: harness stack down --state {state})", markup=False
-    )
+        out.print(f"{endpoint['role']} {endpoint['name']} ({endpoint['backend']}): {where}")
+    out.print(f"stack file {state} (stop it with: harness stack down --state {state})")
 
 
 @stack_app.command("down")
@@ -263,7 +258,7 @@ def stack_down(state: StateOpt = DEFAULT_STATE) -> None:
         stopped = down(state)
     except HarnessError as exc:
         raise _fail(exc) from exc
-    out.print(f"stopped {stopped} process(es)", markup=False)
+    out.print(f"stopped {stopped} process(es)")
 
 
 @app.command("load")
@@ -321,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         return exc.code if isinstance(exc.code, int) else EXIT_BREACH
     except HarnessError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}")
         return exc.exit_code
     return EXIT_OK
 
