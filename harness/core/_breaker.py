@@ -90,6 +90,8 @@ class CircuitBreaker:
         self._failures_in_window = 0
         self._consecutive = 0
         self._generation = 0
+        self._closed_permit = BreakerPermit(0, probe=False)
+        self._bucket_width = config.window / _BUCKETS
         self.opened_count = 0
 
     @property
@@ -112,7 +114,7 @@ class CircuitBreaker:
             if self._state == "open" and self._break_over():
                 changes.append(self._move("half_open"))
             if self._state == "closed":
-                permit = BreakerPermit(self._generation, probe=False)
+                permit = self._closed_permit
             elif self._state == "half_open" and not self._probe_in_flight:
                 self._probe_in_flight = True
                 permit = BreakerPermit(self._generation, probe=True)
@@ -120,16 +122,17 @@ class CircuitBreaker:
         return permit
 
     def record_success(self, permit: BreakerPermit) -> None:
-        changes: list[tuple[BreakerState, BreakerState]] = []
         with self._lock:
-            if self._is_live_probe(permit):
-                self._probe_in_flight = False
-                self._reset_window()
-                changes.append(self._move("closed"))
-            elif self._state == "closed":
+            if self._state == "closed":  # the hot path: no state change to announce
                 self._consecutive = 0
                 self._add(ok=True)
-        self._notify(changes)
+                return
+            if not self._is_live_probe(permit):
+                return
+            self._probe_in_flight = False
+            self._reset_window()
+            change = self._move("closed")
+        self._notify([change])
 
     def record_failure(self, permit: BreakerPermit) -> None:
         changes: list[tuple[BreakerState, BreakerState]] = []
@@ -161,6 +164,8 @@ class CircuitBreaker:
     def _move(self, new: BreakerState) -> tuple[BreakerState, BreakerState]:
         old, self._state = self._state, new
         self._generation += 1
+        # Permits are immutable; every closed-state attempt of one generation shares one.
+        self._closed_permit = BreakerPermit(self._generation, probe=False)
         return old, new
 
     def _open(self) -> tuple[BreakerState, BreakerState]:
@@ -173,8 +178,7 @@ class CircuitBreaker:
     def _add(self, *, ok: bool) -> None:
         """Count one outcome in the sliding window: buckets of a tenth of the window each, so
         memory stays small at any traffic and a bucket leaves the window as a whole."""
-        width = self.config.window / _BUCKETS
-        key = int(self._clock.now() // width)
+        key = int(self._clock.now() // self._bucket_width)
         buckets = self._buckets
         if not buckets or buckets[-1][0] != key:
             buckets.append([key, 0, 0])

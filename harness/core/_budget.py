@@ -46,10 +46,15 @@ class RetryBudget:
 
     def record_call(self) -> None:
         """A new call started on this provider: deposit ``ratio`` tokens."""
+        config = self.config
         with self._lock:
             self.calls += 1
+            if self._tokens >= config.capacity:
+                # Full (the healthy case): nothing to add. ``_last`` may go stale meanwhile:
+                # harmless, as every withdrawal refills first and a full bucket stays capped.
+                return
             self._refill()
-            self._tokens = min(self.config.capacity, self._tokens + self.config.ratio)
+            self._tokens = min(config.capacity, self._tokens + config.ratio)
 
     def try_spend(self) -> bool:
         """Withdraw a token for one retry; False (nothing withdrawn) when the bucket is empty."""

@@ -50,6 +50,7 @@ from harness.core._events import (
 )
 from harness.core._gate import RateLimitGate
 from harness.core._policy import RetryPolicy
+from harness.core._watchdog import start_attempt_timer
 
 T = TypeVar("T")
 _EPSILON = 1e-9  # float slack when comparing a sleep with the time left
@@ -77,33 +78,6 @@ class DefaultClock:
 
     def __repr__(self) -> str:
         return f"DefaultClock(-> {get_clock()!r})"
-
-
-class _AttemptTimer:
-    """``asyncio.timeout`` reduced to what an attempt needs: cancel the running task at the
-    time limit, and tell that cancellation apart from one that came from outside."""
-
-    __slots__ = ("_cancelling", "_handle", "_task", "expired")
-
-    def __init__(self, limit: float) -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._cancelling = task.cancelling()
-        self.expired = False
-        self._handle = loop.call_at(loop.time() + limit, self._expire)
-
-    def _expire(self) -> None:
-        self.expired = True
-        self._task.cancel()
-
-    def cancel(self) -> None:
-        self._handle.cancel()
-
-    def expired_here(self) -> bool:
-        """True when our timer caused the cancellation (and no outside cancel is pending)."""
-        return self.expired and self._task.uncancel() <= self._cancelling
 
 
 class AttemptInfo(NamedTuple):
@@ -277,8 +251,20 @@ class Resilience:
                 if call.deadline.remaining() <= self.policy.min_attempt_time:
                     call.stop_reason = "deadline"
                     break
+                guard = self.guard(name)
+                self._enter_provider(guard, call)
                 try:
-                    value = await self._on_provider(self.guard(name), operation, call)
+                    # The first attempt is awaited right here: the happy path pays for no
+                    # retry machinery and no extra coroutine frame.
+                    first_error: BaseException | None = None
+                    try:
+                        value = await self._attempt(guard, operation, call)
+                    except Exception as exc:
+                        if not self.retry_if(exc):
+                            raise
+                        first_error = exc
+                    if first_error is not None:
+                        value = await self._retry(first_error, guard, operation, call)
                 except (UpstreamError, CircuitOpen, RetryBudgetExhausted) as exc:
                     errors[name] = exc
                     if isinstance(exc, UpstreamError) and not exc.fallback:
@@ -337,20 +323,19 @@ class Resilience:
         except AllProvidersFailed as exc:
             raise exc.errors[name] from None
 
-    async def _on_provider(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
+    @staticmethod
+    def _enter_provider(guard: Guard, call: _Call) -> None:
         if guard.budget is not None:
             guard.budget.record_call()
         call.stop_reason = None
         call.previous_delay = None
         call.slept_clipped = False
         call.last_attempt = 0.0
-        # The first attempt runs without tenacity: the happy path pays for no retry machinery.
-        try:
-            return await self._attempt(guard, operation, call)
-        except Exception as exc:
-            if not self.retry_if(exc):
-                raise
-            first = exc
+
+    async def _retry(
+        self, first: BaseException, guard: Guard, operation: Operation[T], call: _Call
+    ) -> T:
+        """After the first attempt on a provider failed retryably: the retries, with tenacity."""
         self._decide(first, guard, call)
         if call.stop_reason is not None:
             self._raise_stopped(first, guard, call)
@@ -417,7 +402,7 @@ class Resilience:
         if call.attempt_timeout is not None and call.attempt_timeout < remaining:
             limit = call.attempt_timeout
         info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=limit)
-        timer = _AttemptTimer(limit) if math.isfinite(limit) else None
+        timer = start_attempt_timer(limit) if math.isfinite(limit) else None
         try:
             try:
                 result = await operation(info)

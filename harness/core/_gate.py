@@ -12,6 +12,8 @@ import threading
 
 from harness.core._clock import Clock
 
+_NEVER_CLOSED = float("-inf")
+
 
 class RateLimitGate:
     """'Not before T' for one provider, shared by all calls to it."""
@@ -20,7 +22,7 @@ class RateLimitGate:
         self._clock = clock
         self._rng = rng
         self._spread = spread
-        self._not_before = float("-inf")
+        self._not_before = _NEVER_CLOSED
         self._lock = threading.Lock()
 
     def close_for(self, seconds: float) -> None:
@@ -30,6 +32,8 @@ class RateLimitGate:
 
     def wait_time(self) -> float:
         """Seconds until the gate opens (0 when open), without jitter."""
+        if self._not_before == _NEVER_CLOSED:  # the common case: no clock read
+            return 0.0
         return max(0.0, self._not_before - self._clock.now())
 
     def release_delay(self) -> float:

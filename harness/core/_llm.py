@@ -11,7 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
@@ -124,8 +131,10 @@ class BaseLLMWrapper:
         prepared = self.prepare_messages(messages)
         client = self.client()
 
-        async def attempt(provider: Provider, info: AttemptInfo) -> Reply:
-            return await provider.complete(client, prepared, params, limit=info.timeout)
+        # A plain function returning the provider's coroutine: no extra coroutine frame for
+        # every resumption of the request to pass through (the hot path of every call).
+        def attempt(provider: Provider, info: AttemptInfo) -> Awaitable[Reply]:
+            return provider.complete(client, prepared, params, limit=info.timeout)
 
         chain = [(p.name, partial(attempt, p)) for p in self.providers]
         served = await self.resilience.run(chain, deadline=deadline)
