@@ -30,7 +30,7 @@ from pydantic import (
 
 from harness._faults import BUILTIN_FAULT_KINDS, FaultSpec
 from harness._sla import Threshold, parse_threshold
-from harness._units import Duration
+from harness._units import Duration, Rate
 
 
 def _threshold(value: Any) -> Threshold:
@@ -136,6 +136,28 @@ class RequestSpec(_Model):
         return self.name or self.path
 
 
+class CoreTimeoutsSpec(_Model):
+    """Per-attempt client limits of a ``core`` target's providers (``harness.core.Timeouts``).
+
+    Client configuration, not resilience: the naive client (resilience off) gets them too."""
+
+    connect: Duration | None = Field(default=None, gt=0)
+    read: Duration | None = Field(default=None, gt=0)
+    first_token: Duration | None = Field(default=None, gt=0)
+    stall: Duration | None = Field(default=None, gt=0)
+
+
+class CoreBreakerSpec(_Model):
+    """The circuit breaker of a ``core`` target (``harness.core.BreakerConfig``); unset fields
+    keep the core's defaults."""
+
+    failure_ratio: Rate | None = Field(default=None, gt=0, le=1)
+    window: Duration | None = Field(default=None, gt=0)
+    min_throughput: int | None = Field(default=None, ge=1)
+    consecutive_failures: int | None = Field(default=None, ge=1)
+    break_duration: Duration | None = Field(default=None, ge=0)
+
+
 class TargetSpec(_Model):
     """The system under test: exactly one of ``app`` (the example service), ``url`` (your
     service), or ``core`` (the resilient core driven directly, no HTTP service)."""
@@ -147,6 +169,8 @@ class TargetSpec(_Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="extra environment for an app target"
     )
+    timeouts: CoreTimeoutsSpec | None = None
+    breaker: CoreBreakerSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetSpec:
@@ -154,6 +178,12 @@ class TargetSpec(_Model):
         if len(chosen) != 1:
             raise ValueError(
                 f"target needs exactly one of 'app', 'url' or 'core', got {chosen or 'none'}"
+            )
+        configured = [k for k in ("timeouts", "breaker") if getattr(self, k) is not None]
+        if configured and self.core is None:
+            raise ValueError(
+                f"{' and '.join(configured)} configure the core a 'core' target builds; "
+                "an app or url target configures its own client"
             )
         return self
 

@@ -30,6 +30,7 @@ from harness._targets import (
     app_factory,
     build_wrapper,
     chain_endpoints,
+    core_client_config,
     harness_env,
 )
 from harness._timeline import Timeline
@@ -156,8 +157,13 @@ async def _open_target(
 ) -> tuple[Target, Callable[[], None]]:
     spec = scenario.target
     if spec.core:
+        timeouts, breaker = core_client_config(spec)
         wrapper = build_wrapper(
-            chain_endpoints(scenario, run.endpoints), resilience=options.resilience, seed=run.seed
+            chain_endpoints(scenario, run.endpoints),
+            resilience=options.resilience,
+            seed=run.seed,
+            timeouts=timeouts,
+            breaker=breaker,
         )
         return CoreTarget(wrapper, spec.request), lambda: None
     if spec.url:

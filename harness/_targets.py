@@ -18,14 +18,16 @@ import httpx
 from harness.core import (
     AnthropicProvider,
     BaseLLMWrapper,
+    BreakerConfig,
     OpenAIProvider,
     ResilienceError,
     RetryPolicy,
+    Timeouts,
 )
 
 if TYPE_CHECKING:
     from harness._plugin_types import Endpoint
-    from harness._scenario import RequestSpec, Scenario
+    from harness._scenario import RequestSpec, Scenario, TargetSpec
 
 FAKE_KEY = "sk-harness-fake-key"  # the fake vendors only check that a key is present
 EXAMPLE_APP = "examples.genai_service.app:create_app"
@@ -131,9 +133,17 @@ class HttpTarget:
         await self.client.aclose()
 
 
-def build_wrapper(chain: list[dict[str, Any]], *, resilience: bool, seed: int) -> BaseLLMWrapper:
+def build_wrapper(
+    chain: list[dict[str, Any]],
+    *,
+    resilience: bool,
+    seed: int,
+    timeouts: Timeouts | None = None,
+    breaker: BreakerConfig | None = None,
+) -> BaseLLMWrapper:
     """A resilient core over the chain; with ``resilience=False``, the naive client: one
-    attempt, no fallback, no breaker, no budget (what the harness must catch failing)."""
+    attempt, no fallback, no breaker, no budget (what the harness must catch failing).
+    ``timeouts`` apply to both; ``breaker`` replaces the core's default breaker."""
     providers = []
     for entry in chain:
         cls = AnthropicProvider if entry["api"] == "anthropic" else OpenAIProvider
@@ -143,13 +153,29 @@ def build_wrapper(chain: list[dict[str, Any]], *, resilience: bool, seed: int) -
                 base_url=entry["url"],
                 model=entry.get("model"),
                 api_key=FAKE_KEY,
+                timeouts=timeouts,
             )
         )
     if resilience:
-        return BaseLLMWrapper(providers, policy=RetryPolicy(deadline=30.0), rng=random.Random(seed))
+        return BaseLLMWrapper(
+            providers,
+            policy=RetryPolicy(deadline=30.0),
+            breaker=breaker or BreakerConfig(),
+            rng=random.Random(seed),
+        )
     return BaseLLMWrapper(
         providers[:1], policy=RetryPolicy.no_retries(deadline=30.0), breaker=None, budget=None
     )
+
+
+def core_client_config(spec: TargetSpec) -> tuple[Timeouts | None, BreakerConfig | None]:
+    """The core's ``Timeouts`` and ``BreakerConfig`` a ``core`` target's scenario asks for."""
+    timeouts = breaker = None
+    if spec.timeouts is not None:
+        timeouts = Timeouts(**spec.timeouts.model_dump(exclude_none=True))
+    if spec.breaker is not None:
+        breaker = BreakerConfig(**spec.breaker.model_dump(exclude_none=True))
+    return timeouts, breaker
 
 
 class CoreTarget:

@@ -27,6 +27,7 @@ from harness.core import (
     AnthropicProvider,
     BaseLLMWrapper,
     BudgetConfig,
+    Completion,
     OpenAIProvider,
     Provider,
     ResilienceError,
@@ -85,7 +86,8 @@ def build_llm(settings: Settings) -> BaseLLMWrapper:
 
 class ChatService:
     """One chat turn: memory, tool, LLM, memory again. Memory and tool failures degrade the
-    answer (reported in ``degraded``); only an LLM chain failure makes the request fail."""
+    answer (reported in ``degraded``); only an LLM chain failure makes the request fail. The
+    naive variant (resilience off) degrades nothing: any failure fails the request."""
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
         self.settings = settings
@@ -109,24 +111,42 @@ class ChatService:
         result: list[str] = await self.catalog.async_run(topic=topic)
         return result
 
-    async def chat(self, body: ChatIn) -> JSONResponse:
-        degraded: list[str] = []
+    def _degrade(self, component: str, degraded: list[str], error: ResilienceError) -> None:
+        """Resilient: go on without ``component`` and say so. Naive: the request fails (no
+        fallback of any kind, which is what the chaos suite must catch)."""
+        if not self.settings.resilient:
+            raise error
+        degraded.append(component)
+
+    async def _answer(self, body: ChatIn, degraded: list[str]) -> Completion:
         try:
             history = await self.memory.async_load(body.session_id, limit=6)
-        except ResilienceError:
+        except ResilienceError as exc:
+            self._degrade("memory", degraded, exc)
             history = []
-            degraded.append("memory")
         try:
             facts = await self.lookup(body.message.split()[0].lower().strip("?!.,"))
-        except ResilienceError:
+        except ResilienceError as exc:
+            self._degrade("tool", degraded, exc)
             facts = []
-            degraded.append("tool")
         system = SYSTEM_PROMPT.format(facts=" ".join(facts) or "none")
         messages = [{"role": "system", "content": system}]
         messages += [{"role": r.role, "content": r.content} for r in history]
         messages.append({"role": "user", "content": body.message})
+        answer = await self.llm.complete(messages, max_tokens=256)
         try:
-            answer = await self.llm.complete(messages, max_tokens=256)
+            await self.memory.async_store(body.session_id, "user", body.message)
+            await self.memory.async_store(
+                body.session_id, "assistant", answer.text, {"provider": answer.provider}
+            )
+        except ResilienceError as exc:
+            self._degrade("memory", degraded, exc)
+        return answer
+
+    async def chat(self, body: ChatIn) -> JSONResponse:
+        degraded: list[str] = []
+        try:
+            answer = await self._answer(body, degraded)
         except ResilienceError as exc:
             self.metrics.requests.labels("error").inc()
             return JSONResponse(
@@ -134,13 +154,6 @@ class ChatService:
                 status_code=503,
                 headers={"retry-after": "1"},
             )
-        try:
-            await self.memory.async_store(body.session_id, "user", body.message)
-            await self.memory.async_store(
-                body.session_id, "assistant", answer.text, {"provider": answer.provider}
-            )
-        except ResilienceError:
-            degraded.append("memory")
         for component in dict.fromkeys(degraded):
             self.metrics.degraded.labels(component).inc()
         self.metrics.requests.labels("ok").inc()

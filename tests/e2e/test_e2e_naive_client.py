@@ -1,4 +1,4 @@
-"""A suite that passes whatever the core does is worthless: run the shipped scenarios against a
+"""A suite that passes whatever the core does is worthless: run every shipped scenario against a
 core with retries, fallback and async tool I/O switched off, and the gate must fail (exit 1),
 naming the thresholds that protect against exactly those failures. (That the same scenarios
 hold with the resilient core is what ``pytest scenarios/`` proves in the main suite.)"""
@@ -16,7 +16,16 @@ EXPECTED_BREACHES = {
     "anthropic_overload.yaml": ["availability >= 99.5%"],
     "blocking_tool.yaml": ["p95 < 400ms", "rps >= 40"],
     "stream_cut.yaml": ["availability >= 98% phase=cut_before_text"],
+    "rate_limit_storm.yaml": ["availability >= 99.5%"],
+    "flaky_network.yaml": ["availability >= 99.5%", "fallback_rate >= 80% phase=timeouts"],
+    "latency_spike.yaml": ["availability >= 99.5%", "fallback_rate >= 50% phase=spike"],
+    "memory_outage.yaml": ["availability >= 99.5%"],
 }
+
+
+def test_every_shipped_scenario_is_run_against_the_naive_client() -> None:
+    shipped = {path.name for path in (ROOT / "scenarios").glob("*.yaml")}
+    assert shipped == set(EXPECTED_BREACHES)
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

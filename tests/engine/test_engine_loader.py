@@ -215,7 +215,7 @@ CASES: list[tuple[str, str, str]] = [
         phases: [{name: a, duration: 1s}]
         """,
         "s.yaml: target.zzz (line 2): unknown key 'zzz'; expected one of: app, url, core, "
-        "request, env",
+        "request, env, timeouts, breaker",
     ),
     (
         "unknown fault kind with the did-you-mean hint",
@@ -478,6 +478,28 @@ CASES: list[tuple[str, str, str]] = [
         phases: [{name: a, duration: 1s}]
         """,
         "s.yaml: target (line 2): target needs exactly one of 'app', 'url' or 'core', got none",
+    ),
+    (
+        "client timeouts and breaker configure only a core target",
+        """
+        name: t
+        target: {app: example, timeouts: {read: 1s}, breaker: {break_duration: 1s}}
+        phases: [{name: a, duration: 1s}]
+        """,
+        "s.yaml: target (line 2): timeouts and breaker configure the core a 'core' target "
+        "builds; an app or url target configures its own client",
+    ),
+    (
+        "a core target's client settings are checked like everything else",
+        """
+        name: t
+        target: {core: llm, timeouts: {read: 0s}, breaker: {failure_ratio: 150%}}
+        upstreams: [{name: p, backend: respx}]
+        phases: [{name: a, duration: 1s}]
+        """,
+        "s.yaml: target.timeouts.read (line 2): Input should be greater than 0 (got '0s')\n"
+        "s.yaml: target.breaker.failure_ratio (line 2): expected a rate between 0 and 1 "
+        "(or 0% and 100%), got '150%'",
     ),
     (
         "a core target with nothing to call",
