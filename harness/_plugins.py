@@ -62,23 +62,37 @@ class PluginManager(pluggy.PluginManager):
     ) -> PluginManager:
         """Load entry-point plugins (minus ``disable`` and the environment's), then ``extra``
         ``(name, module)`` pairs, then check everything and build the registries."""
-        for name in {*disable, *disabled_from_env()}:
+        disabled = {*disable, *disabled_from_env()}
+        for name in disabled:
             self.set_blocked(name)
-        self._load_entry_points()
+        installed = self._load_entry_points()
+        extra = list(extra)
+        unknown = disabled - installed - {name for name, _ in extra}
+        if unknown:
+            raise PluginError(
+                f"cannot disable {', '.join(repr(n) for n in sorted(unknown))}: no plugin has "
+                f"that name (from --disable-plugin or {DISABLE_ENV}); installed plugins: "
+                f"{', '.join(sorted(installed))}"
+            )
         for name, plugin in extra:
             self.add(plugin, name)
         self.check()
         return self
 
-    def _load_entry_points(self) -> None:
+    def _load_entry_points(self) -> set[str]:
         """Like pluggy's ``load_setuptools_entrypoints``, but any failure names the plugin and
         its distribution, and two distributions registering one name differently is an error
-        (pluggy silently keeps whichever it meets first)."""
+        (pluggy silently keeps whichever it meets first). Returns every installed plugin name,
+        disabled ones included."""
         seen: dict[str, tuple[str, str]] = {}
+        installed: set[str] = set()
         for dist in importlib.metadata.distributions():
             dist_name = dist.metadata["Name"] or "?"
             for ep in dist.entry_points:
-                if ep.group != ENTRY_POINT_GROUP or self.is_blocked(ep.name):
+                if ep.group != ENTRY_POINT_GROUP:
+                    continue
+                installed.add(ep.name)
+                if self.is_blocked(ep.name):
                     continue
                 if ep.name in seen:
                     other, value = seen[ep.name]
@@ -99,6 +113,7 @@ class PluginManager(pluggy.PluginManager):
                         f"loaded: {exc!r}"
                     ) from exc
                 self.add(plugin, ep.name)
+        return installed
 
     def add(self, plugin: object, name: str | None = None) -> str:
         """Register ``plugin`` (a module or object with hookimpls) programmatically."""

@@ -364,6 +364,21 @@ def test_a_disabled_extra_plugin_is_refused() -> None:
     assert str(info.value) == "plugin 'mine' is blocked (disabled) and was not registered"
 
 
+def test_disabling_a_plugin_that_does_not_exist_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(PluginError) as info:
+        get_plugin_manager(disable=["toxiproxi"])
+    assert str(info.value) == (
+        "cannot disable 'toxiproxi': no plugin has that name (from --disable-plugin or "
+        "HARNESS_DISABLE_PLUGINS); installed plugins: fake_vendor, reporters, respx, sqlite, "
+        "toxiproxy"
+    )
+    monkeypatch.setenv("HARNESS_DISABLE_PLUGINS", "respx,sqlite3")
+    assert main(["plugins"]) == 2
+    assert "cannot disable 'sqlite3'" in capsys.readouterr().err
+
+
 def test_a_scenario_needing_a_disabled_backend_is_refused() -> None:
     pm = get_plugin_manager(disable=["respx"])
     scenario = parse_scenario(

@@ -58,13 +58,19 @@ def test_importing_the_plugin_imports_neither_locust_nor_the_engine() -> None:
 
 def test_no_clash_with_locusts_own_pytest_plugin(pytester: pytest.Pytester) -> None:
     # Locust's plugin owns --host and the `session`/`fastsession` fixtures; ours does not touch
-    # them, so a test can use both.
+    # them, so one test can use Locust's sessions and our chaos fixture side by side. (In a
+    # subprocess: Locust's sessions import locust, which monkey-patches the process with gevent.)
     pytester.makepyfile(
         """
-        def test_both(request, chaos):
+        from harness._chaos import ChaosSession
+
+        def test_both(request, session, fastsession, chaos):
             assert request.config.getoption("--host") == "http://127.0.0.1:1"
-            assert "session" in request.fixturenames or True
+            assert type(session).__module__ == "locust.clients"
+            assert session.base_url == "http://127.0.0.1:1"
+            assert type(fastsession).__name__ == "FastHttpSession"
+            assert isinstance(chaos, ChaosSession)
         """
     )
-    result = pytester.runpytest("--host", "http://127.0.0.1:1", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--host", "http://127.0.0.1:1", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

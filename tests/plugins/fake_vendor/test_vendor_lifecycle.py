@@ -111,9 +111,15 @@ def test_cannot_start_twice() -> None:
         vendor.start()
 
 
-def _serve_process() -> tuple[subprocess.Popen[str], str]:
+SERVE_COMMANDS = {
+    "python api": ["-c", "from harness_fake_vendor import serve; serve(seed=3)"],
+    "cli": ["-m", "harness", "vendor", "serve", "--port", "0", "--seed", "3"],
+}
+
+
+def _serve_process(command: list[str]) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from harness_fake_vendor import serve; serve(seed=3)"],
+        [sys.executable, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -124,9 +130,10 @@ def _serve_process() -> tuple[subprocess.Popen[str], str]:
     return process, line
 
 
+@pytest.mark.parametrize("how", sorted(SERVE_COMMANDS))
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_announces_itself_and_stops_on_signal(sig: signal.Signals) -> None:
-    process, line = _serve_process()
+def test_serve_announces_itself_and_stops_on_signal(sig: signal.Signals, how: str) -> None:
+    process, line = _serve_process(SERVE_COMMANDS[how])
     try:
         assert line.startswith("fake vendor listening on http://127.0.0.1:"), line
         url = line.rsplit(" ", 1)[1]
