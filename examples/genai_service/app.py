@@ -108,8 +108,7 @@ class ChatService:
     async def lookup(self, topic: str) -> list[str]:
         if self.settings.blocking_tool:
             return blocking_lookup(self.settings.catalog_file, topic, self.settings.tool_latency)
-        result: list[str] = await self.catalog.async_run(topic=topic)
-        return result
+        return await self.catalog.answers(topic)
 
     def _degrade(self, component: str, degraded: list[str], error: ResilienceError) -> None:
         """Resilient: go on without ``component`` and say so. Naive: the request fails (no
@@ -176,6 +175,7 @@ class ChatService:
     async def aclose(self) -> None:
         await self.llm.aclose()
         await self.memory.aclose()
+        await self.catalog.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
