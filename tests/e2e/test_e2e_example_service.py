@@ -29,9 +29,7 @@ def healthy_vendors(vendors: tuple[FakeVendor, FakeVendor]) -> Iterator[None]:
         vendor.control.clear_faults()
 
 
-def _service(
-    vendors: tuple[FakeVendor, FakeVendor], tmp_path: Path, **env: str
-) -> TestClient:
+def _service(vendors: tuple[FakeVendor, FakeVendor], tmp_path: Path, **env: str) -> TestClient:
     primary, backup = vendors
     endpoints = [
         {"name": "primary", "api": "openai", "url": primary.openai_base_url},
