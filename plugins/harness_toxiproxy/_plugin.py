@@ -186,7 +186,11 @@ def harness_apply_fault(
         info = client.disable(endpoint.name)
         if info.enabled:
             raise FaultInjectionError(f"proxy {endpoint.name!r} is still enabled after 'down'")
-        return AppliedFault(fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=None)
+        # The client travels with the fault: a proxy the test made itself (the ``chaos``
+        # fixture) is not among the run's endpoints.
+        return AppliedFault(
+            fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=(client, None)
+        )
     toxic_type, attributes = toxic_for(fault)
     existing = {t.name for t in client.toxics(endpoint.name)}
     name = f"harness_{fault.kind}_{len(existing) + 1}"
@@ -211,20 +215,13 @@ def harness_apply_fault(
 def harness_revert_fault(applied: AppliedFault, run: RunContext) -> None:
     if applied.backend != BACKEND.name:
         return
+    client, toxic_name = applied.handle
     if isinstance(applied.fault, DownFault):
-        client = (
-            run.endpoints[applied.endpoint].handle if applied.endpoint in run.endpoints else None
-        )
-        if client is None:
-            raise FaultInjectionError(
-                f"proxy {applied.endpoint!r} vanished before it could come back up"
-            )
         info = client.enable(applied.endpoint)
         if not info.enabled:
             raise FaultInjectionError(f"proxy {applied.endpoint!r} did not come back up")
         applied.fired = None
         return
-    client, toxic_name = applied.handle
     hits = _hits(client, applied.endpoint)
     applied.fired = None if hits is None else hits.get(toxic_name, 0)
     client.remove_toxic(applied.endpoint, toxic_name)

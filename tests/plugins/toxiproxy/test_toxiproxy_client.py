@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from harness_toxiproxy import (
     resolve_toxiproxy,
 )
 from toxiproxy.api import APIConsumer
-from toxiproxy.exceptions import NotFound, ProxyExists
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy_support import Helpers, TcpServer
 
 from harness._errors import FaultInjectionError, InfrastructureError, InputError
@@ -369,3 +370,84 @@ def test_raw_library_against_the_embedded_server(
     assert library.destroy(proxy) is True
     library.destroy_all()
     assert library.proxies() == {}
+
+
+def _go_error(message: str, status: int) -> bytes:
+    return json.dumps({"error": message, "status": status}, separators=(",", ":")).encode() + b"\n"
+
+
+def test_the_library_sees_go_bodies_byte_for_byte(
+    library: toxiproxy_lib.Toxiproxy, echo_server: TcpServer
+) -> None:
+    """Every route toxiproxy-python can call, through its own HTTP layer (``APIConsumer``):
+    the bodies it hands to its caller, and carries in its exceptions, are Toxiproxy's."""
+    proxy = library.create(upstream=echo_server.address, name="p", listen="127.0.0.1:0")
+    listen = proxy.listen
+    shown = APIConsumer.get("/proxies/p").content
+    assert shown == (
+        b'{"name":"p","listen":"'
+        + listen.encode()
+        + b'","upstream":"'
+        + echo_server.address.encode()
+        + b'","enabled":true,"Logger":{},"toxics":[]}'
+    )
+    assert APIConsumer.get("/proxies").json() == {"p": json.loads(shown)}
+    assert APIConsumer.get("/version").content == b'{"version": "2.12.0"}\n'
+
+    created = APIConsumer.post(
+        "/proxies/p/toxics", json={"type": "latency", "attributes": {"latency": 5}}
+    )
+    assert created.status_code == 200
+    assert created.content == (
+        b'{"attributes":{"latency":5,"jitter":0},"name":"latency_downstream",'
+        b'"type":"latency","stream":"downstream","toxicity":1}'
+    )
+    assert APIConsumer.get("/proxies/p/toxics").json() == [json.loads(created.content)]
+
+    errors: list[tuple[Callable[[], object], type[Exception], bytes]] = [
+        (  # library.create checks its own listing first; the server's answer, raw:
+            lambda: APIConsumer.post("/proxies", json={"name": "p", "upstream": "x:1"}),
+            ProxyExists,
+            _go_error("proxy already exists", 409),
+        ),
+        (
+            lambda: APIConsumer.get("/proxies/ghost"),
+            NotFound,
+            _go_error("proxy not found", 404),
+        ),
+        (
+            lambda: proxy.add_toxic(type="latency"),
+            ProxyExists,
+            _go_error("toxic already exists", 409),
+        ),
+        (
+            lambda: proxy.add_toxic(type="earthquake"),
+            InvalidToxic,
+            _go_error("invalid toxic type", 400),
+        ),
+        (
+            lambda: proxy.add_toxic(type="latency", name="x", stream="sideways"),
+            InvalidToxic,
+            _go_error("stream was invalid, can be either upstream or downstream", 400),
+        ),
+        (
+            lambda: proxy.destroy_toxic("ghost"),
+            NotFound,
+            _go_error("toxic not found", 404),
+        ),
+        (
+            lambda: APIConsumer.post("/populate", json=[{"name": "q"}]),
+            InvalidToxic,  # the library maps every 400 to InvalidToxic
+            b'{"error":"missing required field: upstream at proxy 1","status":400,'
+            b'"proxies":null}',  # populate's own error shape, as Go writes it
+        ),
+    ]
+    for call, kind, body in errors:
+        with pytest.raises(kind) as info:
+            call()
+        assert info.value.args[0] == body
+
+    assert APIConsumer.delete("/proxies/p/toxics/latency_downstream").status_code == 204
+    assert APIConsumer.post("/reset").status_code == 204
+    assert APIConsumer.delete("/proxies/p").status_code == 204
+    assert APIConsumer.get("/proxies").content == b"{}"
