@@ -17,7 +17,12 @@ from vendor_responses import (
 
 from harness.core import (
     AllProvidersFailed,
+    AttemptFailed,
+    BadRequest,
+    CallFinished,
     DeadlineExceeded,
+    FallbackUsed,
+    ResilienceEvent,
     RetryPolicy,
     ServerError,
     VirtualClock,
@@ -201,3 +206,55 @@ async def test_a_long_wait_goes_to_the_backup_but_the_last_provider_waits(
     answer = await make_llm().complete("hi")
     assert answer.text == "waited"
     assert clock.sleeps == [3.0]
+
+
+async def test_quota_exhausted_goes_to_the_backup_without_a_retry_and_says_so(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL).mock(
+        return_value=openai_error(
+            429, etype="insufficient_quota", code="insufficient_quota", message="quota"
+        )
+    )
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok("from backup"))
+    llm = make_llm(backup=True)
+    events: list[ResilienceEvent] = []
+    llm.subscribe(events.append)
+    answer = await llm.complete("hi")
+    assert (answer.provider, answer.fallback, answer.attempts) == ("backup", True, 2)
+    assert answer.attempts_by_provider == {"primary": 1, "backup": 1}
+    assert primary.call_count == 1
+    assert clock.sleeps == []  # retrying cannot refill a quota: no wait, no second attempt
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == [
+        "AttemptStarted",
+        "AttemptFailed",
+        "FallbackUsed",
+        "AttemptStarted",
+        "CallFinished",
+    ]
+    failed, fallback, finished = events[1], events[2], events[4]
+    assert isinstance(failed, AttemptFailed)
+    assert (failed.error, failed.status, failed.retryable) == ("QuotaExhausted", 429, False)
+    assert isinstance(fallback, FallbackUsed)
+    assert (fallback.from_provider, fallback.to_provider) == ("primary", "backup")
+    assert fallback.reason == "QuotaExhausted"
+    assert isinstance(finished, CallFinished)
+    assert (finished.outcome, finished.provider, finished.attempts) == ("ok", "backup", 2)
+    assert finished.fallback is True
+    assert len({e.call_id for e in events}) == 1
+
+
+async def test_a_failed_call_finishes_with_its_error(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    mock.post(PRIMARY_URL).mock(return_value=openai_error(400, message="bad"))
+    llm = make_llm(backup=True)
+    events: list[ResilienceEvent] = []
+    llm.subscribe(events.append)
+    with pytest.raises(BadRequest):
+        await llm.complete("hi")
+    finished = events[-1]
+    assert isinstance(finished, CallFinished)
+    assert (finished.outcome, finished.provider, finished.error) == ("error", None, "BadRequest")
+    assert not any(isinstance(e, FallbackUsed) for e in events)  # a bad request stays bad
