@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core._budget import BudgetConfig
 from harness.core._clock import Clock
 from harness.core._events import EventHandler
 from harness.core._executor import AttemptInfo, Resilience
@@ -48,6 +49,7 @@ class BaseMemory(abc.ABC):
         *,
         name: str = "memory",
         policy: RetryPolicy | None = None,
+        budget: BudgetConfig | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -55,7 +57,7 @@ class BaseMemory(abc.ABC):
         self.resilience = Resilience(
             f"memory:{name}",
             policy=policy or DEFAULT_MEMORY_POLICY,
-            budget=None,
+            budget=budget,
             clock=clock,
             rng=rng,
         )

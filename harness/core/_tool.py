@@ -17,6 +17,7 @@ import anyio
 import anyio.to_thread
 
 from harness.core._breaker import BreakerConfig
+from harness.core._budget import BudgetConfig
 from harness.core._clock import Clock
 from harness.core._errors import Locked, is_retryable
 from harness.core._events import EventHandler
@@ -30,7 +31,9 @@ class BaseTool:
     """Base class of tools. Call :meth:`async_run`; implement :meth:`arun` *or* :meth:`run`.
 
     ``timeout`` bounds each attempt. A sync body that times out is abandoned (its thread runs
-    on, its result is dropped): Python cannot kill a thread.
+    on, its result is dropped): Python cannot kill a thread. ``breaker`` and ``budget`` are off
+    unless given: a tool has no backup to fall back to, so they only matter for a tool shared
+    by many callers that must stop multiplying load on a struggling backend.
     """
 
     name: ClassVar[str] = "tool"
@@ -49,6 +52,7 @@ class BaseTool:
         timeout: float | None = 30.0,
         policy: RetryPolicy | None = None,
         breaker: BreakerConfig | None = None,
+        budget: BudgetConfig | None = None,
         max_threads: int = 16,
         idempotent: bool | None = None,
         clock: Clock | None = None,
@@ -62,7 +66,7 @@ class BaseTool:
             f"tool:{self.name}",
             policy=policy or DEFAULT_TOOL_POLICY,
             breaker=breaker,
-            budget=None,
+            budget=budget,
             clock=clock,
             rng=rng,
             retry_if=self._should_retry,

@@ -16,8 +16,10 @@ import respx
 from harness.core import (
     BadRequest,
     BaseTool,
+    BudgetConfig,
     ConnectError,
     HTTPTool,
+    RetryBudgetExhausted,
     RetryPolicy,
     ServerError,
     SQLTool,
@@ -89,6 +91,20 @@ async def test_idempotent_tools_are_retried_others_are_not() -> None:
         with pytest.raises(ConnectError):
             await unsafe.async_run()
         assert unsafe.calls == 1
+
+
+async def test_a_shared_tool_can_cap_its_retries_with_a_budget() -> None:
+    with VirtualClockContext() as clock:
+        # capacity 1, nothing earned per call, no refill: one retry in all, then none
+        budget = BudgetConfig(capacity=1.0, ratio=0.0, min_per_second=0.0)
+        tool = FlakyTool(100, idempotent=True, budget=budget)
+        with pytest.raises(RetryBudgetExhausted):
+            await tool.async_run()
+        assert tool.calls == 2  # the first attempt and the one retry the bucket paid for
+        with pytest.raises(RetryBudgetExhausted):
+            await tool.async_run()
+        assert tool.calls == 3  # the bucket is empty: no retry at all
+        assert clock.sleeps == [0.1]
 
 
 def test_a_tool_must_implement_only_one_body() -> None:
