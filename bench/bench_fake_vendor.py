@@ -9,7 +9,10 @@ for three servers measured in interleaved rounds:
 - ``vendor``: the fake vendor, no fault installed;
 - ``vendor+faults``: the fake vendor with two faults that never fire but make the matching path
   run on every request (an ``http_status`` with ``rate: 0`` that matches, so its schedule is
-  asked, and a ``latency`` fault whose route does not match).
+  asked, and a ``latency`` fault whose route does not match);
+- ``starlette`` (for reference, not judged): the least a Starlette-built vendor would do, one
+  route that parses the JSON body and answers with ``JSONResponse``. It shows what the
+  framework alone costs, and so why the fake vendor is a bare ASGI app.
 
 The load generator is a separate process pinned to the other CPU: raw asyncio sockets with a
 pre-built request, so it costs far less per request than the server. The server's CPU
@@ -116,6 +119,34 @@ def serve_bare(cpu: int | None) -> None:
         server_header=False,
         ws="none",
         interface="asgi3",
+    )
+    print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_starlette(cpu: int | None) -> None:
+    """The least a Starlette-built vendor would do (route, parse the JSON body, answer the same
+    JSON with ``JSONResponse``): the reference for why the fake vendor is a bare ASGI app."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    _pin(cpu)
+    answer = json.loads(_bare_body())
+
+    async def chat(request: Request) -> JSONResponse:
+        await request.json()
+        return JSONResponse(answer)
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    config = uvicorn.Config(
+        app, http="auto", lifespan="off", log_config=None, access_log=False, ws="none"
     )
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
@@ -234,13 +265,20 @@ def main() -> int:
 
     bare = Server("bare", server_cpu)
     vendor = Server("vendor", server_cpu)
-    results: dict[str, list[dict[str, float]]] = {"bare": [], "vendor": [], "vendor+faults": []}
+    starlette = Server("starlette", server_cpu)
+    results: dict[str, list[dict[str, float]]] = {
+        "bare": [],
+        "vendor": [],
+        "vendor+faults": [],
+        "starlette": [],
+    }
     try:
         with VendorControl(vendor.url) as control:
-            for server in (bare, vendor):
+            for server in (bare, vendor, starlette):
                 measure(server, WARMUP_S, client_cpu)
             for _ in range(ROUNDS):
                 results["bare"].append(measure(bare, WINDOW_S, client_cpu))
+                results["starlette"].append(measure(starlette, WINDOW_S, client_cpu))
                 control.reset(faults=True)
                 results["vendor"].append(measure(vendor, WINDOW_S, client_cpu))
                 control.add_fault({"kind": "http_status", "status": 503, "rate": 0})
@@ -253,6 +291,7 @@ def main() -> int:
     finally:
         bare.stop()
         vendor.stop()
+        starlette.stop()
 
     def per_cpu(run: dict[str, float]) -> float:
         return run["rps"] / max(run["server_cpu"], 1e-9)
@@ -275,7 +314,7 @@ def main() -> int:
             f"{server_util:>12.0%}{client_util:>12.0%}{1e6 / eff:>8.0f}"
             + (f"  ({errors} non-200 answers!)" if errors else "")
         )
-        if name != "bare" and eff / base_eff < TARGET_RATIO:
+        if name in ("vendor", "vendor+faults") and eff / base_eff < TARGET_RATIO:
             failed = True
         if server_util < 0.9:
             print(f"  note: {name} server not saturated (another process, or the load generator)")
@@ -288,7 +327,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", choices=["bare", "vendor"])
+    parser.add_argument("--serve", choices=["bare", "vendor", "starlette"])
     parser.add_argument("--load", type=int, metavar="PORT")
     parser.add_argument("--duration", type=float, default=WINDOW_S)
     parser.add_argument("--cpu", type=int)
@@ -297,6 +336,8 @@ if __name__ == "__main__":
         serve_bare(options.cpu)
     elif options.serve == "vendor":
         serve_vendor(options.cpu)
+    elif options.serve == "starlette":
+        serve_starlette(options.cpu)
     elif options.load:
         run_load(options.load, options.duration, CONNECTIONS, options.cpu)
     else:
