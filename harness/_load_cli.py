@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 import harness.load
+from harness._appserver import bind
 from harness._loader import load_scenario
 from harness._plugin_types import RunContext
 from harness._plugins import get_plugin_manager
+from harness._process import die_with_parent
 from harness._procstack import ProcessStack
 from harness._report import new_run_id
 from harness._scenario_checks import check_scenario
@@ -62,7 +64,21 @@ def locust_command(
     if duration:
         argv += ["--chaos-duration", duration]
     if processes:
-        argv += ["--processes", str(processes)]
+        # Locust's master binds every interface on port 5557 by default: keep it on loopback,
+        # on a free port (two runs side by side must not meet); the forked workers connect to
+        # 127.0.0.1 and inherit the port.
+        with bind() as probe:
+            port = probe.getsockname()[1]
+        argv += [
+            "--processes",
+            str(processes),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-port",
+            str(port),
+        ]
     if seed is not None:
         argv += ["--chaos-seed", str(seed)]
     return argv
@@ -103,7 +119,8 @@ def run_load(
             seed=run.seed,
         )
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        locust = subprocess.Popen(argv, env=env)  # noqa: S603 - our interpreter, our arguments
+        # Even a SIGKILLed `harness load` must not leave Locust running: it dies with us.
+        locust = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: S603, PLW1509
         try:
             return locust.wait()
         except KeyboardInterrupt:

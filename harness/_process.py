@@ -27,7 +27,11 @@ from harness._errors import InfrastructureError
 READY = re.compile(r"listening on (?P<url>https?://\S+)")
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child that must not outlive this process (Linux; elsewhere a no-op).
+
+    Runs in the child between fork and exec; pass it only from the main thread (the kernel ties
+    the signal to the thread that forked)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -84,7 +88,7 @@ class ChildProcess:
                 text=True,
                 env=self.env,
                 start_new_session=self.detached,
-                preexec_fn=_die_with_parent if main_thread and not self.detached else None,  # noqa: PLW1509
+                preexec_fn=die_with_parent if main_thread and not self.detached else None,  # noqa: PLW1509
             )
         except OSError as exc:
             raise InfrastructureError(

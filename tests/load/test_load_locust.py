@@ -11,6 +11,9 @@ from pathlib import Path
 
 from load_support import alive, harness, locust_aggregated, only_report, stack_pids, totals
 
+from harness._appserver import bind
+from harness._load_cli import LOCUSTFILE
+
 
 def test_load_holds_writes_reports_and_stops_everything(
     scenario_file: Path, tmp_path: Path
@@ -106,3 +109,88 @@ def test_plain_locust_with_the_shipped_locustfile(scenario_file: Path, tmp_path:
     report = only_report(out)
     assert report["held"]
     assert report["duration"] < 8  # --chaos-duration scaled the phases
+
+
+def test_master_and_a_separately_started_worker_as_across_machines(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    """Plain Locust's own distributed mode: a master (which starts the stack) and a worker
+    started on its own, as on a second machine (here on loopback, as everything is)."""
+    out = tmp_path / "reports"
+    with bind() as probe:
+        port = str(probe.getsockname()[1])
+    common = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
+    chaos = ["--chaos-scenario", str(scenario_file)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    master = subprocess.Popen(
+        [
+            *common,
+            *chaos,
+            "--headless",
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            port,
+            "--expect-workers",
+            "1",
+            "--chaos-report-dir",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [*common, *chaos, "--worker", "--master-host", "127.0.0.1", "--master-port", port],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        output, _ = master.communicate(timeout=120)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        for process in (master, worker):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert master.returncode == 0, output[-3000:]
+    report = only_report(out)
+    assert totals(report)["count"] == locust_aggregated(output)
+    assert totals(report)["count"] > 100
+    assert not [pid for pid in stack_pids(out) if alive(pid)]
+
+
+def test_a_sigkilled_run_leaves_no_locust_and_no_stack_behind(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    import psutil
+
+    out = tmp_path / "reports"
+    process = subprocess.Popen(
+        [
+            *[sys.executable, "-m", "harness", "load", str(scenario_file)],
+            *["--report-dir", str(out), "--duration", "120s"],  # would outlive the test
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until the load is running
+        if "phase=" in line:
+            break
+    children = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+    assert any("locust" in " ".join(psutil.Process(pid).cmdline()) for pid in children)
+    process.kill()  # no handler runs: only the kernel's parent-death signal can clean up
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [pid for pid in children if alive(pid)]
+    for pid in survivors:  # do not leak them into the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors
