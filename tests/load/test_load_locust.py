@@ -186,11 +186,15 @@ def test_a_sigkilled_run_leaves_no_locust_and_no_stack_behind(
     children = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
     assert any("locust" in " ".join(psutil.Process(pid).cmdline()) for pid in children)
     process.kill()  # no handler runs: only the kernel's parent-death signal can clean up
-    process.communicate(timeout=30)
-    deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    survivors = [pid for pid in children if alive(pid)]
-    for pid in survivors:  # do not leak them into the rest of the suite
-        os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stdout.close()  # (the children share it: do not wait for its end)
+    survivors = children
+    try:
+        deadline = time.monotonic() + 20
+        while survivors and time.monotonic() < deadline:
+            time.sleep(0.1)
+            survivors = [pid for pid in children if alive(pid)]
+    finally:
+        for pid in survivors:  # never leak them into the rest of the suite
+            os.kill(pid, signal.SIGKILL)
     assert not survivors
