@@ -184,3 +184,47 @@ def test_records(chaos, n):
     totals = next(r for r in report["requests"] if r["name"] == "*" and r["phase"] == "*")
     assert (totals["count"], totals["ok"], totals["failed"]) == (40, 36, 4)
     assert len(report["thresholds"]) == 4
+
+
+def test_measure_assert_sla_and_run_scenario_from_a_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+from harness._chaos import SLABreach
+
+def test_measured(chaos):
+    for n in range(4):
+        with chaos.measure("lookup"):
+            pass
+    with pytest.raises(ZeroDivisionError), chaos.measure("lookup"):
+        1 / 0
+    verdicts = chaos.assert_sla("p99 < 1s name=lookup")
+    assert [v.held for v in verdicts] == [True]
+    with pytest.raises(SLABreach) as info:
+        chaos.assert_sla("availability >= 99% name=lookup")
+    assert "availability >= 99% name=lookup" in str(info.value)
+    assert "80%" in str(info.value)  # 4 of 5 measured blocks went well
+
+def test_a_whole_scenario(chaos, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: inline\\n"
+        "target: {core: llm}\\n"
+        "upstreams: [{name: primary, backend: respx}, {name: backup, backend: respx}]\\n"
+        "load: {users: 2}\\n"
+        "phases:\\n"
+        "  - name: outage\\n"
+        "    duration: 1s\\n"
+        "    faults: [{kind: http_status, target: primary, status: 503}]\\n"
+        "sla: [availability >= 99%, fallback_rate >= 90%]\\n"
+    )
+    report = chaos.run_scenario(path)
+    assert report.held, [t.observed_text for t in report.thresholds]
+    assert report.phases[0].faults[0].fired > 0
+    assert chaos.reports == [report]
+"""
+    )
+    result = pytester.runpytest(
+        "--chaos-report-dir", str(pytester.path / "out"), "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)
