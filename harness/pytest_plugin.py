@@ -13,6 +13,22 @@ and keeps clear of Locust's own pytest plugin (``--host``, fixtures ``session``/
 - ``pytest scenarios/`` collects each scenario YAML as one test item and runs it in-process.
 - At the end: a terminal table of thresholds, observed values and verdicts, and one session
   report (JSON/JUnit/Markdown/HTML) merged exactly across pytest-xdist workers.
+
+Property-based chaos: :mod:`harness.strategies` generates fault sequences (and whole scenarios)
+for Hypothesis, played by the in-process respx vendor (``harness_respx.mock_vendor``) on a
+virtual clock, so hundreds of examples take seconds. The pattern::
+
+    @given(strategies.fault_sequences(strategies.TRANSIENT, max_size=4))
+    def test_any_short_storm_is_absorbed(faults):
+        note(strategies.scenario_snippet(faults))          # printed if the example fails
+        with use_clock(VirtualClock()) as clock, mock_vendor(URL, strict=False) as vendor:
+            for fault in strategies.in_order(faults):       # one fault per request, in order
+                vendor.inject(fault)
+            answer = llm.complete_sync("hi")                # fewer faults than attempts
+        assert answer.text and clock.now() <= llm.policy.deadline
+
+A failing example is printed as a scenario snippet to paste under ``scenarios/``.
+``scenarios/test_chaos_properties.py`` holds the shipped properties.
 """
 
 from __future__ import annotations
