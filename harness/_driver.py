@@ -3,8 +3,9 @@
 Used by the pytest plugin and ``harness run``. ``users`` tasks are spawned at ``spawn_rate``
 per second; each sends requests back to back (plus ``think_time``) until the scenario's
 duration is over or ``max_requests`` were sent. Phases switch on a separate task; applying and
-reverting faults (blocking HTTP calls to vendors and proxies) runs in a worker thread so the
-load never pauses. Every request is recorded with the phase it *started* in.
+reverting faults (blocking HTTP calls to vendors and proxies) runs in a worker thread, so the
+event loop keeps serving the requests in flight; new requests wait the few milliseconds of the
+swap. Every request is recorded with the phase it *started* in.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class _Load:
         self.failed = 0
         self.phase: str | None = None
         self.first_phase = asyncio.Event()
+        self.steady = asyncio.Event()  # clear while the timeline swaps faults
+        self.steady.set()
         self.running: list[asyncio.Task[None]] = []
 
     async def phases(self) -> None:
@@ -69,7 +72,13 @@ class _Load:
         for phase in self.scenario.phases:
             if left <= 0:
                 break
-            await asyncio.to_thread(self.timeline.enter, phase)
+            # New requests wait the few milliseconds of the swap: users busy on a fast target
+            # would otherwise keep the GIL from the worker thread, which then took seconds.
+            self.steady.clear()
+            try:
+                await asyncio.to_thread(self.timeline.enter, phase)
+            finally:
+                self.steady.set()
             self.phase = phase.name
             self.first_phase.set()
             left -= min(phase.duration, left)
@@ -81,6 +90,8 @@ class _Load:
         while time.monotonic() < self.stop_at:
             if load.max_requests is not None and self.sent >= load.max_requests:
                 return
+            if not self.steady.is_set():
+                await self.steady.wait()
             self.sent += 1
             n += 1
             phase = self.phase
