@@ -193,14 +193,13 @@ class ChaosSession:
         """Run a scenario (a path or a :class:`Scenario`) and return its report."""
         from dataclasses import replace
 
-        from harness._loader import load_scenario
         from harness._scenario_checks import check_scenario
         from harness._session import run_scenario
 
         source = ""
         if isinstance(scenario, str | Path):
             source = str(scenario)
-            scenario = load_scenario(scenario, adapter=self.pm.scenario_adapter())
+            scenario = self.pm.load_scenario(scenario)
         check_scenario(scenario, self.pm, source or scenario.name)
         report = run_scenario(scenario, self.pm, replace(self.options, **overrides), source=source)
         self.reports.append(report)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import harness.load
 from harness._appserver import bind
-from harness._loader import load_scenario
 from harness._plugin_types import RunContext
 from harness._plugins import get_plugin_manager
 from harness._process import die_with_parent
@@ -96,7 +95,7 @@ def run_load(
     disable: list[str] | None = None,
 ) -> int:
     pm = get_plugin_manager(disable=disable or ())
-    scenario = load_scenario(scenario_file, adapter=pm.scenario_adapter())
+    scenario = pm.load_scenario(scenario_file)
     check_scenario(scenario, pm, str(scenario_file))
     run = RunContext(
         run_id=new_run_id(scenario.name),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, get_origin
 
@@ -18,8 +19,9 @@ import pluggy
 from pydantic import TypeAdapter
 
 from harness import hookspecs
-from harness._errors import PluginError
+from harness._errors import PluginError, ScenarioError
 from harness._faults import BUILTIN_FAULT_KINDS, FaultSpec
+from harness._loader import load_scenario
 from harness._plugin_types import FaultBackend, Reporter
 from harness._scenario import Scenario, scenario_adapter
 
@@ -43,6 +45,7 @@ class PluginManager(pluggy.PluginManager):
         self.backend_owner: dict[str, str] = {}
         self.reporters: dict[str, Reporter] = {}
         self.reporter_owner: dict[str, str] = {}
+        self.disabled: frozenset[str] = frozenset()
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         """Like pytest: any ``harness_*`` function is a hook implementation, marked or not,
@@ -63,6 +66,7 @@ class PluginManager(pluggy.PluginManager):
         """Load entry-point plugins (minus ``disable`` and the environment's), then ``extra``
         ``(name, module)`` pairs, then check everything and build the registries."""
         disabled = {*disable, *disabled_from_env()}
+        self.disabled = frozenset(disabled)
         for name in disabled:
             self.set_blocked(name)
         installed = self._load_entry_points()
@@ -224,6 +228,25 @@ class PluginManager(pluggy.PluginManager):
     def scenario_adapter(self) -> TypeAdapter[Scenario]:
         """A scenario validator that knows every declared fault kind."""
         return scenario_adapter(tuple(self.fault_kinds.values()))
+
+    def load_scenario(self, path: str | Path) -> Scenario:
+        """Load a scenario file with these plugins' fault kinds. An unknown kind also names the
+        plugins that provide kinds, and the disabled ones (which provide none)."""
+        try:
+            return load_scenario(path, adapter=self.scenario_adapter())
+        except ScenarioError as exc:
+            if not any(msg.startswith("unknown fault kind") for _, msg in exc.problems):
+                raise
+            owners = {*self.kind_owner.values(), *self.backend_owner.values()}
+            providers = sorted(name for name in owners if self.get_plugin(name) is not None)
+            where = f"; fault kinds come from the engine and the plugins {', '.join(providers)}"
+            if self.disabled:
+                where += f" (disabled: {', '.join(sorted(self.disabled))})"
+            problems = [
+                (field, msg + where if msg.startswith("unknown fault kind") else msg)
+                for field, msg in exc.problems
+            ]
+            raise ScenarioError(exc.source, problems) from None
 
     def backend(self, name: str) -> FaultBackend:
         try:

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 from harness._errors import InputError
-from harness._loader import load_scenario
 from harness._plugin_types import RunContext
 from harness._plugins import get_plugin_manager
 from harness._process import stop_pid
@@ -28,7 +27,7 @@ def stack_up(
     if state.exists():
         raise InputError(f"{state} exists: a stack is already up (run `harness stack down` first)")
     pm = get_plugin_manager(disable=disable or ())
-    scenario = load_scenario(scenario_file, adapter=pm.scenario_adapter())
+    scenario = pm.load_scenario(scenario_file)
     check_scenario(scenario, pm, str(scenario_file))
     workdir = state.parent / "work"
     run = RunContext(

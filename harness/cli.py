@@ -81,17 +81,15 @@ def validate_cmd(
     disable: DisableOpt = None,
 ) -> None:
     """Check scenario files; exit 0 when all are valid, 2 otherwise."""
-    from harness._loader import load_scenario
 
     try:
         pm = _pm(disable)
     except HarnessError as exc:
         raise _fail(exc) from exc
-    adapter = pm.scenario_adapter()
     bad = 0
     for path in files:
         try:
-            scenario = load_scenario(path, adapter=adapter)
+            scenario = pm.load_scenario(path)
             _check_backends(scenario, pm, str(path))
         except InputError as exc:
             bad += 1
@@ -126,13 +124,12 @@ def run_cmd(
     disable: DisableOpt = None,
 ) -> None:
     """Run one scenario in-process (asyncio load) and write its reports."""
-    from harness._loader import load_scenario
     from harness._session import RunOptions, run_scenario
     from harness._summary import run_summary
 
     try:
         pm = _pm(disable)
-        scenario = load_scenario(scenario_file, adapter=pm.scenario_adapter())
+        scenario = pm.load_scenario(scenario_file)
         _check_backends(scenario, pm, str(scenario_file))
         report = run_scenario(
             scenario,

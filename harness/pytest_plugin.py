@@ -357,12 +357,11 @@ class ScenarioItem(pytest.Item):
     report: Report | None = None
 
     def runtest(self) -> None:
-        from harness._loader import load_scenario
         from harness._scenario_checks import check_scenario
         from harness._session import run_scenario
 
         state = _state(self.config)
-        scenario = load_scenario(self.path, adapter=state.pm.scenario_adapter())
+        scenario = state.pm.load_scenario(self.path)
         check_scenario(scenario, state.pm, str(self.path))
         report = run_scenario(scenario, state.pm, state.run_options(), source=str(self.path))
         self.report = report

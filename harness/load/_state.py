@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from harness._errors import HarnessError
-from harness._loader import load_scenario
 from harness._metrics import Recorder
 from harness._plugin_types import RunContext
 from harness._plugins import PluginManager, get_plugin_manager
@@ -71,7 +70,7 @@ class LoadState:
         """Load the scenario named by ``--chaos-scenario`` (every process does this)."""
         self.source = options.chaos_scenario
         self.pm = get_plugin_manager()
-        self.scenario = load_scenario(self.source, adapter=self.pm.scenario_adapter())
+        self.scenario = self.pm.load_scenario(self.source)
         check_scenario(self.scenario, self.pm, self.source)
         self.users = options.chaos_users or self.scenario.load.users
         self.duration = (

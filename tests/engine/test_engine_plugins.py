@@ -113,6 +113,25 @@ def test_the_scenario_adapter_knows_plugin_kinds(pm: PluginManager) -> None:
         parse_scenario(text)  # the engine alone does not know it
 
 
+def test_an_unknown_kind_names_the_plugins_and_the_disabled_ones(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: t\ntarget: {url: 'http://127.0.0.1:1'}\n"
+        "upstreams: [{name: db, api: sqlite, backend: sqlite}]\n"
+        "phases: [{name: a, duration: 1s, faults: [{kind: store_lock}]}]\n"
+    )
+    assert get_plugin_manager().load_scenario(path).phases[0].faults[0].kind == "store_lock"
+    with pytest.raises(ScenarioError) as info:
+        get_plugin_manager(disable=["sqlite"]).load_scenario(path)
+    ((field, message),) = info.value.problems
+    assert field == "phases[0].faults[0] (line 4)"
+    assert message.startswith("unknown fault kind 'store_lock'")
+    assert message.endswith(
+        "; fault kinds come from the engine and the plugins fake_vendor, respx, toxiproxy "
+        "(disabled: sqlite)"
+    )
+
+
 # -- plugins that fail loudly -------------------------------------------------------------------
 
 
