@@ -129,6 +129,9 @@ def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     return line
 
 
+UNKNOWN_KIND = "unknown fault kind"  # how the problem of a kind no plugin declares begins
+
+
 def _describe(error: dict[str, Any], adapter: TypeAdapter[Scenario]) -> str:
     kind = error.get("type", "")
     msg = str(error.get("msg", ""))
@@ -149,7 +152,7 @@ def _describe(error: dict[str, Any], adapter: TypeAdapter[Scenario]) -> str:
         expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
         close = difflib.get_close_matches(tag, expected, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown fault kind {tag!r}{hint}; expected one of: {', '.join(expected)}"
+        return f"{UNKNOWN_KIND} {tag!r}{hint}; expected one of: {', '.join(expected)}"
     if kind == "union_tag_not_found":
         return "a fault needs a 'kind' (http_status, latency, timeout, ...)"
     if msg.startswith("Value error, "):

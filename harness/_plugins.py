@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from harness import hookspecs
 from harness._errors import PluginError, ScenarioError
 from harness._faults import BUILTIN_FAULT_KINDS, FaultSpec
-from harness._loader import load_scenario
+from harness._loader import UNKNOWN_KIND, load_scenario
 from harness._plugin_types import FaultBackend, Reporter
 from harness._scenario import Scenario, scenario_adapter
 
@@ -235,7 +235,7 @@ class PluginManager(pluggy.PluginManager):
         try:
             return load_scenario(path, adapter=self.scenario_adapter())
         except ScenarioError as exc:
-            if not any(msg.startswith("unknown fault kind") for _, msg in exc.problems):
+            if not any(msg.startswith(UNKNOWN_KIND) for _, msg in exc.problems):
                 raise
             owners = {*self.kind_owner.values(), *self.backend_owner.values()}
             providers = sorted(name for name in owners if self.get_plugin(name) is not None)
@@ -243,7 +243,7 @@ class PluginManager(pluggy.PluginManager):
             if self.disabled:
                 where += f" (disabled: {', '.join(sorted(self.disabled))})"
             problems = [
-                (field, msg + where if msg.startswith("unknown fault kind") else msg)
+                (field, msg + where if msg.startswith(UNKNOWN_KIND) else msg)
                 for field, msg in exc.problems
             ]
             raise ScenarioError(exc.source, problems) from None

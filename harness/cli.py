@@ -81,7 +81,6 @@ def validate_cmd(
     disable: DisableOpt = None,
 ) -> None:
     """Check scenario files; exit 0 when all are valid, 2 otherwise."""
-
     try:
         pm = _pm(disable)
     except HarnessError as exc:

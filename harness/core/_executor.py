@@ -255,7 +255,8 @@ class Resilience:
                 self._enter_provider(guard, call)
                 try:
                     # The first attempt is awaited right here: the happy path pays for no
-                    # retry machinery and no extra coroutine frame.
+                    # retry machinery and no extra coroutine frame. The retries start outside
+                    # the except block, so their errors do not chain onto the first one.
                     first_error: BaseException | None = None
                     try:
                         value = await self._attempt(guard, operation, call)

@@ -258,10 +258,8 @@ class CompletionStream:
         client = wrapper.client()
         resilience = wrapper.resilience
 
-        async def attempt(provider: Provider, info: AttemptInfo) -> OpenedStream:
-            return await provider.open_stream(
-                client, self._messages, self._params, limit=info.timeout
-            )
+        def attempt(provider: Provider, info: AttemptInfo) -> Awaitable[OpenedStream]:
+            return provider.open_stream(client, self._messages, self._params, limit=info.timeout)
 
         chain = [(p.name, partial(attempt, p)) for p in wrapper.providers]
         served = await resilience.run(chain, deadline=self._deadline)

@@ -57,19 +57,28 @@ def test_a_breach_exits_1_and_names_the_threshold(scenario_file: Path, tmp_path:
     assert "availability >= 99%" in gate.stderr
 
 
-def test_sigterm_stops_the_run_and_every_child(scenario_file: Path, tmp_path: Path) -> None:
-    out = tmp_path / "reports"
+def start_running_load(scenario_file: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """``harness load`` in the background, returned once its load is running."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "load", str(scenario_file), "--report-dir", str(out)],
+        [
+            *[sys.executable, "-m", "harness", "load", str(scenario_file)],
+            *["--report-dir", str(out), *extra],
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
-    for line in process.stdout:  # wait until the load is running
+    for line in process.stdout:
         if "phase=" in line:
             break
+    return process
+
+
+def test_sigterm_stops_the_run_and_every_child(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    process = start_running_load(scenario_file, out)
     pids = stack_pids(out)
     assert pids
     process.send_signal(signal.SIGTERM)
@@ -169,20 +178,8 @@ def test_a_sigkilled_run_leaves_no_locust_and_no_stack_behind(
     import psutil
 
     out = tmp_path / "reports"
-    process = subprocess.Popen(
-        [
-            *[sys.executable, "-m", "harness", "load", str(scenario_file)],
-            *["--report-dir", str(out), "--duration", "120s"],  # would outlive the test
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_running_load(scenario_file, out, "--duration", "120s")  # outlives the test
     assert process.stdout is not None
-    for line in process.stdout:  # wait until the load is running
-        if "phase=" in line:
-            break
     children = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
     assert any("locust" in " ".join(psutil.Process(pid).cmdline()) for pid in children)
     process.kill()  # no handler runs: only the kernel's parent-death signal can clean up
