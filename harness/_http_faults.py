@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness._faults import (
     ConnectionResetFault,
@@ -98,6 +98,28 @@ class Plan:
         if isinstance(self.terminal, StreamCutFault):
             return self.terminal.after_events
         return None
+
+    def placed(self, events: int) -> StreamPlacement:
+        """Where the cut, the stalls and the malformed events land in a stream of ``events``
+        events (a position past the end lands on the last one). Every backend streams by it."""
+        last = events - 1
+        cut = self.cut_after
+        stalls: dict[int, float] = {}
+        for position, seconds in self.stalls.items():
+            stalls[min(position, last)] = stalls.get(min(position, last), 0.0) + seconds
+        return StreamPlacement(
+            cut_at=min(cut, last) if cut is not None else None,
+            stalls=stalls,
+            malformed=frozenset(min(position, last) for position in self.malformed),
+        )
+
+
+class StreamPlacement(NamedTuple):
+    """A :class:`Plan` laid over one stream's events (see :meth:`Plan.placed`)."""
+
+    cut_at: int | None
+    stalls: dict[int, float]
+    malformed: frozenset[int]
 
 
 class FaultBook:

@@ -477,7 +477,6 @@ class VendorApp:
             {"type": "http.response.start", "status": 200, "headers": raw_headers(answer.headers)}
         )
         events = answer.events
-        last = len(events) - 1
         delay = self.config.stream_chunk_delay
         if plan is None:
             for index, event in enumerate(events):
@@ -487,12 +486,7 @@ class VendorApp:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        cut = plan.cut_after
-        cut_at = min(cut, last) if cut is not None else None
-        stalls: dict[int, float] = {}
-        for position, seconds in plan.stalls.items():
-            stalls[min(position, last)] = stalls.get(min(position, last), 0.0) + seconds
-        malformed = {min(position, last) for position in plan.malformed}
+        cut_at, stalls, malformed = plan.placed(len(events))
         malformed_event = (
             openai.malformed_event() if answer.api == "openai" else anthropic.malformed_event()
         )

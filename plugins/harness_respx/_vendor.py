@@ -132,17 +132,11 @@ class InProcessVendor:
         return self._answer(self._stream(self._events(model, answer, body), plan))
 
     def _stream(self, events: list[bytes], plan: Plan | None) -> httpx.Response:
-        """The SSE answer, with the plan's cut, stalls and malformed events placed exactly as
-        the fake vendor server places them (positions count the events already sent)."""
+        """The SSE answer, with the plan's cut, stalls and malformed events where
+        :meth:`Plan.placed` puts them, as the fake vendor server does."""
         if plan is None:
             return httpx.Response(200, headers=_SSE, content=b"".join(events))
-        last = len(events) - 1
-        cut = plan.cut_after
-        cut_at = min(cut, last) if cut is not None else None
-        stalls: dict[int, float] = {}
-        for position, seconds in plan.stalls.items():
-            stalls[min(position, last)] = stalls.get(min(position, last), 0.0) + seconds
-        malformed = {min(position, last) for position in plan.malformed}
+        cut_at, stalls, malformed = plan.placed(len(events))
         bad = openai.malformed_event() if self.api == "openai" else anthropic.malformed_event()
         paced: list[tuple[float, bytes]] = []
         for index, event in enumerate(events):
