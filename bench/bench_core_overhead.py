@@ -18,8 +18,8 @@ import time
 
 import httpx
 
-from harness._process import ChildProcess, harness_command
 from harness.core import BaseLLMWrapper, OpenAIProvider
+from harness.plugin.process import ChildProcess, harness_command
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
 

@@ -73,8 +73,8 @@ def _pin(cpu: int | None) -> None:
 
 
 def _bare_body() -> bytes:
-    from harness._wire import openai as wire
-    from harness._wire.common import dumps
+    from harness.plugin.wire import openai as wire
+    from harness.plugin.wire.common import dumps
 
     return dumps(
         wire.chat_completion(

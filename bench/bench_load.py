@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness._process import ChildProcess, harness_command
+from harness.plugin.process import ChildProcess, harness_command
 
 ROOT = Path(__file__).parents[1]
 

@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness._chaos import ChaosSession
-    from harness._plugins import PluginManager
-    from harness._report import Report
-    from harness._session import RunOptions
     from harness.core import VirtualClock
+    from harness.plugin.manager import PluginManager
+    from harness.report.model import Report
+    from harness.run.chaos import ChaosSession
+    from harness.run.session import RunOptions
 
 PROPERTY = "harness"
 DEFAULT_PATTERNS = ["scenarios/*.yaml", "scenarios/*.yml", "*/chaos_*.yaml"]
@@ -133,7 +133,7 @@ class _State:
     @property
     def pm(self) -> PluginManager:
         if self._pm is None:
-            from harness._plugins import get_plugin_manager
+            from harness.plugin.manager import get_plugin_manager
 
             self._pm = get_plugin_manager(disable=self.config.getoption("chaos_disable_plugin"))
         return self._pm
@@ -148,7 +148,7 @@ class _State:
         return path if path.is_absolute() else self.config.rootpath / path
 
     def run_options(self, driver: str = "pytest") -> RunOptions:
-        from harness._session import RunOptions
+        from harness.run.session import RunOptions
 
         return RunOptions(
             report_dir=self.report_dir(),
@@ -243,9 +243,9 @@ def toxiproxy(_harness_toxiproxy_url: str) -> Iterator[Any]:
 @pytest.fixture
 def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosSession]:
     """Inject faults, record what the resilient core does, run scenarios, assert SLA."""
-    from harness._chaos import ChaosSession
-    from harness._plugin_types import RunContext
-    from harness._report import new_run_id
+    from harness.plugin.types import RunContext
+    from harness.report.files import new_run_id
+    from harness.run.chaos import ChaosSession
 
     state = _state(request.config)
     options = state.run_options()
@@ -315,7 +315,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     session = item.funcargs.get("chaos")
     if session is None:
         return result
-    from harness._chaos import SLABreach
+    from harness.run.chaos import SLABreach
 
     verdicts = session.check(*marker.args)  # type: ignore[attr-defined]
     if not all(v.held for v in verdicts) and not item.config.getoption("sla_record_only"):
@@ -357,8 +357,8 @@ class ScenarioItem(pytest.Item):
     report: Report | None = None
 
     def runtest(self) -> None:
-        from harness._scenario_checks import check_scenario
-        from harness._session import run_scenario
+        from harness.run.checks import check_scenario
+        from harness.run.session import run_scenario
 
         state = _state(self.config)
         scenario = state.pm.load_scenario(self.path)
@@ -381,7 +381,7 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailed(report)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from harness._errors import HarnessError
+        from harness.errors import HarnessError
 
         if isinstance(excinfo.value, ScenarioFailed):
             return "\n".join(_summary(excinfo.value.report))
@@ -394,7 +394,7 @@ class ScenarioItem(pytest.Item):
 
 
 def _summary(report: Report) -> list[str]:
-    from harness._summary import run_summary
+    from harness.report.summary import run_summary
 
     return run_summary(report)
 
@@ -426,11 +426,13 @@ class _Results:
     def _write_session_report(self, session: pytest.Session) -> Path | None:
         from datetime import UTC, datetime
 
-        from harness._metrics import merge_snapshots
-        from harness._report import ScenarioInfo, build_report, new_run_id
-        from harness._session import write_reports
-        from harness._sla import parse_threshold
-        from harness._verdicts import Verdict
+        from harness.measure.recorder import merge_snapshots
+        from harness.measure.sla import parse_threshold
+        from harness.measure.verdicts import Verdict
+        from harness.report.build import build_report
+        from harness.report.files import new_run_id
+        from harness.report.model import ScenarioInfo
+        from harness.run.session import write_reports
 
         recorder = merge_snapshots(payload["snapshot"] for _, payload in self.logs)
         verdicts = []

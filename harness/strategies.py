@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from harness._faults import (
+from harness.scenario.faults import (
     ConnectionResetFault,
     EmptyResponseFault,
     FaultSpec,

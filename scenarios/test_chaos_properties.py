@@ -10,11 +10,9 @@ snippet to paste into ``scenarios/``.
 from __future__ import annotations
 
 import pytest
-from harness_respx import mock_vendor
 from hypothesis import HealthCheck, given, note, settings
 
 from harness import strategies
-from harness._faults import HttpFault, LatencyFault
 from harness.core import (
     AllProvidersFailed,
     AnthropicProvider,
@@ -25,6 +23,8 @@ from harness.core import (
     VirtualClock,
     use_clock,
 )
+from harness.scenario.faults import HttpFault, LatencyFault
+from harness_respx import mock_vendor
 
 PRIMARY = "https://primary.chaos.invalid/v1"
 BACKUP = "https://backup.chaos.invalid/v1"

@@ -19,22 +19,24 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
-from harness._errors import HarnessError
-from harness._metrics import Recorder
-from harness._plugin_types import RunContext
-from harness._plugins import PluginManager, get_plugin_manager
-from harness._procstack import ProcessStack, StackInfo
-from harness._prom import CoreCounters, scrape
-from harness._report import Report, ScenarioInfo, build_report, new_run_id
-from harness._scenario_checks import check_scenario
-from harness._session import phase_windows, write_reports
-from harness._summary import run_summary
-from harness._timeline import Timeline
-from harness._units import parse_duration
-from harness._verdicts import evaluate
+from harness.errors import HarnessError
+from harness.measure.prom import CoreCounters, scrape
+from harness.measure.recorder import Recorder
+from harness.measure.verdicts import evaluate
+from harness.plugin.manager import PluginManager, get_plugin_manager
+from harness.plugin.types import RunContext
+from harness.report.build import build_report
+from harness.report.files import new_run_id
+from harness.report.model import Report, ScenarioInfo
+from harness.report.summary import run_summary
+from harness.run.checks import check_scenario
+from harness.run.procstack import ProcessStack, StackInfo
+from harness.run.session import phase_windows, write_reports
+from harness.run.timeline import Timeline
+from harness.units import parse_duration
 
 if TYPE_CHECKING:
-    from harness._scenario import PhaseSpec, Scenario
+    from harness.scenario.model import PhaseSpec, Scenario
 
 logger = logging.getLogger("harness.load")
 PHASE_MESSAGE = "harness_phase"

@@ -21,9 +21,9 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness._errors import HarnessError
-from harness._targets import fill_request
+from harness.errors import HarnessError
 from harness.load._state import PHASE_MESSAGE, LoadState, spawn_enter
+from harness.run.targets import fill_request
 
 STATE = LoadState()
 

@@ -17,13 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness._faults import (
+from harness.plugin import (
     ConnectionResetFault,
     EmptyResponseFault,
     HttpStatusFault,
 )
-from harness._wire import anthropic, openai
-from harness._wire.common import (
+from harness.plugin.wire import anthropic, openai
+from harness.plugin.wire.common import (
     JSON_CONTENT_TYPE,
     SSE_CONTENT_TYPE,
     Api,
@@ -31,8 +31,8 @@ from harness._wire.common import (
     dumps,
     new_id,
 )
-from harness._wire.errors import error_response, fault_response, retry_after_headers
-from harness._wire.text import complete, prompt_tokens
+from harness.plugin.wire.errors import error_response, fault_response, retry_after_headers
+from harness.plugin.wire.text import complete, prompt_tokens
 from harness_fake_vendor._asgi import (
     Receive,
     Scope,
@@ -242,7 +242,7 @@ class VendorApp:
     ) -> WireResponse:
         """Add the rate-limit headers (a 429 that is not about quota reports 0 remaining).
 
-        The same headers as ``harness._wire.{openai,anthropic}.ratelimit_headers``, written
+        The same headers as ``harness.plugin.wire.{openai,anthropic}.ratelimit_headers``, written
         straight into the answer: this runs on every request.
         """
         remaining = window.remaining_requests

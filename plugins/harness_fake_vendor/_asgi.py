@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from harness._wire.common import WireResponse
+from harness.plugin.wire.common import WireResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -6,8 +6,8 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness._errors import InputError
-from harness._wire.text import Reply, echo_reply
+from harness.plugin import InputError
+from harness.plugin.wire.text import Reply, echo_reply
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini",

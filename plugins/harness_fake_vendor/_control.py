@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 
-from harness._errors import FaultInjectionError
-from harness._faults import FaultSpec
+from harness.plugin import FaultInjectionError, FaultSpec
 
 
 def _spec_label(spec: FaultSpec | Mapping[str, Any]) -> str:
@@ -35,7 +34,7 @@ class VendorControl:
     """Script faults on a running fake vendor and read its counters.
 
     Every failure (server unreachable, spec refused, unknown id) raises
-    :class:`~harness._errors.FaultInjectionError` naming the fault: a chaos run must never
+    :class:`~harness.errors.FaultInjectionError` naming the fault: a chaos run must never
     continue with a fault that silently did not apply. Close it (or use ``with``) when done.
     """
 

@@ -1,7 +1,7 @@
 """The ``/_harness/`` control API: script faults and read counters over HTTP.
 
 ==========================  =========================================================
-``POST   /_harness/faults``        add a fault (JSON spec as ``harness._faults.parse_fault`` reads
+``POST   /_harness/faults``        add a fault (JSON spec as ``harness.plugin.parse_fault`` reads
                                    it); 201 with the fault's id, label, spec and counters
 ``GET    /_harness/faults``        ``{"faults": [...]}`` in insertion (matching) order
 ``GET    /_harness/faults/{id}``   one fault; 404 if unknown
@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness._faults import HttpFault, parse_fault
-from harness._wire.common import WireResponse, json_response
+from harness.plugin import HttpFault, parse_fault
+from harness.plugin.wire.common import WireResponse, json_response
 from harness_fake_vendor._state import SUPPORTED_KINDS, Counters, FaultBook, RateLimiter
 
 PREFIX = "/_harness"

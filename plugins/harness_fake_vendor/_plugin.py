@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness._errors import FaultInjectionError, InputError
-from harness._faults import FaultSpec, HttpFault
-from harness._http_faults import SUPPORTED_KINDS
-from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
-from harness._scenario import UpstreamSpec
-from harness.hookspecs import hookimpl
+from harness.plugin import (
+    SUPPORTED_KINDS,
+    AppliedFault,
+    Endpoint,
+    FaultBackend,
+    FaultInjectionError,
+    FaultSpec,
+    HttpFault,
+    InputError,
+    RunContext,
+    UpstreamSpec,
+    hookimpl,
+)
 
 BACKEND = FaultBackend(
     name="fake_vendor",
@@ -74,7 +81,7 @@ def _start_process(upstream: UpstreamSpec, run: RunContext, options: dict[str, A
     """The vendor as a child process (``python -m harness vendor serve``), for load tests."""
     import json
 
-    from harness._process import harness_command, start_server
+    from harness.plugin import harness_command, start_server
     from harness_fake_vendor import VendorControl
 
     argv = harness_command("vendor", "serve", "--port", "0", "--seed", str(run.seed))

@@ -13,8 +13,8 @@ from typing import Any, cast
 
 import uvicorn
 
-from harness._errors import InfrastructureError
-from harness._wire.text import Reply, echo_reply
+from harness.plugin import InfrastructureError
+from harness.plugin.wire.text import Reply, echo_reply
 from harness_fake_vendor._app import VendorApp
 from harness_fake_vendor._config import DEFAULT_MODELS, VendorConfig
 from harness_fake_vendor._conn import protocol_class

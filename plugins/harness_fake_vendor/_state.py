@@ -3,7 +3,7 @@
 All of it is touched only from the server's event loop thread (the control API is served by
 the same loop), so nothing here needs a lock beyond the one inside ``FaultSchedule``. Which
 faults apply to a request, and how they combine, is decided by the planner every HTTP backend
-shares: :class:`harness._http_faults.FaultBook`.
+shares: :class:`harness.plugin.httpfaults.FaultBook`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from harness._http_faults import (
+from harness.plugin import (
     SUPPORTED_KINDS,
     FaultBook,
     FaultEntry,

@@ -1,7 +1,7 @@
 """harness_reporters: the built-in reporters (JSON, JUnit XML, Markdown, self-contained HTML).
 
 Registered through the ``harness`` entry-point group like any third-party plugin. Each reporter
-renders one :class:`~harness._report.Report` into one file named ``<run-id><suffix>`` and writes
+renders one :class:`~harness.plugin.Report` into one file named ``<run-id><suffix>`` and writes
 it atomically, so a crash never leaves a half-written report behind:
 
 ============  ==============  ==========================================================
@@ -19,8 +19,7 @@ only when an HTML page is written.
 
 from __future__ import annotations
 
-from harness._plugin_types import Reporter
-from harness.hookspecs import hookimpl
+from harness.plugin import Reporter, hookimpl
 
 
 @hookimpl

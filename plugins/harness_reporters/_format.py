@@ -1,6 +1,6 @@
 """Formatting shared by the text reporters: values, threshold labels, per-phase rows.
 
-Every reporter reads the same :class:`~harness._report.Report`, so the way a latency, a
+Every reporter reads the same :class:`~harness.report.model.Report`, so the way a latency, a
 limit or a fault count is written lives here once. Latencies are seconds and rates fractions in
 the report; they are rendered like the SLA strings users write (``450ms``, ``2.5s``, ``99.5%``).
 """
@@ -10,8 +10,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness._report import FaultRow, PhaseRow, Report, RequestRow, ResilienceRow, ThresholdRow
-from harness._sla import format_metric_value, metric_kind
+from harness.plugin import (
+    FaultRow,
+    PhaseRow,
+    Report,
+    RequestRow,
+    ResilienceRow,
+    ThresholdRow,
+    format_metric_value,
+    metric_kind,
+)
 
 ALL = "*"
 NONE = "-"

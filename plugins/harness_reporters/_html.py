@@ -12,7 +12,7 @@ What may surprise:
   disk, from a CI artifact or offline, with no CDN, external CSS or web font;
 * plotly is imported only when a page is rendered, keeping plugin loading cheap;
 * the per-second series is a *sample* (at most 500 latencies per second, see
-  ``harness._metrics``): its p95 line is for the eye; the tables hold the exact HDR figures;
+  ``harness.measure.recorder``): its p95 line is for the eye; the tables hold the exact HDR figures;
 * a second ``t`` covers ``[t, t+1)`` and is drawn at its middle, on the same clock as the
   phase windows, so the shading lines up with what happened during the fault;
 * plots without data (no series, a black-box target without core events) still render, saying
@@ -26,7 +26,7 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
 
-from harness._report import REPORT_VERSION, Report, RequestRow, ThresholdRow, write_atomic
+from harness.plugin import REPORT_VERSION, Report, RequestRow, ThresholdRow, write_atomic
 from harness_reporters import _format as fmt
 
 if TYPE_CHECKING:

@@ -2,14 +2,14 @@
 
 This is the only lossless format: it keeps the recorder snapshot (HDR histograms), so reports of
 several workers can be merged exactly later, and it is what every other format can be re-rendered
-from (``harness._report.load_report``). Everything else here is a view of it.
+from (``harness.report.model.load_report``). Everything else here is a view of it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness._report import Report, write_atomic
+from harness.plugin import Report, write_atomic
 
 NAME = "json"
 SUFFIX = ".json"

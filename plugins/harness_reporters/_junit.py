@@ -33,8 +33,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness._report import Report, ThresholdRow, write_atomic
-from harness._summary import run_summary
+from harness.plugin import Report, ThresholdRow, run_summary, write_atomic
 from harness_reporters import _format as fmt
 
 NAME = "junit"

@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path
 
-from harness._report import Report, ThresholdRow, write_atomic
+from harness.plugin import Report, ThresholdRow, write_atomic
 from harness_reporters import _format as fmt
 
 NAME = "markdown"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from harness._errors import FaultInjectionError, InputError
-from harness._faults import FaultSpec, HttpFault
-from harness._http_faults import SUPPORTED_KINDS, FaultEntry
-from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
-from harness._scenario import UpstreamSpec
-from harness.hookspecs import hookimpl
+from harness.plugin import (
+    SUPPORTED_KINDS,
+    AppliedFault,
+    Endpoint,
+    FaultBackend,
+    FaultEntry,
+    FaultInjectionError,
+    FaultSpec,
+    HttpFault,
+    InputError,
+    RunContext,
+    UpstreamSpec,
+    hookimpl,
+)
 from harness_respx._router import ROUTER
 from harness_respx._vendor import InProcessVendor
 

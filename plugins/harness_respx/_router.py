@@ -15,10 +15,8 @@ from typing import Any
 import httpx
 import respx
 
-from harness._errors import FaultInjectionError
-from harness._faults import FaultSchedule, HttpFault, parse_fault
-from harness._http_faults import FaultEntry
-from harness._wire.common import Api
+from harness.plugin import FaultEntry, FaultInjectionError, FaultSchedule, HttpFault, parse_fault
+from harness.plugin.wire.common import Api
 from harness_respx._vendor import InProcessVendor
 
 

@@ -1,8 +1,8 @@
 """A fake OpenAI/Anthropic vendor that lives in the test process, served through respx.
 
 No server, no socket: httpx requests to the vendor's base URL are answered in-process with the
-vendors' own wire formats (``harness._wire``), and the same HTTP fault specs as the fake vendor
-server apply, planned by the same :class:`~harness._http_faults.FaultBook`. Delays sleep on the
+vendors' own wire formats (``harness.plugin.wire``), and the same HTTP fault specs as the fake
+vendor server apply, planned by the same :class:`~harness.plugin.FaultBook`. Delays sleep on the
 core's clock, so under ``use_clock(VirtualClock())`` a scenario with seconds of latency and
 ``Retry-After`` runs in milliseconds.
 
@@ -21,13 +21,18 @@ from typing import Any
 
 import httpx
 
-from harness._faults import ConnectionResetFault, EmptyResponseFault, HttpStatusFault
-from harness._http_faults import FaultBook, Plan
-from harness._wire import anthropic, openai
-from harness._wire.common import SSE_CONTENT_TYPE, Api, dumps, new_id
-from harness._wire.errors import fault_response
-from harness._wire.text import complete
 from harness.core import get_clock
+from harness.plugin import (
+    ConnectionResetFault,
+    EmptyResponseFault,
+    FaultBook,
+    HttpStatusFault,
+    Plan,
+)
+from harness.plugin.wire import anthropic, openai
+from harness.plugin.wire.common import SSE_CONTENT_TYPE, Api, dumps, new_id
+from harness.plugin.wire.errors import fault_response
+from harness.plugin.wire.text import complete
 
 _JSON = {"content-type": "application/json"}
 _SSE = {"content-type": SSE_CONTENT_TYPE}

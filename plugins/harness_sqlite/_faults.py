@@ -6,8 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from harness._faults import FaultLayer, FaultSpec
-from harness._units import Duration
+from harness.plugin import Duration, FaultLayer, FaultSpec
 
 
 class StoreLockFault(FaultSpec):

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from harness._errors import FaultInjectionError
+from harness.plugin import FaultInjectionError
 
 
 class LockHolder:

@@ -6,11 +6,17 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from harness._errors import FaultInjectionError, InputError
-from harness._faults import FaultSpec
-from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
-from harness._scenario import UpstreamSpec
-from harness.hookspecs import hookimpl
+from harness.plugin import (
+    AppliedFault,
+    Endpoint,
+    FaultBackend,
+    FaultInjectionError,
+    FaultSpec,
+    InputError,
+    RunContext,
+    UpstreamSpec,
+    hookimpl,
+)
 from harness_sqlite._faults import StoreContentionFault, StoreLockFault
 from harness_sqlite._locker import LockHolder
 

@@ -10,9 +10,9 @@ a timeout, and lets a 500 answer fall through to ``Proxy(**body)`` where it surf
   clients for two servers never see each other's address and the library global is never
   read or written (thread-safe: nothing is shared);
 * every call has a timeout;
-* every failure becomes :class:`~harness._errors.FaultInjectionError` naming the proxy and
+* every failure becomes :class:`~harness.errors.FaultInjectionError` naming the proxy and
   the toxic plus the server's own message, or
-  :class:`~harness._errors.InfrastructureError` (with a fix) when the server cannot be
+  :class:`~harness.errors.InfrastructureError` (with a fix) when the server cannot be
   reached or does not answer in time.
 """
 
@@ -31,7 +31,7 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness._errors import FaultInjectionError, InfrastructureError, InputError
+from harness.plugin import FaultInjectionError, InfrastructureError, InputError
 
 from ._server import EmbeddedToxiproxy
 

@@ -15,22 +15,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from harness._errors import FaultInjectionError
-from harness._faults import (
+from harness.plugin import (
+    AppliedFault,
     BandwidthFault,
     DownFault,
+    Endpoint,
+    FaultBackend,
+    FaultInjectionError,
     FaultSpec,
     LatencyFault,
     LimitDataFault,
     NetworkFault,
+    ProxySpec,
     ResetPeerFault,
+    RunContext,
     SlicerFault,
     SlowCloseFault,
     TimeoutFault,
+    hookimpl,
 )
-from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
-from harness._scenario import ProxySpec
-from harness.hookspecs import hookimpl
 
 KINDS = frozenset(
     {"latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer", "limit_data", "down"}
@@ -84,7 +87,7 @@ class _ChildToxiproxy:
     """An embedded Toxiproxy run as a child process (``python -m harness toxiproxy serve``)."""
 
     def __init__(self, options: dict[str, Any]) -> None:
-        from harness._process import harness_command, start_server
+        from harness.plugin import harness_command, start_server
         from harness_toxiproxy import ToxiproxyClient
 
         argv = harness_command("toxiproxy", "serve", "--port", "0")

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from harness._errors import InfrastructureError
+from harness.plugin import InfrastructureError
 
 from ._api import ToxiproxyApi
 from ._http import HttpServer
@@ -241,7 +241,7 @@ def serve(
     """Run the server until SIGINT or SIGTERM (blocking; for the CLI).
 
     Prints ``toxiproxy listening on http://HOST:PORT`` (flushed) once it accepts requests.
-    Raises :class:`~harness._errors.InfrastructureError` if it cannot listen.
+    Raises :class:`~harness.errors.InfrastructureError` if it cannot listen.
     """
     asyncio.run(_serve(host, port, config_path))
 

@@ -8,8 +8,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from harness_fake_vendor import FakeVendor
-from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
 from harness.core import (
     AnthropicProvider,
@@ -20,6 +18,8 @@ from harness.core import (
     Timeout,
     Timeouts,
 )
+from harness_fake_vendor import FakeVendor
+from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-e2e-network"
@@ -153,8 +153,8 @@ def test_a_scenario_uses_the_toxiproxy_at_toxiproxy_url(
     import threading
     from pathlib import Path
 
-    from harness import get_plugin_manager, parse_scenario
-    from harness._session import RunOptions, run_scenario
+    from harness.engine import get_plugin_manager, parse_scenario
+    from harness.run.session import RunOptions, run_scenario
 
     scenario = parse_scenario(
         """

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from harness_fake_vendor import FakeVendor
 from prometheus_client.parser import text_string_to_metric_families
 
 from examples.genai_service.app import create_app
 from examples.genai_service.config import from_env
+from harness_fake_vendor import FakeVendor
 
 
 @pytest.fixture(scope="module")

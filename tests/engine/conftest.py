@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from engine_support import DEMO_PLUGIN, write_distribution
 
-from harness._plugins import DISABLE_ENV, PluginManager, get_plugin_manager
+from harness.plugin.manager import DISABLE_ENV, PluginManager, get_plugin_manager
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from harness._errors import ScenarioError
-from harness._loader import parse_scenario
+from harness.errors import ScenarioError
+from harness.scenario.loader import parse_scenario
 
 
 class FakeNow:
@@ -39,7 +39,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from harness import AppliedFault, Endpoint, FaultBackend, FaultSpec, InfrastructureError, hookimpl
+from harness.plugin import (
+    AppliedFault,
+    Endpoint,
+    FaultBackend,
+    FaultSpec,
+    InfrastructureError,
+    hookimpl,
+)
 from harness.core import CallFinished, subscribe
 
 LOG: list[str] = []

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from engine_support import DEMO_SCENARIO
-from harness_respx import ROUTER
 
 from harness.cli import main
+from harness_respx import ROUTER
 
 TINY = """\
 name: tiny

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from harness._driver import drive
-from harness._loader import parse_scenario
-from harness._metrics import Recorder
-from harness._scenario import PhaseSpec, Scenario
-from harness._targets import Outcome
+from harness.measure.recorder import Recorder
+from harness.run.driver import drive
+from harness.run.targets import Outcome
+from harness.scenario.loader import parse_scenario
+from harness.scenario.model import PhaseSpec, Scenario
 
 SCENARIO = """
 name: busy

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from harness._faults import (
+from harness.scenario.faults import (
     BUILTIN_FAULT_KINDS,
     BandwidthFault,
     ConnectionResetFault,

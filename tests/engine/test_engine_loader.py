@@ -1,5 +1,5 @@
 """The scenario loader: valid files load, every error names file, field path, line and what was
-expected, and nothing but ``ScenarioError`` ever comes out (``harness._loader``)."""
+expected, and nothing but ``ScenarioError`` ever comes out (``harness.scenario.loader``)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from harness._errors import ScenarioError
-from harness._faults import HttpStatusFault, LatencyFault
-from harness._loader import MAX_BYTES, MAX_NODES, load_scenario, parse_scenario
-from harness._plugins import PluginManager, get_plugin_manager
-from harness._scenario import Scenario, TargetSpec, default_adapter
-from harness._scenario_checks import check_scenario
 from harness.cli import main
+from harness.errors import ScenarioError
+from harness.plugin.manager import PluginManager, get_plugin_manager
+from harness.run.checks import check_scenario
+from harness.scenario.faults import HttpStatusFault, LatencyFault
+from harness.scenario.loader import MAX_BYTES, MAX_NODES, load_scenario, parse_scenario
+from harness.scenario.model import Scenario, TargetSpec, default_adapter
 
 SCENARIO_DIR = Path(__file__).parents[2] / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.rglob("*.yaml"))

@@ -1,4 +1,4 @@
-"""The recorder (``harness._metrics``): HDR percentiles per name and phase, resilience counters
+"""The recorder (``harness.measure.recorder``): HDR percentiles per name and phase, resilience counters
 from the core's events, exact snapshot/merge, per-source scoping."""
 
 from __future__ import annotations
@@ -17,13 +17,6 @@ from engine_support import FakeNow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness._metrics import (
-    HIGHEST_US,
-    SAMPLES_PER_SECOND,
-    Recorder,
-    ResilienceStats,
-    merge_snapshots,
-)
 from harness.core import (
     AttemptFailed,
     AttemptStarted,
@@ -33,6 +26,13 @@ from harness.core import (
     FallbackUsed,
     ResilienceEvent,
     RetryScheduled,
+)
+from harness.measure.recorder import (
+    HIGHEST_US,
+    SAMPLES_PER_SECOND,
+    Recorder,
+    ResilienceStats,
+    merge_snapshots,
 )
 
 

@@ -1,4 +1,4 @@
-"""The plugin manager (``harness._plugins``, ``harness.hookspecs``): built-ins load through the
+"""The plugin manager (``harness.plugin.manager``, ``harness.plugin.hookspecs``): built-ins load through the
 ``harness`` entry points, misbehaving or conflicting plugins fail loudly naming themselves,
 plugins can be disabled, and a third-party plugin registered the public way works end to end."""
 
@@ -12,17 +12,17 @@ from typing import Any, Literal
 import pytest
 from engine_support import DEMO_SCENARIO, write_distribution
 
-from harness import hookspecs
-from harness._errors import PluginError, ScenarioError
-from harness._faults import BUILTIN_FAULT_KINDS, FaultSpec, HttpFault
-from harness._http_faults import SUPPORTED_KINDS
-from harness._loader import parse_scenario
-from harness._plugin_types import FaultBackend, Reporter
-from harness._plugins import PluginManager, get_plugin_manager
-from harness._scenario_checks import check_scenario
-from harness._session import RunOptions, run_scenario
 from harness.cli import main
-from harness.hookspecs import hookimpl
+from harness.errors import PluginError, ScenarioError
+from harness.plugin import hookspecs
+from harness.plugin.hookspecs import hookimpl
+from harness.plugin.httpfaults import SUPPORTED_KINDS
+from harness.plugin.manager import PluginManager, get_plugin_manager
+from harness.plugin.types import FaultBackend, Reporter
+from harness.run.checks import check_scenario
+from harness.run.session import RunOptions, run_scenario
+from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec, HttpFault
+from harness.scenario.loader import parse_scenario
 
 HTTP_KINDS = sorted(k.model_fields["kind"].default for k in SUPPORTED_KINDS)
 NETWORK_KINDS = [

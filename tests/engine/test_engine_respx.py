@@ -12,9 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness_respx import ROUTER, mock_vendor
 
-from harness._errors import FaultInjectionError
 from harness.core import (
     AllProvidersFailed,
     AnthropicProvider,
@@ -28,6 +26,8 @@ from harness.core import (
     subscribe,
     use_clock,
 )
+from harness.errors import FaultInjectionError
+from harness_respx import ROUTER, mock_vendor
 
 pytestmark = pytest.mark.anyio
 

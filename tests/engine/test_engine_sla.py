@@ -1,4 +1,4 @@
-"""SLA threshold strings, k6-like (``harness._sla``)."""
+"""SLA threshold strings, k6-like (``harness.measure.sla``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness._errors import InputError
-from harness._sla import SLAError, Threshold, format_metric_value, metric_kind, parse_threshold
+from harness.errors import InputError
+from harness.measure.sla import (
+    SLAError,
+    Threshold,
+    format_metric_value,
+    metric_kind,
+    parse_threshold,
+)
 
 METRICS = (
     "p50, p90, p95, p99, pNN, max, min, avg, error_rate, availability, fallback_rate, rps, "

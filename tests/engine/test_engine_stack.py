@@ -1,4 +1,4 @@
-"""Starting a scenario's upstreams and proxies (``harness._stack``): in order, closed in
+"""Starting a scenario's upstreams and proxies (``harness.run.stack``): in order, closed in
 reverse whatever happens, proxies rewriting the URL clients use."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from harness._errors import InfrastructureError, InputError, PluginError
-from harness._loader import parse_scenario
-from harness._plugin_types import Endpoint, FaultBackend, RunContext
-from harness._plugins import PluginManager
-from harness._scenario import ProxySpec, UpstreamSpec
-from harness._stack import Stack, _through
-from harness.hookspecs import hookimpl
+from harness.errors import InfrastructureError, InputError, PluginError
+from harness.plugin.hookspecs import hookimpl
+from harness.plugin.manager import PluginManager
+from harness.plugin.types import Endpoint, FaultBackend, RunContext
+from harness.run.stack import Stack, _through
+from harness.scenario.loader import parse_scenario
+from harness.scenario.model import ProxySpec, UpstreamSpec
 
 
 @dataclass

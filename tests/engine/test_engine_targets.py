@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness._scenario import TargetSpec
-from harness._targets import build_wrapper, core_client_config
 from harness.core import BreakerConfig, Timeouts
+from harness.run.targets import build_wrapper, core_client_config
+from harness.scenario.model import TargetSpec
 
 CHAIN = [
     {"name": "primary", "api": "openai", "url": "http://127.0.0.1:9/v1", "model": None},

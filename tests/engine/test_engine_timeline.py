@@ -1,4 +1,4 @@
-"""The fault timeline (``harness._timeline``): faults go in at a phase's start and come out at its
+"""The fault timeline (``harness.run.timeline``): faults go in at a phase's start and come out at its
 end in reverse order, always, even on error; revert failures are reported; a fault that never
 fired is flagged unless optional or not countable."""
 
@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
-from harness._errors import FaultInjectionError
-from harness._faults import FaultSpec
-from harness._loader import parse_scenario
-from harness._plugin_types import AppliedFault, Endpoint, FaultBackend, RunContext
-from harness._plugins import PluginManager
-from harness._scenario import Scenario
-from harness._timeline import FaultRecord, Timeline
-from harness.hookspecs import hookimpl
+from harness.errors import FaultInjectionError
+from harness.plugin.hookspecs import hookimpl
+from harness.plugin.manager import PluginManager
+from harness.plugin.types import AppliedFault, Endpoint, FaultBackend, RunContext
+from harness.report.model import FaultRecord
+from harness.run.timeline import Timeline
+from harness.scenario.faults import FaultSpec
+from harness.scenario.loader import parse_scenario
+from harness.scenario.model import Scenario
 
 SCENARIO = """\
 name: timeline

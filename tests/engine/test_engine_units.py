@@ -1,4 +1,4 @@
-"""Durations and rates as scenario files and SLA strings write them (``harness._units``)."""
+"""Durations and rates as scenario files and SLA strings write them (``harness.units``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from harness._units import Duration, Rate, format_duration, parse_duration, parse_rate
+from harness.units import Duration, Rate, format_duration, parse_duration, parse_rate
 
 
 @pytest.mark.parametrize(

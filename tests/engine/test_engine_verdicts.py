@@ -1,4 +1,4 @@
-"""Evaluating thresholds against a recorder (``harness._verdicts``): held and breached verdicts
+"""Evaluating thresholds against a recorder (``harness.measure.verdicts``): held and breached verdicts
 with their observed values and margins, no data is a breach, recovery time."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from engine_support import FakeNow
 
-from harness._metrics import Recorder
-from harness._sla import parse_threshold
-from harness._verdicts import RECOVERY_WINDOW, PhaseWindow, Verdict, evaluate, recovery_time
 from harness.core import AttemptStarted, CallFinished, FallbackUsed, RetryScheduled
+from harness.measure.recorder import Recorder
+from harness.measure.sla import parse_threshold
+from harness.measure.verdicts import RECOVERY_WINDOW, PhaseWindow, Verdict, evaluate, recovery_time
 
 
 def _one(text: str, recorder: Recorder, phases: list[PhaseWindow] | None = None) -> Verdict:
@@ -156,7 +156,7 @@ def test_rps_over_a_run_without_duration_is_no_data(now: FakeNow) -> None:
 def test_a_nan_observation_is_no_data(now: FakeNow, monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(now=now)
     rec.record_request("x", 0.1, ok=True)
-    monkeypatch.setattr("harness._verdicts.observe", lambda *a: (float("nan"), "weird"))
+    monkeypatch.setattr("harness.measure.verdicts.observe", lambda *a: (float("nan"), "weird"))
     assert _one("p95 < 1s", rec).detail == "breached: weird (no data is a breach)"
 
 

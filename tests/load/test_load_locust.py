@@ -11,8 +11,8 @@ from pathlib import Path
 
 from load_support import alive, harness, locust_aggregated, only_report, stack_pids, totals
 
-from harness._appserver import bind
-from harness._load_cli import LOCUSTFILE
+from harness.cli.load import LOCUSTFILE
+from harness.run.appserver import bind
 
 
 def test_load_holds_writes_reports_and_stops_everything(

@@ -190,7 +190,7 @@ def test_measure_assert_sla_and_run_scenario_from_a_test(pytester: pytest.Pytest
     pytester.makepyfile(
         """
 import pytest
-from harness._chaos import SLABreach
+from harness.run.chaos import SLABreach
 
 def test_measured(chaos):
     for n in range(4):

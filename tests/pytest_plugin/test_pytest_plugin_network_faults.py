@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from harness_fake_vendor import FakeVendor
 
-from harness._chaos import ChaosSession
+from harness.run.chaos import ChaosSession
+from harness_fake_vendor import FakeVendor
 
 CASES: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
     (

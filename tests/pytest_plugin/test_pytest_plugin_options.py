@@ -48,7 +48,7 @@ def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
 def test_importing_the_plugin_imports_neither_locust_nor_the_engine() -> None:
     code = (
         "import sys, harness.pytest_plugin\n"
-        "heavy = [m for m in ('locust', 'gevent', 'plotly', 'uvicorn', 'harness._session',"
+        "heavy = [m for m in ('locust', 'gevent', 'plotly', 'uvicorn', 'harness.run.session',"
         " 'harness_fake_vendor._server') if m in sys.modules]\n"
         "print(heavy)\n"
     )
@@ -62,7 +62,7 @@ def test_no_clash_with_locusts_own_pytest_plugin(pytester: pytest.Pytester) -> N
     # subprocess: Locust's sessions import locust, which monkey-patches the process with gevent.)
     pytester.makepyfile(
         """
-        from harness._chaos import ChaosSession
+        from harness.run.chaos import ChaosSession
 
         def test_both(request, session, fastsession, chaos):
             assert request.config.getoption("--host") == "http://127.0.0.1:1"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 import yaml
-from harness_respx import mock_vendor
 from hypothesis import given, settings
 
-from harness import parse_scenario, strategies
-from harness._faults import ConnectionResetFault, HttpStatusFault, LatencyFault
+from harness import strategies
 from harness.core import VirtualClock, use_clock
+from harness.engine import parse_scenario
+from harness.scenario.faults import ConnectionResetFault, HttpStatusFault, LatencyFault
+from harness_respx import mock_vendor
 
 URL = "https://vendor.strategies.invalid/v1"
 
@@ -90,7 +91,7 @@ def test_a_failing_property_prints_the_minimal_sequence_as_a_scenario(
         """
 from hypothesis import given, note, settings
 from harness import strategies
-from harness._faults import HttpStatusFault
+from harness.scenario.faults import HttpStatusFault
 
 @settings(max_examples=200, database=None)
 @given(strategies.fault_sequences(strategies.TRANSIENT, max_size=5))

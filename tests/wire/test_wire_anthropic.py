@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from harness._wire import anthropic as wire
+from harness.plugin.wire import anthropic as wire
 
 
 def _parse(event: bytes) -> tuple[str, dict[str, object]]:

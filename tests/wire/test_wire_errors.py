@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from harness._faults import HttpStatusFault
-from harness._wire import WireResponse, fault_response, retry_after_headers
+from harness.plugin.wire import WireResponse, fault_response, retry_after_headers
+from harness.scenario.faults import HttpStatusFault
 
 
 def test_retry_after_formats() -> None:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from harness._wire import openai as wire
-from harness._wire.sse import OPENAI_DONE
+from harness.plugin.wire import openai as wire
+from harness.plugin.wire.sse import OPENAI_DONE
 
 
 def _decode(event: bytes) -> dict[str, object]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness._wire.text import (
+from harness.plugin.wire.text import (
     EMPTY_PROMPT_REPLY,
     complete,
     content_text,

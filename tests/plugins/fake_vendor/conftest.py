@@ -7,6 +7,7 @@ import httpx
 import openai
 import pytest
 from fake_vendor_support import KEY_HEADERS
+
 from harness_fake_vendor import FakeVendor, VendorControl
 
 

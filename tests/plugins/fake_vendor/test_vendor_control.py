@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 from fake_vendor_support import CHAT, MESSAGES, chat_body, messages_body
-from harness_fake_vendor import FakeVendor, VendorControl
 
-from harness._errors import FaultInjectionError
-from harness._faults import HttpStatusFault, LatencyFault
+from harness.errors import FaultInjectionError
+from harness.scenario.faults import HttpStatusFault, LatencyFault
+from harness_fake_vendor import FakeVendor, VendorControl
 
 
 def test_add_list_remove_clear(control: VendorControl) -> None:

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 from fake_vendor_support import CHAT, MESSAGES, chat_body, messages_body, sse_data_lines
+
 from harness_fake_vendor import VendorControl
 
 

@@ -13,9 +13,9 @@ import time
 import httpx
 import pytest
 from fake_vendor_support import CHAT, KEY_HEADERS, chat_body
-from harness_fake_vendor import FakeVendor
 
-from harness._errors import InfrastructureError, InputError
+from harness.errors import InfrastructureError, InputError
+from harness_fake_vendor import FakeVendor
 
 
 def _connectable(port: int) -> bool:

@@ -15,6 +15,7 @@ from fake_vendor_support import (
     messages_body,
     sse_data_lines,
 )
+
 from harness_fake_vendor import FakeVendor, VendorControl
 
 

@@ -6,6 +6,7 @@ import time
 
 import httpx
 from fake_vendor_support import CHAT, KEY_HEADERS, MESSAGES, chat_body, messages_body
+
 from harness_fake_vendor import FakeVendor, VendorControl
 
 

@@ -8,6 +8,7 @@ import anthropic
 import httpx2
 import pytest
 from fake_vendor_support import ANTHROPIC_MODEL
+
 from harness_fake_vendor import FakeVendor, VendorControl
 
 MESSAGES = [{"role": "user", "content": "hello there"}]

@@ -8,6 +8,7 @@ import anyio
 import openai
 import pytest
 from fake_vendor_support import OPENAI_MODEL
+
 from harness_fake_vendor import FakeVendor, VendorControl
 
 MESSAGES = [{"role": "user", "content": "hello there"}]

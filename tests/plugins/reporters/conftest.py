@@ -1,8 +1,8 @@
 """Realistic reports for the reporter tests, built the way the drivers build them.
 
-A :class:`~harness._metrics.Recorder` on a virtual clock is fed requests and core events for a
+A :class:`~harness.measure.recorder.Recorder` on a virtual clock is fed requests and core events for a
 three-phase run (baseline, vendor outage with a 503 fault, recovery), thresholds are parsed and
-evaluated, and :func:`~harness._report.build_report` assembles the report.
+evaluated, and :func:`~harness.report.build.build_report` assembles the report.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from harness._metrics import Recorder
-from harness._report import Report, ScenarioInfo, build_report
-from harness._sla import parse_threshold
-from harness._timeline import FaultRecord
-from harness._verdicts import PhaseWindow, evaluate
 from harness.core import AttemptStarted, CallFinished, FallbackUsed, RetryScheduled
+from harness.measure.recorder import Recorder
+from harness.measure.sla import parse_threshold
+from harness.measure.verdicts import PhaseWindow, evaluate
+from harness.report.build import build_report
+from harness.report.model import Report, ScenarioInfo
+from harness.run.timeline import FaultRecord
 
 STARTED = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 

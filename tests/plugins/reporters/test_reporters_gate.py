@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness_reporters import _json
 
-from harness._report import Report
 from harness.cli import main
+from harness.report.model import Report
+from harness_reporters import _json
 
 
 def _json_file(report: Report, directory: Path, name: str | None = None) -> Path:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness_reporters import _html
 
-from harness._report import Report
+from harness.report.model import Report
+from harness_reporters import _html
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.report.files import load_report
+from harness.report.model import Report
 from harness_reporters import _json
-
-from harness._report import Report, load_report
 
 
 def test_round_trips_through_load_report(tmp_path: Path, all_reports: list[Report]) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.report.model import Report
 from harness_reporters import _junit
-
-from harness._report import Report
 
 
 def _parse(report: Report, tmp_path: Path) -> ET.Element:

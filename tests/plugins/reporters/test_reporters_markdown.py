@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from harness_reporters import _markdown
 
-from harness._report import Report
+from harness.report.model import Report
+from harness_reporters import _markdown
 
 
 def _write(report: Report, tmp_path: Path) -> str:

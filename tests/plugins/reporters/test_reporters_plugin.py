@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import harness._report
-from harness._plugin_types import Reporter
-from harness._plugins import get_plugin_manager
-from harness._report import Report
-from harness._session import write_reports
+import harness.report.files
+from harness.plugin.manager import get_plugin_manager
+from harness.plugin.types import Reporter
+from harness.report.model import Report
+from harness.run.session import write_reports
 
 EXPECTED = {"json": ".json", "junit": ".junit.xml", "markdown": ".md", "html": ".html"}
 
@@ -109,7 +109,7 @@ def test_a_failing_rename_leaves_no_partial_file(
         assert Path(src).read_bytes(), "the whole document is written before the rename"
         raise OSError("disk full")
 
-    monkeypatch.setattr(harness._report.os, "replace", failing_replace)
+    monkeypatch.setattr(harness.report.files.os, "replace", failing_replace)
     target = tmp_path / "sub" / f"run{reporters[name].suffix}"
     target.parent.mkdir()
     target.write_text("previous report", "utf-8")

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 from toxiproxy_support import Handler, Helpers, TcpServer, echo_handler
+
+from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from harness_toxiproxy import TOXIPROXY_VERSION, EmbeddedToxiproxy
 
 JSON = "application/json"

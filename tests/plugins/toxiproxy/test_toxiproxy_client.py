@@ -10,6 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import toxiproxy as toxiproxy_lib
+from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+from toxiproxy_support import Helpers, TcpServer
+
+from harness.errors import FaultInjectionError, InfrastructureError, InputError
 from harness_toxiproxy import (
     EmbeddedToxiproxy,
     ProxyInfo,
@@ -17,11 +22,6 @@ from harness_toxiproxy import (
     ToxiproxyClient,
     resolve_toxiproxy,
 )
-from toxiproxy.api import APIConsumer
-from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-from toxiproxy_support import Helpers, TcpServer
-
-from harness._errors import FaultInjectionError, InfrastructureError, InputError
 
 Connect = Callable[..., socket.socket]
 

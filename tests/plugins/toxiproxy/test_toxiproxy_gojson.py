@@ -7,6 +7,9 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from harness_toxiproxy._addr import AddrError, resolve_tcp_addr, split_host_port
 from harness_toxiproxy._gojson import (
     GoField,
@@ -20,8 +23,6 @@ from harness_toxiproxy._gojson import (
     to_float32,
     unmarshal,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient, ToxiproxyServer
 from toxiproxy_support import Helpers, TcpServer
 
-from harness._errors import InfrastructureError
+from harness.errors import InfrastructureError
+from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient, ToxiproxyServer
 
 Connect = Callable[..., socket.socket]
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 from toxiproxy_support import Handler, Helpers, TcpServer
+
+from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
 SLACK = 0.005  # seconds of scheduling noise allowed on top of the relative tolerance
 

@@ -1,0 +1,132 @@
+"""``harness load``: the stack as child processes, then Locust headless against it.
+
+The CLI process starts the stack (it is not gevent-patched: it never imports Locust) and runs
+Locust as a child process with the harness's locustfile, attached to the stack through a stack
+file. Locust's exit code is the verdict: 0 held, 1 breached, 2 bad input, 3 infrastructure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import harness.load
+from harness.plugin.manager import get_plugin_manager
+from harness.plugin.process import die_with_parent
+from harness.plugin.types import RunContext
+from harness.report.files import new_run_id
+from harness.run.appserver import bind
+from harness.run.checks import check_scenario
+from harness.run.procstack import ProcessStack
+from harness.run.signals import sigterm_as_interrupt
+
+LOCUSTFILE = Path(harness.load.__file__).with_name("locustfile.py")
+
+
+def locust_command(
+    scenario_file: Path,
+    *,
+    stack_file: Path,
+    target_url: str,
+    report_dir: Path,
+    users: int | None = None,
+    duration: str | None = None,
+    processes: int = 0,
+    seed: int | None = None,
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--host",
+        target_url,
+        "--chaos-scenario",
+        str(scenario_file),
+        "--chaos-stack-file",
+        str(stack_file),
+        "--chaos-report-dir",
+        str(report_dir),
+        "--chaos-progress",
+    ]
+    if users:
+        argv += ["--chaos-users", str(users)]
+    if duration:
+        argv += ["--chaos-duration", duration]
+    if processes:
+        # Locust's master binds every interface on port 5557 by default: keep it on loopback,
+        # on a free port (two runs side by side must not meet); the forked workers connect to
+        # 127.0.0.1 and inherit the port.
+        with bind() as probe:
+            port = probe.getsockname()[1]
+        argv += [
+            "--processes",
+            str(processes),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-port",
+            str(port),
+        ]
+    if seed is not None:
+        argv += ["--chaos-seed", str(seed)]
+    return argv
+
+
+def run_load(
+    scenario_file: Path,
+    *,
+    users: int | None = None,
+    duration: str | None = None,
+    processes: int = 0,
+    report_dir: Path = Path("reports"),
+    seed: int | None = None,
+    resilience: bool = True,
+    disable: list[str] | None = None,
+) -> int:
+    pm = get_plugin_manager(disable=disable or ())
+    scenario = pm.load_scenario(scenario_file)
+    check_scenario(scenario, pm, str(scenario_file))
+    run = RunContext(
+        run_id=new_run_id(scenario.name),
+        seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
+        report_dir=report_dir,
+        scenario=scenario,
+    )
+    with sigterm_as_interrupt(), ProcessStack(scenario, pm, run, resilience=resilience) as stack:
+        info = stack.info()
+        stack_file = report_dir / ".work" / run.run_id / "stack.json"
+        info.save(stack_file)
+        argv = locust_command(
+            scenario_file,
+            stack_file=stack_file,
+            target_url=info.target_url,
+            report_dir=report_dir,
+            users=users,
+            duration=duration,
+            processes=processes,
+            seed=run.seed,
+        )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Even a SIGKILLed `harness load` must not leave Locust running: it dies with us.
+        locust = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: S603, PLW1509
+        try:
+            return locust.wait()
+        except KeyboardInterrupt:
+            locust.send_signal(signal.SIGINT)
+            try:
+                locust.wait(30)
+            except subprocess.TimeoutExpired:
+                locust.kill()
+                locust.wait()
+            raise

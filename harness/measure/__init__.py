@@ -1,0 +1,1 @@
+"""Measuring a run: the recorder (HDR histograms and counters), SLA threshold grammar, verdicts."""

@@ -1,0 +1,181 @@
+"""SLA thresholds, k6-like: ``p95 < 1500ms``, ``availability >= 99.5%``, with optional scope.
+
+Grammar (whitespace-insensitive)::
+
+    threshold := metric [ "{" scope ("," scope)* "}" ] op value [ scope* ]
+    metric    := p50 | p90 | p95 | p99 | p<N> | max | min | avg | error_rate | availability
+               | rps | retries_per_call | fallback_rate | recovery_time
+    op        := "<" | "<=" | ">" | ">="
+    scope     := ("phase" | "name") "=" word      (after the value: separated by spaces or commas)
+
+Latency metrics and ``recovery_time`` need a unit (``ms``, ``s``, ``m``); rates take ``%`` or a
+fraction; ``rps`` and ``retries_per_call`` are plain numbers. Values are kept in seconds and
+fractions.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import InputError
+from harness.units import parse_duration, parse_rate
+
+Op = Literal["<", "<=", ">", ">="]
+MetricKind = Literal["latency", "rate", "number", "duration"]
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_FIXED_METRICS: dict[str, MetricKind] = {
+    "max": "latency",
+    "min": "latency",
+    "avg": "latency",
+    "error_rate": "rate",
+    "availability": "rate",
+    "fallback_rate": "rate",
+    "rps": "number",
+    "retries_per_call": "number",
+    "recovery_time": "duration",
+}
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+_THRESHOLD = re.compile(
+    r"""^\s*(?P<metric>[a-z_][a-z0-9_.]*)\s*
+        (?:\{(?P<braces>[^}]*)\})?\s*
+        (?P<op><=|>=|<|>|==|=)\s*
+        (?P<value>\S+)
+        (?P<rest>(?:\s+\S+)*)\s*$""",
+    re.VERBOSE,
+)
+_SCOPE = re.compile(r"^(?P<key>phase|name)=(?P<value>\S+)$")
+
+
+class SLAError(InputError, ValueError):
+    """A threshold string is malformed; the message quotes it and says what was expected.
+
+    Also a ``ValueError``, so pydantic reports it at the field path of the threshold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One parsed threshold. ``value`` is seconds (latency, duration), a fraction (rates) or a
+    plain number; ``percentile`` is set for ``pNN`` metrics."""
+
+    text: str
+    metric: str
+    op: Op
+    value: float
+    kind: MetricKind
+    phase: str | None = None
+    name: str | None = None
+    percentile: float | None = None
+
+    def holds(self, observed: float) -> bool:
+        return OPERATORS[self.op](observed, self.value)
+
+    @property
+    def scope(self) -> str:
+        parts = [
+            f"phase={self.phase}" if self.phase else "",
+            f"name={self.name}" if self.name else "",
+        ]
+        return " ".join(p for p in parts if p)
+
+    def format_value(self, value: float) -> str:
+        """Render a value of this threshold's metric the way the user wrote it."""
+        return format_metric_value(self.kind, value)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def format_metric_value(kind: MetricKind, value: float) -> str:
+    if kind in ("latency", "duration"):
+        return f"{value:.3g}s" if value >= 1 else f"{value * 1000:.4g}ms"
+    if kind == "rate":
+        return f"{value * 100:.4g}%"
+    return f"{value:.4g}"
+
+
+def metric_kind(metric: str) -> MetricKind | None:
+    if metric in _FIXED_METRICS:
+        return _FIXED_METRICS[metric]
+    m = _PERCENTILE.match(metric)
+    if m and 0 < float(m.group(1)) < 100:
+        return "latency"
+    return None
+
+
+def parse_threshold(text: object) -> Threshold:
+    """Parse one threshold string; raise :class:`SLAError` naming what was expected."""
+    if not isinstance(text, str):
+        raise SLAError(f"expected a threshold string such as 'p95 < 2s', got {text!r}")
+    m = _THRESHOLD.match(text)
+    if not m:
+        raise SLAError(
+            f"cannot parse threshold {text!r}: expected '<metric> <op> <value>', "
+            "e.g. 'p95 < 1500ms' or 'availability >= 99.5%'"
+        )
+    metric = m.group("metric")
+    kind = metric_kind(metric)
+    if kind is None:
+        known = "p50, p90, p95, p99, pNN, " + ", ".join(_FIXED_METRICS)
+        raise SLAError(f"unknown metric {metric!r} in {text!r}; expected one of: {known}")
+    op = m.group("op")
+    if op not in OPERATORS:
+        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, > or >=")
+    raw_value = m.group("value")
+    value = _parse_value(kind, raw_value, metric, text)
+    scopes: dict[str, str] = {}
+    braces = m.group("braces")
+    tokens = [t.strip() for t in braces.split(",")] if braces else []
+    tokens += re.split(r"[\s,]+", m.group("rest") or "")  # ``phase=a name=b`` or ``phase=a, ...``
+    for token in tokens:
+        if not token:
+            continue
+        sm = _SCOPE.match(token)
+        if not sm:
+            raise SLAError(
+                f"unexpected {token!r} in {text!r}; a scope is 'phase=<name>' or 'name=<request>'"
+            )
+        if sm.group("key") in scopes:
+            raise SLAError(f"{sm.group('key')} is scoped twice in {text!r}")
+        scopes[sm.group("key")] = sm.group("value")
+    pm = _PERCENTILE.match(metric)
+    return Threshold(
+        text=" ".join(text.split()),
+        metric=metric,
+        op=op,  # type: ignore[arg-type]
+        value=value,
+        kind=kind,
+        phase=scopes.get("phase"),
+        name=scopes.get("name"),
+        percentile=float(pm.group(1)) if pm else None,
+    )
+
+
+def _parse_value(kind: MetricKind, raw: str, metric: str, text: str) -> float:
+    try:
+        if kind in ("latency", "duration"):
+            if re.fullmatch(r"[\d.]+(?:[eE][+-]?\d+)?", raw):
+                raise ValueError(f"{metric} needs a unit: write {raw}ms or {raw}s")
+            return parse_duration(raw)
+        if kind == "rate":
+            return parse_rate(raw)
+        number = float(raw)
+        if not (math.isfinite(number) and number >= 0):
+            raise ValueError("expected a finite, non-negative number")
+        return number
+    except ValueError as exc:
+        raise SLAError(f"bad value {raw!r} in {text!r}: {exc}") from None
+
+
+def parse_thresholds(texts: list[str]) -> list[Threshold]:
+    return [parse_threshold(t) for t in texts]

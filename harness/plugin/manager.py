@@ -1,0 +1,294 @@
+"""The plugin manager: loads the ``harness`` entry points, checks them, builds the registries.
+
+Built-in plugins are loaded through the same entry-point group as third-party ones. Disable a
+plugin by name with ``HARNESS_DISABLE_PLUGINS=toxiproxy,respx`` (or the CLI/pytest option).
+Loading fails loudly, naming the plugins, on a misspelled hook, on two plugins declaring the
+same fault kind, backend or reporter, and on a backend supporting an undeclared kind.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, get_origin
+
+import pluggy
+from pydantic import TypeAdapter
+
+from harness.errors import PluginError, ScenarioError
+from harness.plugin import hookspecs
+from harness.plugin.types import FaultBackend, Reporter
+from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec
+from harness.scenario.loader import UNKNOWN_KIND, load_scenario
+from harness.scenario.model import Scenario, scenario_adapter
+
+ENTRY_POINT_GROUP = "harness"
+DISABLE_ENV = "HARNESS_DISABLE_PLUGINS"
+
+
+def disabled_from_env() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus the harness's registries (fault kinds, backends, reporters)."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.fault_kinds: dict[str, type[FaultSpec]] = {}
+        self.kind_owner: dict[str, str] = {}
+        self.backends: dict[str, FaultBackend] = {}
+        self.backend_owner: dict[str, str] = {}
+        self.reporters: dict[str, Reporter] = {}
+        self.reporter_owner: dict[str, str] = {}
+        self.disabled: frozenset[str] = frozenset()
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        """Like pytest: any ``harness_*`` function is a hook implementation, marked or not,
+        so a misspelled one is caught by :meth:`check` instead of silently ignored."""
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("harness_") and callable(getattr(plugin, name, None)):
+            return {}
+        return opts
+
+    @property
+    def hooks(self) -> Any:
+        """The hook caller (``pm.hooks.harness_run_start(run=...)``), typed loosely."""
+        return self.hook
+
+    def load(
+        self, *, disable: Iterable[str] = (), extra: Iterable[tuple[str, object]] = ()
+    ) -> PluginManager:
+        """Load entry-point plugins (minus ``disable`` and the environment's), then ``extra``
+        ``(name, module)`` pairs, then check everything and build the registries."""
+        disabled = {*disable, *disabled_from_env()}
+        self.disabled = frozenset(disabled)
+        for name in disabled:
+            self.set_blocked(name)
+        installed = self._load_entry_points()
+        extra = list(extra)
+        unknown = disabled - installed - {name for name, _ in extra}
+        if unknown:
+            raise PluginError(
+                f"cannot disable {', '.join(repr(n) for n in sorted(unknown))}: no plugin has "
+                f"that name (from --disable-plugin or {DISABLE_ENV}); installed plugins: "
+                f"{', '.join(sorted(installed))}"
+            )
+        for name, plugin in extra:
+            self.add(plugin, name)
+        self.check()
+        return self
+
+    def _load_entry_points(self) -> set[str]:
+        """Like pluggy's ``load_setuptools_entrypoints``, but any failure names the plugin and
+        its distribution, and two distributions registering one name differently is an error
+        (pluggy silently keeps whichever it meets first). Returns every installed plugin name,
+        disabled ones included."""
+        seen: dict[str, tuple[str, str]] = {}
+        installed: set[str] = set()
+        for dist in importlib.metadata.distributions():
+            dist_name = dist.metadata["Name"] or "?"
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP:
+                    continue
+                installed.add(ep.name)
+                if self.is_blocked(ep.name):
+                    continue
+                if ep.name in seen:
+                    other, value = seen[ep.name]
+                    if value != ep.value:  # the same distribution seen twice on sys.path is fine
+                        raise PluginError(
+                            f"plugin name {ep.name!r} is registered by both {other!r} ({value}) "
+                            f"and {dist_name!r} ({ep.value}); disable one with {DISABLE_ENV}"
+                        )
+                    continue
+                seen[ep.name] = (dist_name, ep.value)
+                if self.has_plugin(ep.name):
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {ep.name!r} ({ep.value}, from {dist_name!r}) could not be "
+                        f"loaded: {exc!r}"
+                    ) from exc
+                self.add(plugin, ep.name)
+        return installed
+
+    def add(self, plugin: object, name: str | None = None) -> str:
+        """Register ``plugin`` (a module or object with hookimpls) programmatically."""
+        try:
+            registered = self.register(plugin, name=name)
+        except ValueError as exc:
+            raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name or exc.plugin!r} is invalid: {exc}") from exc
+        if registered is None:
+            raise PluginError(f"plugin {name!r} is blocked (disabled) and was not registered")
+        return registered
+
+    def check(self) -> None:
+        """Fail on misspelled hooks; rebuild the registries (duplicates fail, naming plugins)."""
+        for hook_name, impls in self.hook.__dict__.items():
+            # any hookimpl without a spec: an unmarked ``harness_*`` function, or a marked one
+            # under any name, is a hook the engine will never call
+            if isinstance(impls, pluggy.HookCaller) and not impls.has_spec():
+                owners = ", ".join(self._name_of(i.plugin) for i in impls.get_hookimpls())
+                raise PluginError(
+                    f"unknown hook {hook_name!r} in plugin(s) {owners}: it matches no hook "
+                    f"specification (misspelled?). Known hooks: {', '.join(_spec_names())}"
+                )
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {self._name_of(exc.plugin)!r}: {exc}") from exc
+        self._collect()
+
+    def _name_of(self, plugin: object) -> str:
+        return self.get_name(plugin) or repr(plugin)
+
+    def _results(self, hook_name: str) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        caller = getattr(self.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            name = self._name_of(impl.plugin)
+            try:
+                result = impl.function()
+            except Exception as exc:
+                raise PluginError(f"plugin {name!r} failed in {hook_name}(): {exc!r}") from exc
+            for item in result or ():
+                out.append((name, item))
+        return out
+
+    def _collect(self) -> None:
+        kinds: dict[str, type[FaultSpec]] = dict(BUILTIN_FAULT_KINDS)
+        owner = dict.fromkeys(BUILTIN_FAULT_KINDS, "harness (built-in)")
+        for plugin, cls in self._results("harness_fault_kinds"):
+            if not (isinstance(cls, type) and issubclass(cls, FaultSpec)):
+                raise PluginError(
+                    f"plugin {plugin!r}: harness_fault_kinds must return FaultSpec subclasses, "
+                    f"got {cls!r}"
+                )
+            field = cls.model_fields.get("kind")
+            kind = field.default if field is not None else None
+            literal = field is not None and get_origin(field.annotation) is Literal
+            if not isinstance(kind, str) or not kind or not literal:
+                raise PluginError(
+                    f"plugin {plugin!r}: fault class {cls.__name__} needs "
+                    "`kind: Literal['<name>'] = '<name>'`"
+                )
+            if kind in kinds:
+                raise PluginError(
+                    f"fault kind {kind!r} is declared by both {owner[kind]!r} and {plugin!r}"
+                )
+            kinds[kind], owner[kind] = cls, plugin
+        backends: dict[str, FaultBackend] = {}
+        backend_owner: dict[str, str] = {}
+        for plugin, backend in self._results("harness_fault_backends"):
+            if not isinstance(backend, FaultBackend):
+                raise PluginError(
+                    f"plugin {plugin!r}: harness_fault_backends must return FaultBackend, "
+                    f"got {backend!r}"
+                )
+            if backend.name in backends:
+                raise PluginError(
+                    f"fault backend {backend.name!r} is provided by both "
+                    f"{backend_owner[backend.name]!r} and {plugin!r}"
+                )
+            unknown = sorted(backend.kinds - kinds.keys())
+            if unknown:
+                raise PluginError(
+                    f"plugin {plugin!r}: backend {backend.name!r} supports undeclared fault "
+                    f"kind(s) {', '.join(unknown)}; declare them with harness_fault_kinds"
+                )
+            backends[backend.name], backend_owner[backend.name] = backend, plugin
+        reporters: dict[str, Reporter] = {}
+        reporter_owner: dict[str, str] = {}
+        for plugin, reporter in self._results("harness_reporters"):
+            if not isinstance(reporter, Reporter):
+                raise PluginError(
+                    f"plugin {plugin!r}: harness_reporters must return Reporter, got {reporter!r}"
+                )
+            if reporter.name in reporters:
+                raise PluginError(
+                    f"reporter {reporter.name!r} is provided by both "
+                    f"{reporter_owner[reporter.name]!r} and {plugin!r}"
+                )
+            reporters[reporter.name], reporter_owner[reporter.name] = reporter, plugin
+        self.fault_kinds, self.kind_owner = kinds, owner
+        self.backends, self.backend_owner = backends, backend_owner
+        self.reporters, self.reporter_owner = reporters, reporter_owner
+
+    # -- registries ------------------------------------------------------------------------------
+
+    def scenario_adapter(self) -> TypeAdapter[Scenario]:
+        """A scenario validator that knows every declared fault kind."""
+        return scenario_adapter(tuple(self.fault_kinds.values()))
+
+    def load_scenario(self, path: str | Path) -> Scenario:
+        """Load a scenario file with these plugins' fault kinds. An unknown kind also names the
+        plugins that provide kinds, and the disabled ones (which provide none)."""
+        try:
+            return load_scenario(path, adapter=self.scenario_adapter())
+        except ScenarioError as exc:
+            if not any(msg.startswith(UNKNOWN_KIND) for _, msg in exc.problems):
+                raise
+            owners = {*self.kind_owner.values(), *self.backend_owner.values()}
+            providers = sorted(name for name in owners if self.get_plugin(name) is not None)
+            where = f"; fault kinds come from the engine and the plugins {', '.join(providers)}"
+            if self.disabled:
+                where += f" (disabled: {', '.join(sorted(self.disabled))})"
+            problems = [
+                (field, msg + where if msg.startswith(UNKNOWN_KIND) else msg)
+                for field, msg in exc.problems
+            ]
+            raise ScenarioError(exc.source, problems) from None
+
+    def backend(self, name: str) -> FaultBackend:
+        try:
+            return self.backends[name]
+        except KeyError:
+            known = ", ".join(sorted(self.backends)) or "none (all plugins disabled?)"
+            raise PluginError(f"no plugin provides the backend {name!r}; loaded: {known}") from None
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One entry per loaded plugin: its name, module, fault kinds, backends, reporters."""
+        rows = []
+        for name, plugin in sorted(self.list_name_plugin(), key=lambda p: p[0]):
+            if plugin is None:  # a disabled (blocked) name, not a plugin
+                continue
+            module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__name__
+            rows.append(
+                {
+                    "name": name,
+                    "module": module,
+                    "fault_kinds": sorted(k for k, o in self.kind_owner.items() if o == name),
+                    "backends": {
+                        b: sorted(self.backends[b].kinds)
+                        for b, o in sorted(self.backend_owner.items())
+                        if o == name
+                    },
+                    "reporters": sorted(r for r, o in self.reporter_owner.items() if o == name),
+                    "hooks": sorted(
+                        h.name
+                        for h in self.get_hookcallers(plugin) or ()
+                        if h.name.startswith("harness_")
+                    ),
+                }
+            )
+        return rows
+
+
+def _spec_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs) if n.startswith("harness_"))
+
+
+def get_plugin_manager(
+    *, disable: Iterable[str] = (), extra: Iterable[tuple[str, object]] = ()
+) -> PluginManager:
+    """A new, loaded and checked plugin manager."""
+    return PluginManager().load(disable=disable, extra=extra)

@@ -1,0 +1,152 @@
+"""Building a :class:`~harness.report.model.Report` from what a run recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from harness.measure.recorder import Recorder
+from harness.measure.verdicts import PhaseWindow, Verdict, sample_percentile
+from harness.report.model import (
+    FaultRecord,
+    FaultRow,
+    PhaseRow,
+    Report,
+    RequestRow,
+    ResilienceRow,
+    ScenarioInfo,
+    SecondRow,
+    ThresholdRow,
+)
+
+
+def _stats_row(recorder: Recorder, name: str | None, phase: str | None) -> RequestRow:
+    stats = recorder.stats(name=name, phase=phase)
+    span = recorder.span(phase)
+    return RequestRow(
+        name=name or "*",
+        phase=phase if phase is not None else "*",
+        count=stats.count,
+        ok=stats.ok,
+        failed=stats.failed,
+        rps=stats.count / span if span > 0 else None,
+        avg=stats.mean(),
+        p50=stats.percentile(50),
+        p90=stats.percentile(90),
+        p95=stats.percentile(95),
+        p99=stats.percentile(99),
+        max=stats.max(),
+        errors=dict(stats.errors),
+        statuses=dict(stats.statuses),
+    )
+
+
+def build_report(
+    *,
+    run_id: str,
+    driver: str,
+    scenario: ScenarioInfo,
+    target: str,
+    seed: int,
+    started_at: datetime,
+    recorder: Recorder,
+    verdicts: list[Verdict],
+    phases: list[PhaseWindow],
+    faults: list[FaultRecord],
+    problems: list[str] | None = None,
+) -> Report:
+    problems = list(problems or [])
+    for record in faults:
+        if record.never_fired:
+            problems.append(
+                f"fault {record.label!r} ({record.kind}) in phase {record.phase!r} at "
+                f"{record.endpoint!r} never fired: the run did not test what it declares "
+                "(mark it optional: true if that is expected)"
+            )
+    rows = [_stats_row(recorder, None, None)]
+    phase_names = [p.name for p in phases] or recorder.phases()
+    for phase in phase_names:
+        rows.append(_stats_row(recorder, None, phase))
+    for name in recorder.names():
+        rows.append(_stats_row(recorder, name, None))
+        for phase in phase_names:
+            rows.append(_stats_row(recorder, name, phase))
+    resilience = []
+    for phase in ["*", *phase_names]:
+        res = recorder.resilience_stats(phase=None if phase == "*" else phase)
+        resilience.append(
+            ResilienceRow(
+                phase=phase,
+                calls=res.calls,
+                attempts=res.attempts,
+                retries=res.retries,
+                fallbacks=res.fallbacks,
+                fallback_calls=res.fallback_calls,
+                breaker_opens=res.breaker_opens,
+                budget_exhausted=res.budget_exhausted,
+                attempts_per_call={str(k): v for k, v in sorted(res.attempts_per_call.items())},
+                attempts_by_provider=dict(sorted(res.attempts_by_provider.items())),
+            )
+        )
+    series = [
+        SecondRow(
+            t=s.t,
+            phase=s.phase,
+            requests=s.requests,
+            errors=s.errors,
+            p50=sorted(s.samples)[len(s.samples) // 2] if s.samples else None,
+            p95=sample_percentile(s.samples, 95),
+            max=max(s.samples) if s.samples else None,
+        )
+        for s in recorder.series()
+    ]
+    threshold_rows = [
+        ThresholdRow(
+            text=v.threshold.text,
+            metric=v.threshold.metric,
+            scope=v.threshold.scope,
+            op=v.threshold.op,
+            limit=v.threshold.value,
+            observed=v.observed,
+            observed_text=v.observed_text,
+            held=v.held,
+            detail=v.detail,
+            margin=v.margin,
+        )
+        for v in verdicts
+    ]
+    phase_rows = [
+        PhaseRow(
+            name=p.name,
+            start=p.start,
+            end=p.end,
+            faults=[
+                FaultRow(
+                    label=f.label,
+                    kind=f.kind,
+                    endpoint=f.endpoint,
+                    optional=f.optional,
+                    fired=f.fired,
+                )
+                for f in faults
+                if f.phase == p.name
+            ],
+        )
+        for p in phases
+    ]
+    return Report(
+        run_id=run_id,
+        driver=driver,
+        scenario=scenario,
+        target=target,
+        seed=seed,
+        started_at=started_at.astimezone(UTC).isoformat(timespec="seconds"),
+        duration=recorder.duration,
+        held=all(v.held for v in verdicts) and not problems,
+        thresholds=threshold_rows,
+        phases=phase_rows,
+        requests=rows,
+        resilience=resilience,
+        series=series,
+        problems=problems,
+        recorder=recorder.snapshot(),
+    )

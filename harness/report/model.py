@@ -1,0 +1,158 @@
+"""The report model: one versioned JSON document per run, rendered by reporter plugins.
+
+Schema (``version`` 1)::
+
+    {
+      "version": 1, "run_id": str, "driver": "pytest" | "cli" | "locust",
+      "scenario": {"name", "description", "source"}, "target": str, "seed": int,
+      "started_at": ISO-8601, "duration": seconds, "held": bool,
+      "thresholds": [{"text", "metric", "scope", "op", "limit", "observed", "observed_text",
+                      "held", "detail", "margin"}],
+      "phases": [{"name", "start", "end", "faults": [{"label", "kind", "endpoint",
+                  "optional", "fired"}]}],
+      "requests": [{"name", "phase", "count", "ok", "failed", "rps", "avg", "p50", "p90",
+                    "p95", "p99", "max", "errors": {class: n}, "statuses": {code: n}}],
+      "resilience": [{"phase", "calls", "attempts", "retries", "fallbacks", "fallback_calls",
+                      "breaker_opens", "budget_exhausted", "attempts_per_call": {n: calls},
+                      "attempts_by_provider": {provider: attempts}}],
+      "series": [{"t", "phase", "requests", "errors", "p50", "p95", "max"}],
+      "problems": [str],       # e.g. a declared fault that never fired
+      "recorder": {...}        # the exact, mergeable recorder snapshot (HDR histograms)
+    }
+
+Latencies are seconds, rates fractions. ``held`` is true only when every threshold held and
+there is no problem. :mod:`harness.report.build` builds it from a recorder and
+:mod:`harness.report.files` writes and reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """What happened to one declared fault."""
+
+    label: str
+    kind: str
+    phase: str
+    endpoint: str
+    optional: bool
+    fired: int | None
+
+    @property
+    def never_fired(self) -> bool:
+        """Declared, not optional, and known to have fired zero times (None: not countable)."""
+        return not self.optional and self.fired == 0
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThresholdRow(_Row):
+    text: str
+    metric: str
+    scope: str
+    op: str
+    limit: float
+    observed: float | None
+    observed_text: str
+    held: bool
+    detail: str
+    margin: float | None
+
+
+class FaultRow(_Row):
+    label: str
+    kind: str
+    endpoint: str
+    optional: bool
+    fired: int | None
+
+
+class PhaseRow(_Row):
+    name: str
+    start: float
+    end: float
+    faults: list[FaultRow] = Field(default_factory=list)
+
+
+class RequestRow(_Row):
+    name: str
+    phase: str
+    count: int
+    ok: int
+    failed: int
+    rps: float | None
+    avg: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    errors: dict[str, int]
+    statuses: dict[str, int]
+
+
+class ResilienceRow(_Row):
+    phase: str
+    calls: int
+    attempts: int
+    retries: int
+    fallbacks: int
+    fallback_calls: int
+    breaker_opens: int
+    budget_exhausted: int
+    attempts_per_call: dict[str, int]
+    attempts_by_provider: dict[str, int] = Field(default_factory=dict)
+
+
+class SecondRow(_Row):
+    t: int
+    phase: str | None
+    requests: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    max: float | None
+
+
+class ScenarioInfo(_Row):
+    name: str
+    description: str = ""
+    source: str = ""
+
+
+class Report(_Row):
+    """A run's results; the single input of every reporter and of ``harness gate``."""
+
+    version: Literal[1] = 1
+    run_id: str
+    driver: str
+    scenario: ScenarioInfo
+    target: str
+    seed: int
+    started_at: str
+    duration: float
+    held: bool
+    thresholds: list[ThresholdRow]
+    phases: list[PhaseRow]
+    requests: list[RequestRow]
+    resilience: list[ResilienceRow]
+    series: list[SecondRow]
+    problems: list[str] = Field(default_factory=list)
+    recorder: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def breaches(self) -> list[ThresholdRow]:
+        return [t for t in self.thresholds if not t.held]
+
+    def totals(self) -> RequestRow | None:
+        return next((r for r in self.requests if r.name == "*" and r.phase == "*"), None)

@@ -1,0 +1,66 @@
+"""Plain-text summaries of a report: the SLA table every driver prints the same way."""
+
+from __future__ import annotations
+
+from harness.measure.sla import format_metric_value
+from harness.report.model import Report
+
+
+def _fmt_latency(value: float | None) -> str:
+    return "-" if value is None else format_metric_value("latency", value)
+
+
+def sla_table(report: Report) -> list[str]:
+    """Lines of a fixed-width table: threshold, scope, observed, verdict."""
+    rows = [("threshold", "observed", "verdict")]
+    for t in report.thresholds:
+        rows.append((t.text, t.observed_text, "held" if t.held else "BREACHED"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def run_summary(report: Report) -> list[str]:
+    """Header, per-phase request table, SLA table and problems."""
+    total = report.totals()
+    verdict = "SLA HELD" if report.held else "SLA BREACHED"
+    lines = [
+        f"{report.scenario.name}: {verdict} "
+        f"(run {report.run_id}, {report.duration:.1f}s, target {report.target}, seed {report.seed})"
+    ]
+    if total is not None:
+        lines.append(
+            f"  requests {total.count}, failed {total.failed}, "
+            f"rps {total.rps or 0:.1f}, p50 {_fmt_latency(total.p50)}, "
+            f"p95 {_fmt_latency(total.p95)}, p99 {_fmt_latency(total.p99)}"
+        )
+    res = next((r for r in report.resilience if r.phase == "*"), None)
+    if res is not None and res.calls:
+        lines.append(
+            f"  core calls {res.calls}, attempts {res.attempts}, retries {res.retries}, "
+            f"fallbacks {res.fallbacks}, breaker opens {res.breaker_opens}, "
+            f"budget refusals {res.budget_exhausted}"
+        )
+    phase_rows = [r for r in report.requests if r.name == "*" and r.phase != "*"]
+    if phase_rows:
+        lines.append("  phase            requests  failed      p95  faults fired")
+        fired = {p.name: p.faults for p in report.phases}
+        for row in phase_rows:
+            faults = ", ".join(_fired(f.label, f.fired) for f in fired.get(row.phase, [])) or "-"
+            lines.append(
+                f"  {row.phase[:16]:<16} {row.count:>8} {row.failed:>7} {_fmt_latency(row.p95):>8}"
+                f"  {faults}"
+            )
+    if report.thresholds:
+        lines.extend("  " + line for line in sla_table(report))
+    for problem in report.problems:
+        lines.append(f"  PROBLEM: {problem}")
+    return lines
+
+
+def _fired(label: str, fired: int | None) -> str:
+    return f"{label}={'n/a' if fired is None else fired}"

@@ -1,0 +1,1 @@
+"""Running a scenario: the stack, the fault timeline, the in-process load driver, targets."""

@@ -1,0 +1,223 @@
+"""``ChaosSession``: what the pytest ``chaos`` fixture gives a test.
+
+It records (every call of the resilient core made during the test is a request, named after
+its source, timed on the core's clock, so virtual time works), injects faults through the same
+plugin hooks as scenarios do, runs whole scenarios, and checks SLA thresholds::
+
+    def test_survives_a_503_storm(chaos, fake_llm):
+        with chaos.inject({"kind": "http_status", "status": 503, "rate": 0.3}, at=fake_llm):
+            for _ in range(50):
+                llm.complete_sync("hi")
+        chaos.assert_sla("availability >= 99%", "p95 < 2s")
+
+Faults are reverted when the ``with`` block (or the test) ends, and a fault that never fired
+fails the test unless it is ``optional``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.core import CallFinished, ResilienceEvent, get_clock, subscribe
+from harness.errors import FaultInjectionError
+from harness.measure.recorder import Recorder
+from harness.measure.sla import Threshold, parse_threshold
+from harness.measure.verdicts import Verdict, evaluate
+from harness.plugin.types import AppliedFault, Endpoint, RunContext
+from harness.scenario.faults import FaultSpec, parse_fault
+
+if TYPE_CHECKING:
+    from harness.plugin.manager import PluginManager
+    from harness.report.model import Report
+    from harness.run.session import RunOptions
+
+
+class SLABreach(AssertionError):
+    """Raised by :meth:`ChaosSession.assert_sla`; the message is the verdict table."""
+
+    def __init__(self, verdicts: list[Verdict]) -> None:
+        self.verdicts = verdicts
+        lines = ["SLA breached:"]
+        for v in verdicts:
+            mark = "held    " if v.held else "BREACHED"
+            lines.append(f"  {mark} {v.threshold.text:<32} {v.detail}")
+        super().__init__("\n".join(lines))
+
+
+class ChaosSession:
+    """One test's recorder, injected faults and scenario runs."""
+
+    def __init__(
+        self,
+        pm: PluginManager,
+        run: RunContext,
+        *,
+        options: RunOptions,
+        toxiproxy: Any = None,
+    ) -> None:
+        self.pm = pm
+        self.run = run
+        self.options = options
+        self.recorder = Recorder(now=lambda: get_clock().now())
+        self.reports: list[Report] = []
+        self.verdicts: list[Verdict] = []
+        self._toxiproxy = toxiproxy
+        self._injected: list[AppliedFault] = []
+        self._stack = contextlib.ExitStack()
+        self._unsubscribe = subscribe(self._on_event)
+
+    # -- recording ---------------------------------------------------------------------------------
+
+    def _on_event(self, event: ResilienceEvent) -> None:
+        self.recorder.on_event(event)
+        if isinstance(event, CallFinished):
+            self.recorder.record_request(
+                event.source, event.elapsed, ok=event.outcome == "ok", error=event.error
+            )
+
+    def record(
+        self, name: str, latency: float, *, ok: bool = True, error: str | None = None
+    ) -> None:
+        """Record one request made by the test itself."""
+        self.recorder.record_request(name, latency, ok=ok, error=error)
+
+    @contextlib.contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        """Time the block as one request named ``name``; an exception records a failure."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self.record(name, time.perf_counter() - started, ok=False, error=type(exc).__name__)
+            raise
+        self.record(name, time.perf_counter() - started)
+
+    # -- faults ------------------------------------------------------------------------------------
+
+    def endpoint(self, at: Any, *, api: str = "openai") -> Endpoint:
+        """The endpoint a fault goes to: a :class:`FakeVendor` (or its control), a URL (mocked
+        in-process with respx), a Toxiproxy proxy name, or an :class:`Endpoint`."""
+        if isinstance(at, Endpoint):
+            return at
+        control = getattr(at, "control", None) if hasattr(at, "openai_base_url") else None
+        if control is not None or type(at).__name__ == "VendorControl":
+            handle = control or at
+            return Endpoint(
+                name=f"fake_vendor@{handle.url}",
+                role="upstream",
+                backend="fake_vendor",
+                url=f"{handle.url}/v1",
+                handle=handle,
+            )
+        if isinstance(at, str) and at.startswith(("http://", "https://")):
+            from harness.scenario.model import UpstreamSpec
+
+            spec = UpstreamSpec(name="mocked", api=api, backend="respx", url=at)  # type: ignore[arg-type]
+            endpoint = self.pm.hooks.harness_start_upstream(upstream=spec, run=self.run)
+            if endpoint is None:
+                raise FaultInjectionError("the respx plugin is disabled: cannot mock " + at)
+            self._stack.callback(endpoint.close)
+            return endpoint  # type: ignore[no-any-return]
+        if isinstance(at, str):
+            if self._toxiproxy is None:
+                raise FaultInjectionError(
+                    f"{at!r} is not a URL or a fake vendor; as a proxy name it needs the "
+                    "`toxiproxy` fixture"
+                )
+            return Endpoint(name=at, role="proxy", backend="toxiproxy", handle=self._toxiproxy)
+        raise FaultInjectionError(f"cannot inject a fault at {at!r}")
+
+    def apply(
+        self, fault: FaultSpec | dict[str, Any], *, at: Any, api: str = "openai"
+    ) -> AppliedFault:
+        """Apply ``fault`` at ``at`` until :meth:`revert` (or the end of the test)."""
+        spec = parse_fault(fault, self.pm.fault_kinds)
+        endpoint = self.endpoint(at, api=api)
+        applied = self.pm.hooks.harness_apply_fault(fault=spec, endpoint=endpoint, run=self.run)
+        if applied is None:
+            raise FaultInjectionError(
+                f"no plugin applied {spec.label()!r} at {endpoint.name!r} ({endpoint.backend})"
+            )
+        self._injected.append(applied)
+        return applied  # type: ignore[no-any-return]
+
+    def revert(self, applied: AppliedFault) -> None:
+        """Revert one applied fault; fail if it never fired (unless it is optional)."""
+        if applied.reverted:
+            return
+        self.pm.hooks.harness_revert_fault(applied=applied, run=self.run)
+        applied.reverted = True
+        if applied.fired == 0 and not applied.fault.optional:
+            raise FaultInjectionError(
+                f"fault {applied.label!r} ({applied.fault.kind}) never fired: the test did not "
+                "exercise it (mark it optional if that is expected)"
+            )
+
+    @contextlib.contextmanager
+    def inject(
+        self, fault: FaultSpec | dict[str, Any], *, at: Any, api: str = "openai"
+    ) -> Iterator[AppliedFault]:
+        """Apply ``fault`` for the block; revert (and check it fired) on the way out."""
+        applied = self.apply(fault, at=at, api=api)
+        try:
+            yield applied
+        except BaseException:
+            with contextlib.suppress(FaultInjectionError):
+                self.revert(applied)
+            raise
+        self.revert(applied)
+
+    # -- SLA --
+
+    def check(self, *thresholds: str | Threshold) -> list[Verdict]:
+        """Evaluate thresholds over what this test recorded."""
+        parsed = [t if isinstance(t, Threshold) else parse_threshold(t) for t in thresholds]
+        verdicts = evaluate(parsed, self.recorder)
+        self.verdicts.extend(verdicts)
+        return verdicts
+
+    def assert_sla(self, *thresholds: str | Threshold) -> list[Verdict]:
+        """Like :meth:`check`, raising :class:`SLABreach` when any threshold breaks."""
+        verdicts = self.check(*thresholds)
+        if not all(v.held for v in verdicts):
+            raise SLABreach(verdicts)
+        return verdicts
+
+    # -- scenarios --
+
+    def run_scenario(self, scenario: Any, **overrides: Any) -> Report:
+        """Run a scenario (a path or a :class:`Scenario`) and return its report."""
+        from dataclasses import replace
+
+        from harness.run.checks import check_scenario
+        from harness.run.session import run_scenario
+
+        source = ""
+        if isinstance(scenario, str | Path):
+            source = str(scenario)
+            scenario = self.pm.load_scenario(scenario)
+        check_scenario(scenario, self.pm, source or scenario.name)
+        report = run_scenario(scenario, self.pm, replace(self.options, **overrides), source=source)
+        self.reports.append(report)
+        return report
+
+    # -- teardown --
+
+    def close(self) -> None:
+        """Revert what is still applied, stop what was started; raise the first problem."""
+        problems: list[str] = []
+        try:
+            for applied in self._injected:
+                try:
+                    self.revert(applied)
+                except FaultInjectionError as exc:
+                    problems.append(str(exc))
+        finally:
+            self._unsubscribe()
+            self._stack.close()
+        if problems:
+            raise FaultInjectionError("; ".join(problems))

@@ -1,0 +1,205 @@
+"""Running one scenario end to end: stack, timeline, load, verdicts, report files.
+
+``run_scenario`` is what ``harness run`` and the pytest plugin's scenario items call. It starts
+the scenario's upstreams and proxies, applies each phase's faults while the in-process driver
+sends load, reverts every fault, stops everything it started, evaluates the SLA and writes the
+reports. It returns the :class:`Report`; deciding the exit code is the caller's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.core import subscribe
+from harness.measure.recorder import Recorder
+from harness.measure.verdicts import PhaseWindow, evaluate
+from harness.plugin.types import RunContext
+from harness.report.build import build_report
+from harness.report.files import new_run_id
+from harness.report.model import Report, ScenarioInfo
+from harness.run.appserver import AppServer
+from harness.run.driver import Progress, drive
+from harness.run.stack import Stack
+from harness.run.targets import (
+    CoreTarget,
+    HttpTarget,
+    Target,
+    app_factory,
+    build_wrapper,
+    chain_endpoints,
+    core_client_config,
+    harness_env,
+)
+from harness.run.timeline import Timeline
+
+if TYPE_CHECKING:
+    from harness.plugin.manager import PluginManager
+    from harness.scenario.model import Scenario
+
+logger = logging.getLogger("harness.session")
+
+
+@dataclass
+class RunOptions:
+    """Knobs shared by every driver of a scenario."""
+
+    report_dir: Path = Path("reports")
+    seed: int | None = None
+    resilience: bool = True
+    users: int | None = None
+    duration: float | None = None
+    driver: str = "cli"
+    toxiproxy_url: str | None = None
+    reporters: Iterable[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def phase_windows(scenario: Scenario, recorder: Recorder) -> list[PhaseWindow]:
+    windows = []
+    for phase in scenario.phases:
+        span = recorder.phase_spans.get(phase.name)
+        if span is None:
+            continue
+        windows.append(PhaseWindow(phase.name, span[0], span[1], bool(phase.faults)))
+    return windows
+
+
+def run_scenario(
+    scenario: Scenario,
+    pm: PluginManager,
+    options: RunOptions,
+    *,
+    source: str = "",
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Report:
+    """Run ``scenario`` and write its reports; returns the report (see module docstring)."""
+    seed = (
+        options.seed
+        if options.seed is not None
+        else (scenario.seed if scenario.seed is not None else random.randrange(2**31))
+    )
+    started_at = datetime.now(UTC)
+    run = RunContext(
+        run_id=new_run_id(scenario.name, started_at),
+        seed=seed,
+        report_dir=Path(options.report_dir),
+        scenario=scenario,
+        options={
+            "toxiproxy_url": options.toxiproxy_url,
+            "resilience": options.resilience,
+            **options.extra,
+        },
+    )
+    recorder = Recorder(seed=seed)
+    unsubscribe = subscribe(recorder.on_event)
+    report: Report | None = None
+    try:
+        pm.hooks.harness_run_start(run=run)
+        with (
+            Stack(scenario, pm, run),
+            Timeline(scenario, pm, run, on_phase=recorder.set_phase) as timeline,
+        ):
+            asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress))
+        recorder.finish()
+        windows = phase_windows(scenario, recorder)
+        report = build_report(
+            run_id=run.run_id,
+            driver=options.driver,
+            scenario=ScenarioInfo(
+                name=scenario.name, description=scenario.description, source=source
+            ),
+            target=_describe_target(scenario),
+            seed=seed,
+            started_at=started_at,
+            recorder=recorder,
+            verdicts=evaluate(scenario.sla, recorder, windows),
+            phases=windows,
+            faults=timeline.records(),
+        )
+        write_reports(report, pm, run.report_dir, options.reporters)
+        return report
+    finally:
+        unsubscribe()
+        pm.hooks.harness_run_end(run=run, report=report)
+
+
+async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and drive
+    scenario: Scenario,
+    run: RunContext,
+    recorder: Recorder,
+    timeline: Timeline,
+    options: RunOptions,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    target, close = await _open_target(scenario, run, options)
+    try:
+        await drive(
+            scenario,
+            target,
+            recorder,
+            timeline,
+            users=options.users,
+            duration=options.duration,
+            on_progress=on_progress,
+        )
+    finally:
+        await target.aclose()
+        await asyncio.to_thread(close)
+
+
+async def _open_target(
+    scenario: Scenario, run: RunContext, options: RunOptions
+) -> tuple[Target, Callable[[], None]]:
+    spec = scenario.target
+    if spec.core:
+        timeouts, breaker = core_client_config(spec)
+        wrapper = build_wrapper(
+            chain_endpoints(scenario, run.endpoints),
+            resilience=options.resilience,
+            seed=run.seed,
+            timeouts=timeouts,
+            breaker=breaker,
+        )
+        return CoreTarget(wrapper, spec.request), lambda: None
+    if spec.url:
+        return HttpTarget(spec.url, spec.request), lambda: None
+    assert spec.app is not None
+    env = {**spec.env, **harness_env(scenario, run.endpoints, resilience=options.resilience)}
+    env["HARNESS_WORKDIR"] = str(run.report_dir / ".work" / run.run_id)
+    server = AppServer(app_factory(spec.app), env)
+    url = await asyncio.to_thread(server.start)
+    return HttpTarget(url, spec.request), server.stop
+
+
+def _describe_target(scenario: Scenario) -> str:
+    spec = scenario.target
+    if spec.core:
+        return f"core:{spec.core}"
+    return spec.url or f"app:{spec.app}"
+
+
+def write_reports(
+    report: Report, pm: PluginManager, report_dir: Path, names: Iterable[str] | None = None
+) -> list[Path]:
+    """Render ``report`` with each reporter (all by default) into ``report_dir``."""
+    wanted = list(names) if names is not None else list(pm.reporters)
+    written = []
+    for name in wanted:
+        reporter = pm.reporters.get(name)
+        if reporter is None:
+            from harness.errors import InputError
+
+            raise InputError(
+                f"unknown reporter {name!r}; available: {', '.join(sorted(pm.reporters))}"
+            )
+        path = report_dir / f"{report.run_id}{reporter.suffix}"
+        reporter.write(report, path)
+        written.append(path)
+    return written

@@ -1,0 +1,165 @@
+"""Starting what a scenario declares: upstreams (fake vendors, mocks) and proxies in front of them.
+
+Plugins do the starting (``harness_start_upstream`` / ``harness_start_proxy``); the stack calls
+them in order, records the endpoints in the run, and closes everything in reverse order on
+exit, whatever happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.errors import HarnessError, InfrastructureError, PluginError
+from harness.plugin.types import Endpoint, RunContext
+from harness.run.signals import deferred_signals
+
+if TYPE_CHECKING:
+    from harness.plugin.manager import PluginManager
+    from harness.scenario.model import Scenario, UpstreamSpec
+
+logger = logging.getLogger("harness.stack")
+
+
+def _url_endpoint(upstream: UpstreamSpec) -> Endpoint:
+    assert upstream.url is not None
+    parts = urlsplit(upstream.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname  # IPv6
+    return Endpoint(
+        name=upstream.name,
+        role="upstream",
+        backend="url",
+        url=upstream.url.rstrip("/"),
+        address=f"{host}:{port}",
+        api=upstream.api,
+    )
+
+
+def _through(url: str | None, address: str | None) -> str | None:
+    """``url`` with its host and port replaced by ``address`` (the proxy's listen address)."""
+    if not url or not address:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit(("http", address, parts.path, parts.query, parts.fragment))
+
+
+class Stack:
+    """The upstreams and proxies of one run, started in order and closed in reverse."""
+
+    def __init__(self, scenario: Scenario, pm: PluginManager, run: RunContext) -> None:
+        self.scenario = scenario
+        self.pm = pm
+        self.run = run
+        self._started: list[Endpoint] = []
+
+    def start(self) -> dict[str, Endpoint]:
+        try:
+            for upstream in self.scenario.upstreams:
+                self._add(self._start_upstream(upstream))
+            for proxy in self.scenario.proxies:
+                behind = self.run.endpoints.get(proxy.upstream)
+                address = behind.address if behind else proxy.upstream
+                if not address:
+                    raise InfrastructureError(
+                        f"proxy {proxy.name!r}: upstream {proxy.upstream!r} has no TCP address",
+                        "point the proxy at an upstream served over the network (not respx)",
+                    )
+                endpoint = self._start(
+                    f"proxy {proxy.name!r}",
+                    proxy.backend,
+                    partial(
+                        self.pm.hooks.harness_start_proxy,
+                        proxy=proxy,
+                        upstream=address,
+                        run=self.run,
+                    ),
+                )
+                if behind is not None:
+                    endpoint.url = endpoint.url or _through(behind.url, endpoint.address)
+                    endpoint.api = endpoint.api or behind.api
+                self._add(endpoint)
+        except BaseException:
+            self.close()
+            raise
+        return dict(self.run.endpoints)
+
+    def _start_upstream(self, upstream: UpstreamSpec) -> Endpoint:
+        if upstream.backend == "url":
+            return _url_endpoint(upstream)
+        return self._start(
+            f"upstream {upstream.name!r}",
+            upstream.backend,
+            partial(self.pm.hooks.harness_start_upstream, upstream=upstream, run=self.run),
+        )
+
+    def _start(self, what: str, backend: str, start: Callable[[], Endpoint | None]) -> Endpoint:
+        """Run a plugin's start hook; whatever goes wrong names the upstream or proxy, and a
+        plugin's own bug names the plugin."""
+        self.pm.backend(backend)
+        try:
+            endpoint = start()
+        except HarnessError:
+            raise
+        except OSError as exc:
+            raise InfrastructureError(
+                f"{what} ({backend}) could not start: {exc}",
+                "check that 127.0.0.1 has free ports and nothing else holds the port",
+            ) from exc
+        except Exception as exc:
+            owner = self.pm.backend_owner.get(backend, backend)
+            raise PluginError(f"{what}: plugin {owner!r} failed to start it: {exc!r}") from exc
+        if endpoint is None:
+            raise PluginError(f"no plugin started {what} (backend {backend!r})")
+        return endpoint
+
+    def _add(self, endpoint: Endpoint) -> None:
+        self._started.append(endpoint)
+        self.run.endpoints[endpoint.name] = endpoint
+        logger.info(
+            "started %s %s (%s) at %s",
+            endpoint.role,
+            endpoint.name,
+            endpoint.backend,
+            endpoint.url or endpoint.address,
+        )
+
+    def close(self) -> None:
+        """Close every started endpoint, latest first; raise the first failure at the end."""
+        errors: list[BaseException] = []
+        with deferred_signals():
+            while self._started:
+                endpoint = self._started.pop()
+                try:
+                    endpoint.close()
+                except Exception as exc:
+                    logger.exception("closing %s failed", endpoint.name)
+                    errors.append(exc)
+                self.run.endpoints.pop(endpoint.name, None)
+        if errors:
+            raise InfrastructureError(
+                f"could not stop everything cleanly: {errors[0]}"
+            ) from errors[0]
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except InfrastructureError as failure:  # the original error goes on, carrying this
+                logger.exception("stopping the stack after %r failed", exc)
+                exc.add_note(str(failure))

@@ -1,0 +1,1 @@
+"""The scenario file: units, fault specifications, the validated model and the YAML loader."""
