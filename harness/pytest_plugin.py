@@ -77,10 +77,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="record SLA breaches in the reports without failing the tests",
     )
     group.addoption(
-        "--chaos-resilience",
-        choices=("on", "off"),
-        default="on",
-        help="run scenario targets with the resilient core on, or off (the naive client)",
+        "--chaos-no-resilience",
+        dest="chaos_resilience",
+        action="store_false",
+        default=True,
+        help="run scenario targets with the resilient core off (the naive client)",
     )
     group.addoption(
         "--chaos-disable-plugin",
@@ -153,7 +154,7 @@ class _State:
         return RunOptions(
             report_dir=self.report_dir(),
             seed=self.config.getoption("chaos_seed"),
-            resilience=self.config.getoption("chaos_resilience") == "on",
+            resilience=self.config.getoption("chaos_resilience"),
             users=self.config.getoption("chaos_users"),
             driver=driver,
             toxiproxy_url=self.toxiproxy_url(),
@@ -185,61 +186,6 @@ def virtual_clock() -> Iterator[VirtualClock]:
         yield clock
 
 
-@pytest.fixture(scope="session")
-def _harness_fake_llm_server() -> Iterator[Any]:
-    from harness_fake_vendor import FakeVendor
-
-    vendor = FakeVendor().start()
-    try:
-        yield vendor
-    finally:
-        vendor.stop()
-
-
-@pytest.fixture
-def fake_llm(_harness_fake_llm_server: Any) -> Iterator[Any]:
-    """A running fake OpenAI/Anthropic vendor (``.openai_base_url``, ``.anthropic_base_url``,
-    ``.control``); its faults and counters are cleared after each test."""
-    vendor = _harness_fake_llm_server
-    vendor.control.reset(faults=True)
-    try:
-        yield vendor
-    finally:
-        vendor.control.reset(faults=True)
-
-
-@pytest.fixture(scope="session")
-def _harness_toxiproxy_url(pytestconfig: pytest.Config) -> Iterator[str]:
-    from harness_toxiproxy import resolve_toxiproxy
-
-    url = _state(pytestconfig).toxiproxy_url()
-    with resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {}) as handle:
-        yield handle.url
-
-
-@pytest.fixture
-def toxiproxy(_harness_toxiproxy_url: str) -> Iterator[Any]:
-    """A :class:`ToxiproxyClient` of the embedded server (or ``--toxiproxy-url``). Proxies the
-    test creates are deleted after it; toxics it adds to existing proxies are removed."""
-    from harness_toxiproxy import ToxiproxyClient
-
-    client = ToxiproxyClient(_harness_toxiproxy_url)
-    before = {name: {t.name for t in p.toxics} for name, p in client.proxies().items()}
-    enabled = {name: p.enabled for name, p in client.proxies().items()}
-    try:
-        yield client
-    finally:
-        for name, proxy in client.proxies().items():
-            if name not in before:
-                client.delete_proxy(name, missing_ok=True)
-                continue
-            for toxic in proxy.toxics:
-                if toxic.name not in before[name]:
-                    client.remove_toxic(name, toxic.name, missing_ok=True)
-            if proxy.enabled != enabled[name]:
-                client.update_proxy(name, enabled=enabled[name])
-
-
 @pytest.fixture
 def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosSession]:
     """Inject faults, record what the resilient core does, run scenarios, assert SLA."""
@@ -250,18 +196,18 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosSession]:
     state = _state(request.config)
     options = state.run_options()
     marker_faults = list(request.node.iter_markers("chaos"))
-    toxiproxy_client = None
+    toxiproxy_url = options.toxiproxy_url
     if "toxiproxy" in request.fixturenames or any(
         str(m.kwargs.get("at", "")).startswith("toxiproxy:") for m in marker_faults
     ):
-        toxiproxy_client = request.getfixturevalue("toxiproxy")
+        toxiproxy_url = request.getfixturevalue("toxiproxy").url
     run = RunContext(
         run_id=new_run_id(request.node.name),
         seed=options.seed if options.seed is not None else 0,
         report_dir=options.report_dir,
-        options={"toxiproxy_url": options.toxiproxy_url},
+        toxiproxy_url=toxiproxy_url,
     )
-    session = ChaosSession(state.pm, run, options=options, toxiproxy=toxiproxy_client)
+    session = ChaosSession(state.pm, run, options=options)
     try:
         for marker in marker_faults:
             at = marker.kwargs.get("at", "fake_llm")
@@ -357,12 +303,10 @@ class ScenarioItem(pytest.Item):
     report: Report | None = None
 
     def runtest(self) -> None:
-        from harness.run.checks import check_scenario
         from harness.run.session import run_scenario
 
         state = _state(self.config)
         scenario = state.pm.load_scenario(self.path)
-        check_scenario(scenario, state.pm, str(self.path))
         report = run_scenario(scenario, state.pm, state.run_options(), source=str(self.path))
         self.report = report
         self.user_properties.append(

@@ -1,6 +1,6 @@
-"""The ``harness`` command line (typer): one module per command group, errors handled in
-:func:`harness.cli.main.main` only."""
+"""The ``harness`` command line (typer): :mod:`harness.cli.main` builds it, handles every
+error in one place (:func:`main`), and lets plugins add commands."""
 
-from harness.cli.main import app, main
+from harness.cli.main import build_app, main
 
-__all__ = ["app", "main"]
+__all__ = ["build_app", "main"]

@@ -20,7 +20,6 @@ from harness.plugin.process import die_with_parent
 from harness.plugin.types import RunContext
 from harness.report.files import new_run_id
 from harness.run.appserver import bind
-from harness.run.checks import check_scenario
 from harness.run.procstack import ProcessStack
 from harness.run.signals import sigterm_as_interrupt
 
@@ -96,7 +95,6 @@ def run_load(
 ) -> int:
     pm = get_plugin_manager(disable=disable or ())
     scenario = pm.load_scenario(scenario_file)
-    check_scenario(scenario, pm, str(scenario_file))
     run = RunContext(
         run_id=new_run_id(scenario.name),
         seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
@@ -105,7 +103,7 @@ def run_load(
     )
     with sigterm_as_interrupt(), ProcessStack(scenario, pm, run, resilience=resilience) as stack:
         info = stack.info()
-        stack_file = report_dir / ".work" / run.run_id / "stack.json"
+        stack_file = run.workdir / "stack.json"
         info.save(stack_file)
         argv = locust_command(
             scenario_file,

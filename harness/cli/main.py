@@ -1,7 +1,10 @@
-"""``harness`` / ``python -m harness``: validate, run, load, gate, and the embedded servers.
+"""``harness`` / ``python -m harness``: validate, run, load, gate, stack, and plugins' commands.
 
 Exit codes, for every command: 0 all held; 1 a threshold breached or a test failed; 2 bad input
 (scenario, options); 3 infrastructure could not start (the message says why and how to fix it).
+Commands raise :class:`~harness.errors.HarnessError`; :func:`main` alone turns it into the
+message and the exit code. Plugins add commands through the ``harness_add_commands`` hook
+(the fake vendor adds ``harness vendor``, the Toxiproxy plugin ``harness toxiproxy``).
 """
 
 from __future__ import annotations
@@ -15,18 +18,7 @@ import typer
 from rich.console import Console
 
 from harness.errors import EXIT_BREACH, EXIT_INPUT, EXIT_OK, HarnessError, InputError
-
-app = typer.Typer(
-    name="harness",
-    help="Chaos and resilience harness for GenAI services.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-vendor_app = typer.Typer(help="The fake OpenAI/Anthropic vendor.", no_args_is_help=True)
-toxiproxy_app = typer.Typer(help="The embedded Toxiproxy-compatible server.", no_args_is_help=True)
-app.add_typer(vendor_app, name="vendor")
-app.add_typer(toxiproxy_app, name="toxiproxy")
+from harness.plugin.manager import PluginManager, get_plugin_manager
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # scenario text is not markup
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -35,29 +27,21 @@ DisableOpt = Annotated[
     list[str] | None,
     typer.Option("--disable-plugin", "-d", help="Disable a plugin by name (repeatable)."),
 ]
+ReportDirOpt = Annotated[Path, typer.Option(help="Where reports go.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed for fault schedules.")]
+ResilienceOpt = Annotated[
+    bool, typer.Option(help="Run the target with the resilient core on (off: the naive client).")
+]
+UsersOpt = Annotated[int | None, typer.Option(min=1, help="Override the scenario's users.")]
+ScenarioArg = Annotated[Path, typer.Argument(help="A scenario file.")]
 
 
-def _pm(disable: list[str] | None) -> Any:
-    from harness.plugin.manager import get_plugin_manager
-
-    return get_plugin_manager(disable=disable or ())
-
-
-def _fail(exc: HarnessError) -> typer.Exit:
-    err.print(f"error: {exc}")
-    return typer.Exit(exc.exit_code)
-
-
-@app.command("plugins")
 def plugins_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     disable: DisableOpt = None,
 ) -> None:
     """List the loaded plugins, their fault kinds, backends and reporters."""
-    try:
-        pm = _pm(disable)
-    except HarnessError as exc:
-        raise _fail(exc) from exc
+    pm = get_plugin_manager(disable=disable or ())
     rows = pm.describe()
     if as_json:
         out.print_json(json.dumps(rows))
@@ -65,7 +49,7 @@ def plugins_cmd(
     for row in rows:
         out.print(f"{row['name']}  ({row['module']})")
         for backend, kinds in row["backends"].items():
-            out.print(f"  backend {backend}: {', '.join(kinds)}")
+            out.print(f"  backend {backend}: {', '.join(kinds) or '-'}")
         if row["fault_kinds"]:
             out.print(f"  declares fault kinds: {', '.join(row['fault_kinds'])}")
         if row["reporters"]:
@@ -75,21 +59,16 @@ def plugins_cmd(
     out.print(f"engine fault kinds: {', '.join(builtin)}")
 
 
-@app.command("validate")
 def validate_cmd(
     files: Annotated[list[Path], typer.Argument(help="Scenario files (YAML).")],
     disable: DisableOpt = None,
 ) -> None:
     """Check scenario files; exit 0 when all are valid, 2 otherwise."""
-    try:
-        pm = _pm(disable)
-    except HarnessError as exc:
-        raise _fail(exc) from exc
+    pm = get_plugin_manager(disable=disable or ())
     bad = 0
     for path in files:
         try:
             scenario = pm.load_scenario(path)
-            _check_backends(scenario, pm, str(path))
         except InputError as exc:
             bad += 1
             err.print(str(exc))
@@ -102,21 +81,12 @@ def validate_cmd(
     raise typer.Exit(EXIT_INPUT if bad else EXIT_OK)
 
 
-def _check_backends(scenario: Any, pm: Any, source: str) -> None:
-    from harness.run.checks import check_scenario
-
-    check_scenario(scenario, pm, source)
-
-
-@app.command("run")
 def run_cmd(
-    scenario_file: Annotated[Path, typer.Argument(help="A scenario file.")],
-    report_dir: Annotated[Path, typer.Option(help="Where reports go.")] = Path("reports"),
-    seed: Annotated[int | None, typer.Option(help="Seed for fault schedules.")] = None,
-    resilience: Annotated[
-        bool, typer.Option(help="Run the target with the resilient core on.")
-    ] = True,
-    users: Annotated[int | None, typer.Option(help="Override the scenario's users.")] = None,
+    scenario_file: ScenarioArg,
+    report_dir: ReportDirOpt = Path("reports"),
+    seed: SeedOpt = None,
+    resilience: ResilienceOpt = True,
+    users: UsersOpt = None,
     no_fail: Annotated[
         bool, typer.Option("--no-fail", help="Exit 0 even if the SLA breaks.")
     ] = False,
@@ -126,19 +96,15 @@ def run_cmd(
     from harness.report.summary import run_summary
     from harness.run.session import RunOptions, run_scenario
 
-    try:
-        pm = _pm(disable)
-        scenario = pm.load_scenario(scenario_file)
-        _check_backends(scenario, pm, str(scenario_file))
-        report = run_scenario(
-            scenario,
-            pm,
-            RunOptions(report_dir=report_dir, seed=seed, resilience=resilience, users=users),
-            source=str(scenario_file),
-            on_progress=_print_progress,
-        )
-    except HarnessError as exc:
-        raise _fail(exc) from exc
+    pm = get_plugin_manager(disable=disable or ())
+    scenario = pm.load_scenario(scenario_file)
+    report = run_scenario(
+        scenario,
+        pm,
+        RunOptions(report_dir=report_dir, seed=seed, resilience=resilience, users=users),
+        source=str(scenario_file),
+        on_progress=_print_progress,
+    )
     for line in run_summary(report):
         out.print(line)
     out.print(f"reports: {report_dir / report.run_id}.*")
@@ -152,7 +118,6 @@ def _print_progress(progress: Any) -> None:
     )
 
 
-@app.command("gate")
 def gate_cmd(
     reports: Annotated[list[Path], typer.Argument(help="Report files (reports/*.json).")],
 ) -> None:
@@ -165,79 +130,32 @@ def gate_cmd(
     raise typer.Exit(code)
 
 
-@vendor_app.command("serve")
-def vendor_serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
-    seed: Annotated[int | None, typer.Option(help="Default seed of fault schedules.")] = None,
-    options_json: Annotated[
-        str,
-        typer.Option(
-            help='FakeVendor options as a JSON object, e.g. {"stream_chunk_delay": 0.01}.'
-        ),
-    ] = "{}",
-) -> None:
-    """Serve the fake OpenAI/Anthropic vendor until Ctrl-C."""
-    from harness_fake_vendor import serve
-
-    try:
-        options = json.loads(options_json)
-        if not isinstance(options, dict):
-            raise TypeError("not an object")
-    except (ValueError, TypeError) as exc:
-        raise _fail(InputError(f"--options-json: expected a JSON object ({exc})")) from exc
-    try:
-        serve(host=host, port=port, seed=seed, **options)
-    except HarnessError as exc:
-        raise _fail(exc) from exc
-
-
-app_app = typer.Typer(
-    help="Serve a target ASGI app (the example service or yours).", no_args_is_help=True
-)
-app.add_typer(app_app, name="app")
-
-
-@app_app.command("serve")
-def app_serve(
+def app_serve_cmd(
     factory: Annotated[str, typer.Argument(help="module:factory returning an ASGI app.")],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 0,
 ) -> None:
     """Serve ``module:factory`` with uvicorn; prints ``app listening on http://HOST:PORT``."""
     from harness.run.appserver import serve_app
 
-    try:
-        serve_app(factory, host=host, port=port)
-    except HarnessError as exc:
-        raise _fail(exc) from exc
+    serve_app(factory, host=host, port=port)
 
 
-stack_app = typer.Typer(
-    help="Start or stop a scenario's stack as background processes.", no_args_is_help=True
-)
-app.add_typer(stack_app, name="stack")
 StateOpt = Annotated[Path, typer.Option("--state", help="The stack file.")]
 DEFAULT_STATE = Path(".harness/stack.json")
 
 
-@stack_app.command("up")
-def stack_up(
-    scenario_file: Annotated[Path, typer.Argument(help="A scenario file.")],
+def stack_up_cmd(
+    scenario_file: ScenarioArg,
     state: StateOpt = DEFAULT_STATE,
-    resilience: Annotated[
-        bool, typer.Option(help="Start the target with the resilient core on.")
-    ] = True,
-    seed: Annotated[int | None, typer.Option(help="Seed for fault schedules.")] = None,
+    resilience: ResilienceOpt = True,
+    seed: SeedOpt = None,
     disable: DisableOpt = None,
 ) -> None:
     """Start the scenario's vendors, Toxiproxy, proxies and target; write the stack file."""
-    from harness.cli.stack import stack_up as up
+    from harness.cli.stack import stack_up
 
-    try:
-        info = up(scenario_file, state, resilience=resilience, seed=seed, disable=disable or [])
-    except HarnessError as exc:
-        raise _fail(exc) from exc
+    info = stack_up(scenario_file, state, resilience=resilience, seed=seed, disable=disable or [])
     out.print(f"target {info.target_url}")
     for endpoint in info.endpoints:
         where = endpoint.get("url") or endpoint.get("address")
@@ -245,36 +163,32 @@ def stack_up(
     out.print(f"stack file {state} (stop it with: harness stack down --state {state})")
 
 
-@stack_app.command("down")
-def stack_down(state: StateOpt = DEFAULT_STATE) -> None:
+def stack_down_cmd(state: StateOpt = DEFAULT_STATE) -> None:
     """Stop every process of the stack file and remove it."""
-    from harness.cli.stack import stack_down as down
+    from harness.cli.stack import stack_down
 
-    try:
-        stopped = down(state)
-    except HarnessError as exc:
-        raise _fail(exc) from exc
-    out.print(f"stopped {stopped} process(es)")
+    out.print(f"stopped {stack_down(state)} process(es)")
 
 
-@app.command("load")
 def load_cmd(
-    scenario_file: Annotated[Path, typer.Argument(help="A scenario file.")],
-    users: Annotated[int | None, typer.Option(help="Override the scenario's users.")] = None,
-    duration: Annotated[str | None, typer.Option(help="Override the duration (e.g. 60s).")] = None,
-    processes: Annotated[int, typer.Option(help="Locust worker processes (0: one process).")] = 0,
-    report_dir: Annotated[Path, typer.Option(help="Where reports go.")] = Path("reports"),
-    seed: Annotated[int | None, typer.Option(help="Seed for fault schedules.")] = None,
-    resilience: Annotated[
-        bool, typer.Option(help="Run the target with the resilient core on.")
-    ] = True,
+    scenario_file: ScenarioArg,
+    users: UsersOpt = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Override the duration, e.g. 60s (phases are scaled).")
+    ] = None,
+    processes: Annotated[
+        int, typer.Option(min=0, help="Locust worker processes (0: one process).")
+    ] = 0,
+    report_dir: ReportDirOpt = Path("reports"),
+    seed: SeedOpt = None,
+    resilience: ResilienceOpt = True,
     disable: DisableOpt = None,
 ) -> None:
     """Run a scenario as a Locust load test (headless) with live progress, then gate on its SLA."""
     from harness.cli.load import run_load
 
-    try:
-        code = run_load(
+    raise typer.Exit(
+        run_load(
             scenario_file,
             users=users,
             duration=duration,
@@ -284,28 +198,44 @@ def load_cmd(
             resilience=resilience,
             disable=disable or [],
         )
-    except HarnessError as exc:
-        raise _fail(exc) from exc
-    raise typer.Exit(code)
+    )
 
 
-@toxiproxy_app.command("serve")
-def toxiproxy_serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API port (0: a free one).")] = 8474,
-    config: Annotated[
-        Path | None, typer.Option(help="Proxies to create (JSON, as toxiproxy -config).")
-    ] = None,
-) -> None:
-    """Serve the embedded Toxiproxy-compatible API until Ctrl-C."""
-    from harness_toxiproxy import serve
-
-    serve(host=host, port=port, config_path=str(config) if config else None)
+def build_app(pm: PluginManager | None) -> typer.Typer:
+    """The ``harness`` command: the engine's commands, then those ``pm``'s plugins add."""
+    app = typer.Typer(
+        name="harness",
+        help="Chaos and resilience harness for GenAI services.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.command("plugins")(plugins_cmd)
+    app.command("validate")(validate_cmd)
+    app.command("run")(run_cmd)
+    app.command("load")(load_cmd)
+    app.command("gate")(gate_cmd)
+    app_app = typer.Typer(
+        help="Serve a target ASGI app (the example service or yours).", no_args_is_help=True
+    )
+    app_app.command("serve")(app_serve_cmd)
+    app.add_typer(app_app, name="app")
+    stack_app = typer.Typer(
+        help="Start or stop a scenario's stack as background processes.", no_args_is_help=True
+    )
+    stack_app.command("up")(stack_up_cmd)
+    stack_app.command("down")(stack_down_cmd)
+    app.add_typer(stack_app, name="stack")
+    if pm is not None:
+        pm.hook.harness_add_commands(app=app)
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (usage errors are 2, as click makes them)."""
+    """Entry point; returns the exit code (usage errors are 2, as click makes them). The one
+    place a :class:`HarnessError` becomes a message and an exit code."""
     try:
+        app = build_app(get_plugin_manager())
         app(args=argv, standalone_mode=True)
     except SystemExit as exc:
         if exc.code is None:

@@ -11,7 +11,6 @@ from harness.plugin.manager import get_plugin_manager
 from harness.plugin.process import stop_pid
 from harness.plugin.types import RunContext
 from harness.report.files import new_run_id
-from harness.run.checks import check_scenario
 from harness.run.procstack import ProcessStack, StackInfo
 
 
@@ -28,14 +27,14 @@ def stack_up(
         raise InputError(f"{state} exists: a stack is already up (run `harness stack down` first)")
     pm = get_plugin_manager(disable=disable or ())
     scenario = pm.load_scenario(scenario_file)
-    check_scenario(scenario, pm, str(scenario_file))
     workdir = state.parent / "work"
     run = RunContext(
         run_id=new_run_id(scenario.name),
         seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
         report_dir=workdir,
         scenario=scenario,
-        options={"detached": True, "log_dir": str(state.parent / "logs")},
+        detached=True,
+        log_dir=state.parent / "logs",
     )
     stack = ProcessStack(scenario, pm, run, resilience=resilience)
     info = stack.start()

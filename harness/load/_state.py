@@ -29,7 +29,6 @@ from harness.report.build import build_report
 from harness.report.files import new_run_id
 from harness.report.model import Report, ScenarioInfo
 from harness.report.summary import run_summary
-from harness.run.checks import check_scenario
 from harness.run.procstack import ProcessStack, StackInfo
 from harness.run.session import phase_windows, write_reports
 from harness.run.timeline import Timeline
@@ -73,7 +72,6 @@ class LoadState:
         self.source = options.chaos_scenario
         self.pm = get_plugin_manager()
         self.scenario = self.pm.load_scenario(self.source)
-        check_scenario(self.scenario, self.pm, self.source)
         self.users = options.chaos_users or self.scenario.load.users
         self.duration = (
             parse_duration(options.chaos_duration)
@@ -119,10 +117,10 @@ class LoadState:
                 seed=seed,
                 report_dir=self.report_dir,
                 scenario=self.scenario,
-                options={"resilience": options.chaos_resilience == "on"},
+                resilience=options.chaos_resilience,
             )
             self.stack = ProcessStack(
-                self.scenario, self.pm, self.run, resilience=options.chaos_resilience == "on"
+                self.scenario, self.pm, self.run, resilience=options.chaos_resilience
             )
             self.stack_info = self.stack.start()
         target = self.stack_info.target_url

@@ -43,12 +43,15 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--chaos-report-dir", default="reports", help="where reports go")
     group.add_argument("--chaos-seed", type=int, default=None, help="seed of fault schedules")
     group.add_argument(
-        "--chaos-resilience",
-        choices=("on", "off"),
-        default="on",
-        help="start the target with the resilient core on or off",
+        "--chaos-no-resilience",
+        dest="chaos_resilience",
+        action="store_false",
+        default=True,
+        help="start the target with the resilient core off (the naive client)",
     )
-    group.add_argument("--chaos-users", type=int, default=0, help="override the scenario's users")
+    group.add_argument(
+        "--chaos-users", type=int, default=None, help="override the scenario's users"
+    )
     group.add_argument(
         "--chaos-duration",
         default="",

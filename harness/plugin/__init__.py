@@ -16,7 +16,7 @@ What is here, by what a plugin does:
   :class:`Endpoint`, :class:`AppliedFault`, :class:`RunContext`, :class:`UpstreamSpec`,
   :class:`ProxySpec`; HTTP backends share :class:`FaultBook` (which installed faults fire on a
   request, and how they combine) and the vendors' wire formats in :mod:`harness.plugin.wire`;
-  servers started as child processes use :func:`start_server` and :func:`harness_command`;
+  servers started as child processes use :func:`start_server`;
 - report: :class:`Reporter`, the :class:`Report` model and its rows, :func:`write_atomic`,
   :func:`run_summary`, :func:`format_metric_value`;
 - fail loudly: the error hierarchy (:class:`InputError` exit 2, :class:`InfrastructureError`
@@ -41,7 +41,7 @@ from harness.plugin.httpfaults import (
     StreamPlacement,
     TerminalFault,
 )
-from harness.plugin.process import ChildProcess, harness_command, start_server
+from harness.plugin.process import ChildProcess, start_server
 from harness.plugin.types import AppliedFault, Endpoint, FaultBackend, Reporter, RunContext
 from harness.report.files import write_atomic
 from harness.report.model import (
@@ -137,7 +137,6 @@ __all__ = [
     "UpstreamSpec",
     "format_duration",
     "format_metric_value",
-    "harness_command",
     "hookimpl",
     "hookspec",
     "metric_kind",

@@ -1,9 +1,12 @@
 """The plugin manager: loads the ``harness`` entry points, checks them, builds the registries.
 
-Built-in plugins are loaded through the same entry-point group as third-party ones. Disable a
-plugin by name with ``HARNESS_DISABLE_PLUGINS=toxiproxy,respx`` (or the CLI/pytest option).
-Loading fails loudly, naming the plugins, on a misspelled hook, on two plugins declaring the
-same fault kind, backend or reporter, and on a backend supporting an undeclared kind.
+Built-in plugins are loaded through the same entry-point group as third-party ones (the
+engine's own ``url`` backend is registered first, as pytest registers its default plugins).
+Disable a plugin by name with ``HARNESS_DISABLE_PLUGINS=toxiproxy,respx`` (or the CLI/pytest
+option). Loading fails loudly, naming the plugins, on a misspelled hook, on two plugins
+declaring the same fault kind, backend or reporter, and on a backend supporting an undeclared
+kind. :meth:`PluginManager.load_scenario` is the one way every entry point reads a scenario:
+validated against the loaded fault kinds, then checked against the loaded backends.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import pluggy
 from pydantic import TypeAdapter
 
 from harness.errors import PluginError, ScenarioError
-from harness.plugin import hookspecs
+from harness.plugin import hookspecs, urlbackend
 from harness.plugin.types import FaultBackend, Reporter
 from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec
 from harness.scenario.loader import UNKNOWN_KIND, load_scenario
-from harness.scenario.model import Scenario, scenario_adapter
+from harness.scenario.model import ProxySpec, Scenario, UpstreamSpec, scenario_adapter
 
 ENTRY_POINT_GROUP = "harness"
 DISABLE_ENV = "HARNESS_DISABLE_PLUGINS"
+DEFAULT_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("url", urlbackend),)
+"""Plugins of the engine itself, registered before the entry points."""
 
 
 def disabled_from_env() -> set[str]:
@@ -69,7 +74,10 @@ class PluginManager(pluggy.PluginManager):
         self.disabled = frozenset(disabled)
         for name in disabled:
             self.set_blocked(name)
-        installed = self._load_entry_points()
+        for name, plugin in DEFAULT_PLUGINS:
+            if not self.is_blocked(name):
+                self.add(plugin, name)
+        installed = self._load_entry_points() | {name for name, _ in DEFAULT_PLUGINS}
         extra = list(extra)
         unknown = disabled - installed - {name for name, _ in extra}
         if unknown:
@@ -78,8 +86,8 @@ class PluginManager(pluggy.PluginManager):
                 f"that name (from --disable-plugin or {DISABLE_ENV}); installed plugins: "
                 f"{', '.join(sorted(installed))}"
             )
-        for name, plugin in extra:
-            self.add(plugin, name)
+        for name, extra_plugin in extra:
+            self.add(extra_plugin, name)
         self.check()
         return self
 
@@ -191,8 +199,14 @@ class PluginManager(pluggy.PluginManager):
         for plugin, backend in self._results("harness_fault_backends"):
             if not isinstance(backend, FaultBackend):
                 raise PluginError(
-                    f"plugin {plugin!r}: harness_fault_backends must return FaultBackend, "
-                    f"got {backend!r}"
+                    f"plugin {plugin!r}: harness_fault_backends must return FaultBackend "
+                    f"instances (subclass harness.plugin.FaultBackend), got {backend!r}"
+                )
+            missing = [a for a in ("name", "kinds", "where") if not hasattr(backend, a)]
+            if missing:
+                raise PluginError(
+                    f"plugin {plugin!r}: backend {type(backend).__name__} does not set "
+                    f"{', '.join(missing)} (class attributes of a FaultBackend)"
                 )
             if backend.name in backends:
                 raise PluginError(
@@ -230,23 +244,87 @@ class PluginManager(pluggy.PluginManager):
         return scenario_adapter(tuple(self.fault_kinds.values()))
 
     def load_scenario(self, path: str | Path) -> Scenario:
-        """Load a scenario file with these plugins' fault kinds. An unknown kind also names the
-        plugins that provide kinds, and the disabled ones (which provide none)."""
+        """Read a scenario file, validate it with these plugins' fault kinds, and check it
+        against their backends (each exists; each fault's kind is one its endpoint's backend
+        injects). The one scenario entry of every command, the pytest plugin and Locust."""
+        source = str(path)
         try:
-            return load_scenario(path, adapter=self.scenario_adapter())
+            scenario = load_scenario(path, adapter=self.scenario_adapter())
         except ScenarioError as exc:
             if not any(msg.startswith(UNKNOWN_KIND) for _, msg in exc.problems):
                 raise
-            owners = {*self.kind_owner.values(), *self.backend_owner.values()}
-            providers = sorted(name for name in owners if self.get_plugin(name) is not None)
-            where = f"; fault kinds come from the engine and the plugins {', '.join(providers)}"
-            if self.disabled:
-                where += f" (disabled: {', '.join(sorted(self.disabled))})"
-            problems = [
-                (field, msg + where if msg.startswith(UNKNOWN_KIND) else msg)
-                for field, msg in exc.problems
-            ]
-            raise ScenarioError(exc.source, problems) from None
+            raise ScenarioError(exc.source, self._name_providers(exc.problems)) from None
+        self.check_scenario(scenario, source)
+        return scenario
+
+    def _name_providers(self, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """An unknown kind also names the plugins that provide kinds, and the disabled ones."""
+        injecting = [o for b, o in self.backend_owner.items() if self.backends[b].kinds]
+        owners = {*self.kind_owner.values(), *injecting}
+        providers = sorted(name for name in owners if self.get_plugin(name) is not None)
+        where = f"; fault kinds come from the engine and the plugins {', '.join(providers)}"
+        if self.disabled:
+            where += f" (disabled: {', '.join(sorted(self.disabled))})"
+        return [
+            (field, msg + where if msg.startswith(UNKNOWN_KIND) else msg) for field, msg in problems
+        ]
+
+    def check_scenario(self, scenario: Scenario, source: str = "<scenario>") -> None:
+        """Raise :class:`ScenarioError` naming every backend that is not loaded and every fault
+        whose kind its endpoint's backend cannot inject."""
+        loaded = ", ".join(sorted(self.backends)) or "none"
+        problems: list[tuple[str, str]] = []
+        backends: dict[str, str] = {}
+        specs: list[tuple[str, UpstreamSpec | ProxySpec]] = [
+            ("upstreams", u) for u in scenario.upstreams
+        ]
+        specs += [("proxies", p) for p in scenario.proxies]
+        index: dict[str, int] = {}
+        for field, spec in specs:
+            i = index[field] = index.get(field, -1) + 1
+            backends[spec.name] = spec.backend
+            backend = self.backends.get(spec.backend)
+            role = "upstream" if field == "upstreams" else "proxy"
+            if backend is None:
+                problems.append(
+                    (
+                        f"{field}[{i}].backend",
+                        f"no plugin provides backend {spec.backend!r} (loaded: {loaded})",
+                    )
+                )
+            elif backend.where != role:
+                serving = sorted(n for n, b in self.backends.items() if b.where == role)
+                problems.append(
+                    (
+                        f"{field}[{i}].backend",
+                        f"backend {spec.backend!r} serves {backend.where}s, not {role}s "
+                        f"(backends for {role}s: {', '.join(serving) or 'none'})",
+                    )
+                )
+        for p, phase in enumerate(scenario.phases):
+            for f, fault in enumerate(phase.faults):
+                endpoint = scenario.fault_target(fault)
+                backend = self.backends.get(backends.get(endpoint, ""))
+                if backend is None:
+                    continue
+                if not backend.kinds:
+                    problems.append(
+                        (
+                            f"phases[{p}].faults[{f}]",
+                            f"{endpoint!r} is served by backend {backend.name!r}, which injects "
+                            "no faults (for a real URL, put a proxy in front of it)",
+                        )
+                    )
+                elif fault.kind not in backend.kinds:
+                    problems.append(
+                        (
+                            f"phases[{p}].faults[{f}].kind",
+                            f"{fault.kind!r} cannot be injected at {endpoint!r} (backend "
+                            f"{backend.name!r} supports: {', '.join(sorted(backend.kinds))})",
+                        )
+                    )
+        if problems:
+            raise ScenarioError(source, problems)
 
     def backend(self, name: str) -> FaultBackend:
         try:

@@ -21,8 +21,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    from harness.plugin.types import RunContext
 
 READY = re.compile(r"listening on (?P<url>https?://\S+)")
 
@@ -169,16 +173,14 @@ class ChildProcess:
 def start_server(
     name: str,
     argv: Sequence[str],
-    options: Mapping[str, object],
+    run: RunContext,
     *,
     env: Mapping[str, str] | None = None,
 ) -> ChildProcess:
-    """Start a server child the way the run wants it: detached with a log file when
-    ``options["detached"]`` (``harness stack up``), else tied to this process."""
-    log_dir = options.get("log_dir")
-    detached = bool(options.get("detached"))
-    log_path = Path(str(log_dir)) / f"{_slug(name)}.log" if detached and log_dir else None
-    child = ChildProcess(name, argv, env=env, detached=detached, log_path=log_path)
+    """Start a server child the way ``run`` wants it: detached, its output in a file under
+    ``run.log_dir``, when ``run.detached`` (``harness stack up``); else tied to this process."""
+    log_path = run.log_dir / f"{_slug(name)}.log" if run.detached and run.log_dir else None
+    child = ChildProcess(name, argv, env=env, detached=run.detached, log_path=log_path)
     child.start()
     return child
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +29,13 @@ from harness.measure.recorder import Recorder
 from harness.measure.sla import Threshold, parse_threshold
 from harness.measure.verdicts import Verdict, evaluate
 from harness.plugin.types import AppliedFault, Endpoint, RunContext
+from harness.run.session import RunOptions, run_scenario
+from harness.run.timeline import apply_fault, revert_fault
 from harness.scenario.faults import FaultSpec, parse_fault
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
     from harness.report.model import Report
-    from harness.run.session import RunOptions
 
 
 class SLABreach(AssertionError):
@@ -57,7 +59,6 @@ class ChaosSession:
         run: RunContext,
         *,
         options: RunOptions,
-        toxiproxy: Any = None,
     ) -> None:
         self.pm = pm
         self.run = run
@@ -65,7 +66,6 @@ class ChaosSession:
         self.recorder = Recorder(now=lambda: get_clock().now())
         self.reports: list[Report] = []
         self.verdicts: list[Verdict] = []
-        self._toxiproxy = toxiproxy
         self._injected: list[AppliedFault] = []
         self._stack = contextlib.ExitStack()
         self._unsubscribe = subscribe(self._on_event)
@@ -99,58 +99,40 @@ class ChaosSession:
     # -- faults ------------------------------------------------------------------------------------
 
     def endpoint(self, at: Any, *, api: str = "openai") -> Endpoint:
-        """The endpoint a fault goes to: a :class:`FakeVendor` (or its control), a URL (mocked
-        in-process with respx), a Toxiproxy proxy name, or an :class:`Endpoint`."""
+        """The endpoint a fault goes to: an :class:`Endpoint`, or whatever a backend adopts (a
+        fake vendor or its control, a URL mocked in-process with respx, a Toxiproxy proxy name
+        with the ``toxiproxy`` fixture); the first backend, in plugin order, that knows it."""
         if isinstance(at, Endpoint):
             return at
-        control = getattr(at, "control", None) if hasattr(at, "openai_base_url") else None
-        if control is not None or type(at).__name__ == "VendorControl":
-            handle = control or at
-            return Endpoint(
-                name=f"fake_vendor@{handle.url}",
-                role="upstream",
-                backend="fake_vendor",
-                url=f"{handle.url}/v1",
-                handle=handle,
-            )
-        if isinstance(at, str) and at.startswith(("http://", "https://")):
-            from harness.scenario.model import UpstreamSpec
-
-            spec = UpstreamSpec(name="mocked", api=api, backend="respx", url=at)  # type: ignore[arg-type]
-            endpoint = self.pm.hooks.harness_start_upstream(upstream=spec, run=self.run)
-            if endpoint is None:
-                raise FaultInjectionError("the respx plugin is disabled: cannot mock " + at)
-            self._stack.callback(endpoint.close)
-            return endpoint  # type: ignore[no-any-return]
-        if isinstance(at, str):
-            if self._toxiproxy is None:
-                raise FaultInjectionError(
-                    f"{at!r} is not a URL or a fake vendor; as a proxy name it needs the "
-                    "`toxiproxy` fixture"
-                )
-            return Endpoint(name=at, role="proxy", backend="toxiproxy", handle=self._toxiproxy)
-        raise FaultInjectionError(f"cannot inject a fault at {at!r}")
+        for backend in self.pm.backends.values():
+            endpoint = backend.adopt(at, self.run, api=api)
+            if endpoint is not None:
+                self._stack.callback(endpoint.close)
+                return endpoint
+        hint = (
+            " (as a proxy name it needs the `toxiproxy` fixture, --toxiproxy-url or TOXIPROXY_URL)"
+            if isinstance(at, str) and "://" not in at
+            else ""
+        )
+        raise FaultInjectionError(
+            f"cannot inject a fault at {at!r}: no loaded backend knows it "
+            f"(backends: {', '.join(sorted(self.pm.backends))}){hint}"
+        )
 
     def apply(
         self, fault: FaultSpec | dict[str, Any], *, at: Any, api: str = "openai"
     ) -> AppliedFault:
         """Apply ``fault`` at ``at`` until :meth:`revert` (or the end of the test)."""
         spec = parse_fault(fault, self.pm.fault_kinds)
-        endpoint = self.endpoint(at, api=api)
-        applied = self.pm.hooks.harness_apply_fault(fault=spec, endpoint=endpoint, run=self.run)
-        if applied is None:
-            raise FaultInjectionError(
-                f"no plugin applied {spec.label()!r} at {endpoint.name!r} ({endpoint.backend})"
-            )
+        applied = apply_fault(self.pm, spec, self.endpoint(at, api=api), self.run, None)
         self._injected.append(applied)
-        return applied  # type: ignore[no-any-return]
+        return applied
 
     def revert(self, applied: AppliedFault) -> None:
         """Revert one applied fault; fail if it never fired (unless it is optional)."""
         if applied.reverted:
             return
-        self.pm.hooks.harness_revert_fault(applied=applied, run=self.run)
-        applied.reverted = True
+        revert_fault(self.pm, applied, self.run)
         if applied.fired == 0 and not applied.fault.optional:
             raise FaultInjectionError(
                 f"fault {applied.label!r} ({applied.fault.kind}) never fired: the test did not "
@@ -191,16 +173,12 @@ class ChaosSession:
 
     def run_scenario(self, scenario: Any, **overrides: Any) -> Report:
         """Run a scenario (a path or a :class:`Scenario`) and return its report."""
-        from dataclasses import replace
-
-        from harness.run.checks import check_scenario
-        from harness.run.session import run_scenario
-
         source = ""
         if isinstance(scenario, str | Path):
             source = str(scenario)
             scenario = self.pm.load_scenario(scenario)
-        check_scenario(scenario, self.pm, source or scenario.name)
+        else:
+            self.pm.check_scenario(scenario, scenario.name)
         report = run_scenario(scenario, self.pm, replace(self.options, **overrides), source=source)
         self.reports.append(report)
         return report

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 from harness.errors import InfrastructureError, InputError
 from harness.plugin.process import ChildProcess, harness_command, start_server
 from harness.plugin.types import Endpoint, RunContext
+from harness.report.files import write_atomic
 from harness.run.stack import Stack
 from harness.run.targets import app_factory, harness_env
 
@@ -41,8 +42,6 @@ class StackInfo:
     scenario: str = ""
 
     def save(self, path: Path) -> None:
-        from harness.report.files import write_atomic
-
         write_atomic(path, json.dumps(self.__dict__, indent=2))
 
     @classmethod
@@ -59,22 +58,13 @@ class StackInfo:
         """Re-create the endpoints in this process (clients only; servers stay up)."""
         endpoints: dict[str, Endpoint] = {}
         for descriptor in self.endpoints:
-            if descriptor["backend"] == "url":
-                endpoints[descriptor["name"]] = Endpoint(
-                    name=descriptor["name"],
-                    role=descriptor["role"],
-                    backend="url",
-                    url=descriptor["url"],
-                    address=descriptor["address"],
-                    api=descriptor["api"],
-                )
-                continue
-            endpoint = pm.hooks.harness_attach_endpoint(descriptor=descriptor, run=run)
-            if endpoint is None:
+            backend = pm.backends.get(descriptor["backend"])
+            if backend is None:
                 raise InfrastructureError(
                     f"no plugin can attach to {descriptor['name']!r} ({descriptor['backend']})",
                     "load the same harness plugins as the process that started the stack",
                 )
+            endpoint = backend.attach(descriptor, run)
             endpoints[endpoint.name] = endpoint
         return endpoints
 
@@ -91,7 +81,7 @@ class ProcessStack:
         resilience: bool = True,
         extra_env: dict[str, str] | None = None,
     ) -> None:
-        run.options["isolation"] = "process"
+        run.isolation = "process"
         self.scenario = scenario
         self.run = run
         self.resilience = resilience
@@ -123,11 +113,11 @@ class ProcessStack:
             **spec.env,
             **self.extra_env,
             **harness_env(self.scenario, self.run.endpoints, resilience=self.resilience),
-            "HARNESS_WORKDIR": str((self.run.report_dir / ".work" / self.run.run_id).resolve()),
+            "HARNESS_WORKDIR": str(self.run.workdir.resolve()),
         }
         app = app_factory(spec.app)
         argv = harness_command("app", "serve", app, "--port", "0")
-        self.app = start_server(f"target app {app}", argv, self.run.options, env=env)
+        self.app = start_server(f"target app {app}", argv, self.run, env=env)
         return self.app.url
 
     def info(self) -> StackInfo:

@@ -12,12 +12,13 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.core import subscribe
+from harness.errors import InputError
 from harness.measure.recorder import Recorder
 from harness.measure.verdicts import PhaseWindow, evaluate
 from harness.plugin.types import RunContext
@@ -48,7 +49,9 @@ logger = logging.getLogger("harness.session")
 
 @dataclass
 class RunOptions:
-    """Knobs shared by every driver of a scenario."""
+    """Knobs shared by every driver of a scenario (each has one spelling on every command
+    line: ``--report-dir``, ``--seed``, ``--resilience/--no-resilience``, ``--users``,
+    ``--duration``, ``--toxiproxy-url``; the pytest options carry a ``chaos-`` prefix)."""
 
     report_dir: Path = Path("reports")
     seed: int | None = None
@@ -58,7 +61,12 @@ class RunOptions:
     driver: str = "cli"
     toxiproxy_url: str | None = None
     reporters: Iterable[str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def run_seed(self, scenario: Scenario) -> int:
+        """The seed of a run: the option's, else the scenario's, else a random one."""
+        if self.seed is not None:
+            return self.seed
+        return scenario.seed if scenario.seed is not None else random.randrange(2**31)
 
 
 def phase_windows(scenario: Scenario, recorder: Recorder) -> list[PhaseWindow]:
@@ -80,22 +88,15 @@ def run_scenario(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Report:
     """Run ``scenario`` and write its reports; returns the report (see module docstring)."""
-    seed = (
-        options.seed
-        if options.seed is not None
-        else (scenario.seed if scenario.seed is not None else random.randrange(2**31))
-    )
+    seed = options.run_seed(scenario)
     started_at = datetime.now(UTC)
     run = RunContext(
         run_id=new_run_id(scenario.name, started_at),
         seed=seed,
         report_dir=Path(options.report_dir),
         scenario=scenario,
-        options={
-            "toxiproxy_url": options.toxiproxy_url,
-            "resilience": options.resilience,
-            **options.extra,
-        },
+        toxiproxy_url=options.toxiproxy_url,
+        resilience=options.resilience,
     )
     recorder = Recorder(seed=seed)
     unsubscribe = subscribe(recorder.on_event)
@@ -172,7 +173,7 @@ async def _open_target(
         return HttpTarget(spec.url, spec.request), lambda: None
     assert spec.app is not None
     env = {**spec.env, **harness_env(scenario, run.endpoints, resilience=options.resilience)}
-    env["HARNESS_WORKDIR"] = str(run.report_dir / ".work" / run.run_id)
+    env["HARNESS_WORKDIR"] = str(run.workdir)
     server = AppServer(app_factory(spec.app), env)
     url = await asyncio.to_thread(server.start)
     return HttpTarget(url, spec.request), server.stop
@@ -194,8 +195,6 @@ def write_reports(
     for name in wanted:
         reporter = pm.reporters.get(name)
         if reporter is None:
-            from harness.errors import InputError
-
             raise InputError(
                 f"unknown reporter {name!r}; available: {', '.join(sorted(pm.reporters))}"
             )

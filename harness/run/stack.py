@@ -1,8 +1,8 @@
 """Starting what a scenario declares: upstreams (fake vendors, mocks) and proxies in front of them.
 
-Plugins do the starting (``harness_start_upstream`` / ``harness_start_proxy``); the stack calls
-them in order, records the endpoints in the run, and closes everything in reverse order on
-exit, whatever happened.
+Each one's backend (a plugin's :class:`~harness.plugin.FaultBackend`) starts it; the stack
+calls them in order, records the endpoints in the run, and closes everything in reverse order
+on exit, whatever happened.
 """
 
 from __future__ import annotations
@@ -10,34 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import HarnessError, InfrastructureError, PluginError
 from harness.plugin.types import Endpoint, RunContext
-from harness.run.signals import deferred_signals
+from harness.run.signals import Closing, deferred_signals
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
     from harness.scenario.model import Scenario, UpstreamSpec
 
 logger = logging.getLogger("harness.stack")
-
-
-def _url_endpoint(upstream: UpstreamSpec) -> Endpoint:
-    assert upstream.url is not None
-    parts = urlsplit(upstream.url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname  # IPv6
-    return Endpoint(
-        name=upstream.name,
-        role="upstream",
-        backend="url",
-        url=upstream.url.rstrip("/"),
-        address=f"{host}:{port}",
-        api=upstream.api,
-    )
 
 
 def _through(url: str | None, address: str | None) -> str | None:
@@ -48,7 +32,7 @@ def _through(url: str | None, address: str | None) -> str | None:
     return urlunsplit(("http", address, parts.path, parts.query, parts.fragment))
 
 
-class Stack:
+class Stack(Closing):
     """The upstreams and proxies of one run, started in order and closed in reverse."""
 
     def __init__(self, scenario: Scenario, pm: PluginManager, run: RunContext) -> None:
@@ -69,15 +53,11 @@ class Stack:
                         f"proxy {proxy.name!r}: upstream {proxy.upstream!r} has no TCP address",
                         "point the proxy at an upstream served over the network (not respx)",
                     )
+                backend = self.pm.backend(proxy.backend)
                 endpoint = self._start(
                     f"proxy {proxy.name!r}",
                     proxy.backend,
-                    partial(
-                        self.pm.hooks.harness_start_proxy,
-                        proxy=proxy,
-                        upstream=address,
-                        run=self.run,
-                    ),
+                    partial(backend.start_proxy, proxy, address, self.run),
                 )
                 if behind is not None:
                     endpoint.url = endpoint.url or _through(behind.url, endpoint.address)
@@ -89,18 +69,16 @@ class Stack:
         return dict(self.run.endpoints)
 
     def _start_upstream(self, upstream: UpstreamSpec) -> Endpoint:
-        if upstream.backend == "url":
-            return _url_endpoint(upstream)
+        backend = self.pm.backend(upstream.backend)
         return self._start(
             f"upstream {upstream.name!r}",
             upstream.backend,
-            partial(self.pm.hooks.harness_start_upstream, upstream=upstream, run=self.run),
+            partial(backend.start_upstream, upstream, self.run),
         )
 
-    def _start(self, what: str, backend: str, start: Callable[[], Endpoint | None]) -> Endpoint:
-        """Run a plugin's start hook; whatever goes wrong names the upstream or proxy, and a
+    def _start(self, what: str, backend: str, start: Callable[[], Endpoint]) -> Endpoint:
+        """Start through a backend; whatever goes wrong names the upstream or proxy, and a
         plugin's own bug names the plugin."""
-        self.pm.backend(backend)
         try:
             endpoint = start()
         except HarnessError:
@@ -113,8 +91,9 @@ class Stack:
         except Exception as exc:
             owner = self.pm.backend_owner.get(backend, backend)
             raise PluginError(f"{what}: plugin {owner!r} failed to start it: {exc!r}") from exc
-        if endpoint is None:
-            raise PluginError(f"no plugin started {what} (backend {backend!r})")
+        if not isinstance(endpoint, Endpoint):
+            owner = self.pm.backend_owner.get(backend, backend)
+            raise PluginError(f"{what}: plugin {owner!r} returned {endpoint!r}, not an Endpoint")
         return endpoint
 
     def _add(self, endpoint: Endpoint) -> None:
@@ -148,18 +127,3 @@ class Stack:
     def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.close()
-        else:
-            try:
-                self.close()
-            except InfrastructureError as failure:  # the original error goes on, carrying this
-                logger.exception("stopping the stack after %r failed", exc)
-                exc.add_note(str(failure))

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from harness.errors import FaultInjectionError, HarnessError
-from harness.plugin.types import AppliedFault, RunContext
+from harness.plugin.types import AppliedFault, Endpoint, RunContext
 from harness.report.model import FaultRecord
-from harness.run.signals import deferred_signals
+from harness.run.signals import Closing, deferred_signals
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
+    from harness.scenario.faults import FaultSpec
     from harness.scenario.model import PhaseSpec, Scenario
 
 logger = logging.getLogger("harness.timeline")
 
 
-class Timeline:
-    """Applies and reverts faults through the plugins' ``harness_apply/revert_fault`` hooks."""
+class Timeline(Closing):
+    """Applies and reverts faults through the backend of each fault's endpoint."""
 
     def __init__(
         self,
@@ -60,24 +60,7 @@ class Timeline:
                 )
             # a fault the plugin applied is in ``active`` before a Ctrl-C can land
             with deferred_signals():
-                try:
-                    applied = self.pm.hooks.harness_apply_fault(
-                        fault=fault, endpoint=endpoint, run=self.run
-                    )
-                except HarnessError:
-                    raise
-                except Exception as exc:  # a plugin bug: say whose, as a fault that did not apply
-                    owner = self.pm.backend_owner.get(endpoint.backend, endpoint.backend)
-                    raise FaultInjectionError(
-                        f"fault {fault.label()!r} ({fault.kind}) in phase {phase.name!r} could "
-                        f"not be applied at {name!r}: plugin {owner!r} raised {exc!r}"
-                    ) from exc
-                if applied is None:
-                    raise FaultInjectionError(
-                        f"fault {fault.label()!r} ({fault.kind}) in phase {phase.name!r}: no "
-                        f"plugin applied it at {name!r} (backend {endpoint.backend!r})"
-                    )
-                applied.phase = phase.name
+                applied = apply_fault(self.pm, fault, endpoint, self.run, phase.name)
                 self.active.append(applied)
                 self.applied.append(applied)
             logger.info("phase %s: applied %s at %s", phase.name, fault.label(), name)
@@ -89,8 +72,7 @@ class Timeline:
             while self.active:
                 applied = self.active.pop()
                 try:
-                    self.pm.hooks.harness_revert_fault(applied=applied, run=self.run)
-                    applied.reverted = True
+                    revert_fault(self.pm, applied, self.run)
                 except Exception as exc:  # every fault gets its revert attempt
                     failures.append(f"{applied.label} at {applied.endpoint}: {exc}")
         if failures:
@@ -122,20 +104,35 @@ class Timeline:
         """Faults that were declared, not optional, and never took effect."""
         return [r for r in self.records() if r.never_fired]
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.close()
-            return
-        try:
-            self.close()
-        except FaultInjectionError as failure:  # the original error goes on, carrying this one
-            logger.exception("reverting faults after %r failed", exc)
-            exc.add_note(str(failure))
+def apply_fault(
+    pm: PluginManager, fault: FaultSpec, endpoint: Endpoint, run: RunContext, phase: str | None
+) -> AppliedFault:
+    """Apply ``fault`` through ``endpoint``'s backend; a plugin's bug is reported as a fault
+    that did not apply, naming the plugin."""
+    backend = pm.backend(endpoint.backend)
+    where = f" in phase {phase!r}" if phase else ""
+    try:
+        applied = backend.apply(fault, endpoint, run)
+    except HarnessError:
+        raise
+    except Exception as exc:
+        owner = pm.backend_owner.get(endpoint.backend, endpoint.backend)
+        raise FaultInjectionError(
+            f"fault {fault.label()!r} ({fault.kind}){where} could not be applied at "
+            f"{endpoint.name!r}: plugin {owner!r} raised {exc!r}"
+        ) from exc
+    if not isinstance(applied, AppliedFault):
+        owner = pm.backend_owner.get(endpoint.backend, endpoint.backend)
+        raise FaultInjectionError(
+            f"fault {fault.label()!r} ({fault.kind}){where} at {endpoint.name!r}: plugin "
+            f"{owner!r} returned {applied!r} instead of the applied fault"
+        )
+    applied.phase = phase
+    return applied
+
+
+def revert_fault(pm: PluginManager, applied: AppliedFault, run: RunContext) -> None:
+    """Revert ``applied`` through the backend that applied it."""
+    pm.backend(applied.backend).revert(applied, run)
+    applied.reverted = True

@@ -1,4 +1,4 @@
-"""Hook implementations of the ``sqlite`` backend."""
+"""The ``sqlite`` backend: store faults on a real SQLite file, from outside the target."""
 
 from __future__ import annotations
 
@@ -20,12 +20,54 @@ from harness.plugin import (
 from harness_sqlite._faults import StoreContentionFault, StoreLockFault
 from harness_sqlite._locker import LockHolder
 
-BACKEND = FaultBackend(
-    name="sqlite",
-    kinds=frozenset({"store_lock", "store_contention"}),
-    where="upstream",
-    description="lock a SQLite file from outside: store outage or contention",
-)
+
+class SQLiteBackend(FaultBackend):
+    name = "sqlite"
+    kinds = frozenset({"store_lock", "store_contention"})
+    where = "upstream"
+    description = "lock a SQLite file from outside: store outage or contention"
+
+    def start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint:
+        unknown = set(upstream.options) - {"path"}
+        if unknown:
+            raise InputError(
+                f"upstream {upstream.name!r}: unknown sqlite option(s) {sorted(unknown)}; "
+                "expected: path"
+            )
+        raw = upstream.options.get("path")
+        path = Path(raw) if raw else run.workdir / f"{upstream.name}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as conn:  # create it, in WAL mode like the core's stores
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.close()
+        return self.endpoint(
+            upstream,
+            url=f"sqlite:///{path.resolve()}",
+            handle=path,
+            descriptor={"path": str(path.resolve())},
+        )
+
+    def attach(self, descriptor: dict[str, Any], run: RunContext) -> Endpoint:
+        return self.attached(
+            descriptor, handle=Path(descriptor["path"]), descriptor={"path": descriptor["path"]}
+        )
+
+    def apply(self, fault: FaultSpec, endpoint: Endpoint, run: RunContext) -> AppliedFault:
+        if isinstance(fault, StoreLockFault):
+            holder = LockHolder(endpoint.handle)
+        elif isinstance(fault, StoreContentionFault):
+            holder = LockHolder(endpoint.handle, hold=fault.hold, period=fault.period)
+        else:
+            raise FaultInjectionError(
+                f"the sqlite store {endpoint.name!r} cannot inject {fault.kind!r}"
+            )
+        holder.start()
+        return self.applied(fault, endpoint, holder)
+
+    def revert(self, applied: AppliedFault, run: RunContext) -> None:
+        holder: LockHolder = applied.handle
+        holder.stop()
+        applied.fired = None  # SQLite cannot tell how many operations met the lock
 
 
 @hookimpl
@@ -35,68 +77,4 @@ def harness_fault_kinds() -> list[type[FaultSpec]]:
 
 @hookimpl
 def harness_fault_backends() -> list[FaultBackend]:
-    return [BACKEND]
-
-
-@hookimpl
-def harness_start_upstream(upstream: UpstreamSpec, run: RunContext) -> Endpoint | None:
-    if upstream.backend != BACKEND.name:
-        return None
-    unknown = set(upstream.options) - {"path"}
-    if unknown:
-        raise InputError(f"upstream {upstream.name!r}: unknown sqlite option(s) {sorted(unknown)}")
-    raw = upstream.options.get("path")
-    path = Path(raw) if raw else run.report_dir / ".work" / run.run_id / f"{upstream.name}.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as conn:  # create it, in WAL mode like the core's stores
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.close()
-    return Endpoint(
-        name=upstream.name,
-        role="upstream",
-        backend=BACKEND.name,
-        url=f"sqlite:///{path.resolve()}",
-        handle=path,
-        descriptor={"path": str(path.resolve())},
-    )
-
-
-@hookimpl
-def harness_attach_endpoint(descriptor: dict[str, Any], run: RunContext) -> Endpoint | None:
-    if descriptor.get("backend") != BACKEND.name:
-        return None
-    return Endpoint(
-        name=descriptor["name"],
-        role="upstream",
-        backend=BACKEND.name,
-        url=descriptor["url"],
-        handle=Path(descriptor["path"]),
-        descriptor={"path": descriptor["path"]},
-    )
-
-
-@hookimpl
-def harness_apply_fault(
-    fault: FaultSpec, endpoint: Endpoint, run: RunContext
-) -> AppliedFault | None:
-    if endpoint.backend != BACKEND.name:
-        return None
-    if isinstance(fault, StoreLockFault):
-        holder = LockHolder(endpoint.handle)
-    elif isinstance(fault, StoreContentionFault):
-        holder = LockHolder(endpoint.handle, hold=fault.hold, period=fault.period)
-    else:
-        raise FaultInjectionError(
-            f"the sqlite store {endpoint.name!r} cannot inject {fault.kind!r}"
-        )
-    holder.start()
-    return AppliedFault(fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=holder)
-
-
-@hookimpl
-def harness_revert_fault(applied: AppliedFault, run: RunContext) -> None:
-    if applied.backend != BACKEND.name:
-        return
-    holder: LockHolder = applied.handle
-    holder.stop()
-    applied.fired = None  # SQLite cannot tell how many operations met the lock
+    return [SQLiteBackend()]

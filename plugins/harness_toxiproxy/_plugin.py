@@ -1,4 +1,4 @@
-"""Hook implementations of the ``toxiproxy`` backend: proxies a scenario declares, and toxics.
+"""The ``toxiproxy`` backend: the proxies a scenario declares, and toxics on them.
 
 The run's Toxiproxy is the one at ``--toxiproxy-url``/``TOXIPROXY_URL`` when set, otherwise an
 embedded server started for the run (and stopped with its last proxy). Every network fault kind
@@ -13,6 +13,7 @@ connection links each toxic acted on; against a real Toxiproxy ``fired`` stays u
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from harness.plugin import (
@@ -33,18 +34,12 @@ from harness.plugin import (
     SlowCloseFault,
     TimeoutFault,
     hookimpl,
+    start_server,
 )
 
 KINDS = frozenset(
     {"latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer", "limit_data", "down"}
 )
-BACKEND = FaultBackend(
-    name="toxiproxy",
-    kinds=KINDS,
-    where="proxy",
-    description="network faults on a TCP proxy (embedded Toxiproxy-compatible server or real)",
-)
-_STASH = "harness_toxiproxy"
 
 
 def _ms(seconds: float) -> int:
@@ -78,20 +73,14 @@ def toxic_for(fault: FaultSpec) -> tuple[str, dict[str, Any]]:
     raise FaultInjectionError(f"{fault.label()}: {fault.kind!r} is not a Toxiproxy toxic")
 
 
-@hookimpl
-def harness_fault_backends() -> list[FaultBackend]:
-    return [BACKEND]
-
-
 class _ChildToxiproxy:
-    """An embedded Toxiproxy run as a child process (``python -m harness toxiproxy serve``)."""
+    """An embedded Toxiproxy run as a child process (``python -m harness_toxiproxy``)."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        from harness.plugin import harness_command, start_server
+    def __init__(self, run: RunContext) -> None:
         from harness_toxiproxy import ToxiproxyClient
 
-        argv = harness_command("toxiproxy", "serve", "--port", "0")
-        self._child = start_server("toxiproxy", argv, options)
+        argv = [sys.executable, "-m", "harness_toxiproxy", "--port", "0"]
+        self._child = start_server("toxiproxy", argv, run)
         self.client = ToxiproxyClient(self._child.url)
 
     @property
@@ -102,66 +91,124 @@ class _ChildToxiproxy:
         self._child.stop()
 
 
-def _handle(run: RunContext) -> Any:
-    from harness_toxiproxy import resolve_toxiproxy
+class _RunToxiproxy:
+    """The Toxiproxy of one run and how many of its proxies are up (stopped with the last)."""
 
-    state = run.stash.get(_STASH)
-    if state is None:
-        url = run.options.get("toxiproxy_url") or os.environ.get("TOXIPROXY_URL")
-        if not url and run.options.get("isolation") == "process":
-            handle: Any = _ChildToxiproxy(run.options)
+    def __init__(self, run: RunContext) -> None:
+        from harness_toxiproxy import resolve_toxiproxy
+
+        url = run.toxiproxy_url or os.environ.get("TOXIPROXY_URL")
+        if not url and run.isolation == "process":
+            self.handle: Any = _ChildToxiproxy(run)
         else:
-            handle = resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {})
-        state = run.stash[_STASH] = {"handle": handle, "proxies": 0}
-    return state
+            self.handle = resolve_toxiproxy({"TOXIPROXY_URL": url} if url else {})
+        self.proxies = 0
 
 
-@hookimpl
-def harness_start_proxy(proxy: ProxySpec, upstream: str, run: RunContext) -> Endpoint | None:
-    if proxy.backend != BACKEND.name:
-        return None
-    state = _handle(run)
-    client = state["handle"].client
-    info = client.create_proxy(proxy.name, upstream, listen=proxy.listen or "127.0.0.1:0")
-    state["proxies"] += 1
+class ToxiproxyBackend(FaultBackend):
+    name = "toxiproxy"
+    kinds = KINDS
+    where = "proxy"
+    description = "network faults on a TCP proxy (embedded Toxiproxy-compatible server or real)"
 
-    def close() -> None:
-        try:
-            client.delete_proxy(proxy.name, missing_ok=True)
-        finally:
-            state["proxies"] -= 1
-            if state["proxies"] == 0:
-                run.stash.pop(_STASH, None)
-                state["handle"].close()
+    def _toxiproxy(self, run: RunContext) -> _RunToxiproxy:
+        state = run.stash.get(self.name)
+        if state is None:
+            state = run.stash[self.name] = _RunToxiproxy(run)
+        return state
 
-    return Endpoint(
-        name=proxy.name,
-        role="proxy",
-        backend=BACKEND.name,
-        address=info.listen,
-        handle=client,
-        close=close,
-        descriptor={"toxiproxy_url": client.url, "pid": getattr(state["handle"], "pid", None)},
-    )
+    def start_proxy(self, proxy: ProxySpec, upstream: str, run: RunContext) -> Endpoint:
+        state = self._toxiproxy(run)
+        client = state.handle.client
+        info = client.create_proxy(proxy.name, upstream, listen=proxy.listen or "127.0.0.1:0")
+        state.proxies += 1
 
+        def close() -> None:
+            try:
+                client.delete_proxy(proxy.name, missing_ok=True)
+            finally:
+                state.proxies -= 1
+                if state.proxies == 0:
+                    run.stash.pop(self.name, None)
+                    state.handle.close()
 
-@hookimpl
-def harness_attach_endpoint(descriptor: dict[str, Any], run: RunContext) -> Endpoint | None:
-    if descriptor.get("backend") != BACKEND.name:
-        return None
-    from harness_toxiproxy import ToxiproxyClient
+        return self.endpoint(
+            proxy,
+            address=info.listen,
+            handle=client,
+            close=close,
+            descriptor={
+                "toxiproxy_url": client.url,
+                "pid": getattr(state.handle, "pid", None),
+            },
+        )
 
-    client = ToxiproxyClient(descriptor["toxiproxy_url"])
-    return Endpoint(
-        name=descriptor["name"],
-        role="proxy",
-        backend=BACKEND.name,
-        url=descriptor.get("url"),
-        address=descriptor["address"],
-        api=descriptor.get("api"),
-        handle=client,
-        descriptor={"toxiproxy_url": client.url},
-    )
+    def attach(self, descriptor: dict[str, Any], run: RunContext) -> Endpoint:
+        from harness_toxiproxy import ToxiproxyClient
+
+        client = ToxiproxyClient(descriptor["toxiproxy_url"])
+        return self.attached(descriptor, handle=client, descriptor={"toxiproxy_url": client.url})
+
+    def adopt(self, target: object, run: RunContext, *, api: str = "openai") -> Endpoint | None:
+        """A proxy name a test gives (``chaos.inject(fault, at="primary_net")``), on the run's
+        Toxiproxy (the ``toxiproxy`` fixture's, ``--toxiproxy-url`` or ``TOXIPROXY_URL``)."""
+        if not isinstance(target, str) or "://" in target or not run.toxiproxy_url:
+            return None
+        from harness_toxiproxy import ToxiproxyClient
+
+        client = ToxiproxyClient(run.toxiproxy_url)
+        return Endpoint(name=target, role="proxy", backend=self.name, handle=client)
+
+    def apply(self, fault: FaultSpec, endpoint: Endpoint, run: RunContext) -> AppliedFault:
+        if not isinstance(fault, NetworkFault | LatencyFault):
+            raise FaultInjectionError(
+                f"proxy {endpoint.name!r} cannot inject {fault.kind!r}: HTTP faults need an "
+                "upstream"
+            )
+        if fault.first is not None or fault.every is not None or fault.after:
+            raise FaultInjectionError(
+                f"{fault.label()}: Toxiproxy cannot count requests, so first/every/after do "
+                "not apply; use rate (the toxicity, rolled per connection)"
+            )
+        client = endpoint.handle
+        if isinstance(fault, DownFault):
+            info = client.disable(endpoint.name)
+            if info.enabled:
+                raise FaultInjectionError(f"proxy {endpoint.name!r} is still enabled after 'down'")
+            # The client travels with the fault: a proxy the test made itself (the ``chaos``
+            # fixture) is not among the run's endpoints.
+            return self.applied(fault, endpoint, (client, None))
+        toxic_type, attributes = toxic_for(fault)
+        existing = {t.name for t in client.toxics(endpoint.name)}
+        name = f"harness_{fault.kind}_{len(existing) + 1}"
+        while name in existing:
+            name += "_"
+        toxic = client.add_toxic(
+            endpoint.name,
+            toxic_type,
+            name=name,
+            stream=getattr(fault, "stream", "downstream"),
+            toxicity=fault.rate,
+            attributes=attributes,
+        )
+        # A new toxic counts from 0: no "before" reading (it would race the first hits).
+        return self.applied(fault, endpoint, (client, toxic.name))
+
+    def revert(self, applied: AppliedFault, run: RunContext) -> None:
+        client, toxic_name = applied.handle
+        if isinstance(applied.fault, DownFault):
+            info = client.enable(applied.endpoint)
+            if not info.enabled:
+                raise FaultInjectionError(f"proxy {applied.endpoint!r} did not come back up")
+            applied.fired = None
+            return
+        hits = _hits(client, applied.endpoint)
+        applied.fired = None if hits is None else hits.get(toxic_name, 0)
+        client.remove_toxic(applied.endpoint, toxic_name)
+        if any(t.name == toxic_name for t in client.toxics(applied.endpoint)):
+            raise FaultInjectionError(
+                f"toxic {toxic_name!r} is still on proxy {applied.endpoint!r} after removal"
+            )
 
 
 def _hits(client: Any, proxy: str) -> dict[str, int] | None:
@@ -170,65 +217,12 @@ def _hits(client: Any, proxy: str) -> dict[str, int] | None:
 
 
 @hookimpl
-def harness_apply_fault(
-    fault: FaultSpec, endpoint: Endpoint, run: RunContext
-) -> AppliedFault | None:
-    if endpoint.backend != BACKEND.name:
-        return None
-    if not isinstance(fault, NetworkFault) and not isinstance(fault, LatencyFault):
-        raise FaultInjectionError(
-            f"proxy {endpoint.name!r} cannot inject {fault.kind!r}: HTTP faults need an upstream"
-        )
-    if fault.first is not None or fault.every is not None or fault.after:
-        raise FaultInjectionError(
-            f"{fault.label()}: Toxiproxy cannot count requests, so first/every/after do not "
-            "apply; use rate (the toxicity, rolled per connection)"
-        )
-    client = endpoint.handle
-    if isinstance(fault, DownFault):
-        info = client.disable(endpoint.name)
-        if info.enabled:
-            raise FaultInjectionError(f"proxy {endpoint.name!r} is still enabled after 'down'")
-        # The client travels with the fault: a proxy the test made itself (the ``chaos``
-        # fixture) is not among the run's endpoints.
-        return AppliedFault(
-            fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=(client, None)
-        )
-    toxic_type, attributes = toxic_for(fault)
-    existing = {t.name for t in client.toxics(endpoint.name)}
-    name = f"harness_{fault.kind}_{len(existing) + 1}"
-    while name in existing:
-        name += "_"
-    stream = getattr(fault, "stream", "downstream")
-    toxic = client.add_toxic(
-        endpoint.name,
-        toxic_type,
-        name=name,
-        stream=stream,
-        toxicity=fault.rate,
-        attributes=attributes,
-    )
-    # A new toxic counts from 0: no "before" reading (it would race the first hits).
-    return AppliedFault(
-        fault=fault, backend=BACKEND.name, endpoint=endpoint.name, handle=(client, toxic.name)
-    )
+def harness_fault_backends() -> list[FaultBackend]:
+    return [ToxiproxyBackend()]
 
 
 @hookimpl
-def harness_revert_fault(applied: AppliedFault, run: RunContext) -> None:
-    if applied.backend != BACKEND.name:
-        return
-    client, toxic_name = applied.handle
-    if isinstance(applied.fault, DownFault):
-        info = client.enable(applied.endpoint)
-        if not info.enabled:
-            raise FaultInjectionError(f"proxy {applied.endpoint!r} did not come back up")
-        applied.fired = None
-        return
-    hits = _hits(client, applied.endpoint)
-    applied.fired = None if hits is None else hits.get(toxic_name, 0)
-    client.remove_toxic(applied.endpoint, toxic_name)
-    if any(t.name == toxic_name for t in client.toxics(applied.endpoint)):
-        raise FaultInjectionError(
-            f"toxic {toxic_name!r} is still on proxy {applied.endpoint!r} after removal"
-        )
+def harness_add_commands(app: Any) -> None:
+    from harness_toxiproxy._cli import toxiproxy_app
+
+    app.add_typer(toxiproxy_app, name="toxiproxy")

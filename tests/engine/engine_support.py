@@ -31,23 +31,26 @@ def scenario_error(text: str, source: str = "s.yaml") -> ScenarioError:
 DEMO_PLUGIN = '''\
 """A tiny third-party harness plugin: a ``coin_flip`` fault injected by a ``demo`` backend.
 
-Its upstream is a no-op; while a coin_flip fault is applied it counts the resilient core's
-finished calls (through the core's public event bus) and reports them as ``fired``.
+Written against the public plugin API alone (``harness.plugin``) and the core's public event
+bus. Its upstream is a no-op; while a coin_flip fault is applied it counts the resilient core's
+finished calls and reports them as ``fired``.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from harness.core import CallFinished, subscribe
 from harness.plugin import (
     AppliedFault,
     Endpoint,
     FaultBackend,
     FaultSpec,
     InfrastructureError,
+    RunContext,
+    UpstreamSpec,
     hookimpl,
 )
-from harness.core import CallFinished, subscribe
 
 LOG: list[str] = []
 
@@ -57,7 +60,29 @@ class CoinFlipFault(FaultSpec):
     heads: bool = True
 
 
-BACKEND = FaultBackend(name="demo", kinds=frozenset({"coin_flip"}), where="upstream")
+class DemoBackend(FaultBackend):
+    name = "demo"
+    kinds = frozenset({"coin_flip"})
+    where = "upstream"
+    description = "flips coins"
+
+    def start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint:
+        if upstream.options.get("fail"):
+            raise InfrastructureError("the demo upstream refuses to start", "remove options.fail")
+        LOG.append(f"start {upstream.name}")
+        return self.endpoint(upstream, close=lambda: LOG.append(f"close {upstream.name}"))
+
+    def apply(self, fault: FaultSpec, endpoint: Endpoint, run: RunContext) -> AppliedFault:
+        seen: list[object] = []
+        unsubscribe = subscribe(lambda e: seen.append(e) if isinstance(e, CallFinished) else None)
+        LOG.append(f"apply {fault.label()} heads={fault.heads}")
+        return self.applied(fault, endpoint, (seen, unsubscribe))
+
+    def revert(self, applied: AppliedFault, run: RunContext) -> None:
+        seen, unsubscribe = applied.handle
+        unsubscribe()
+        applied.fired = len(seen)
+        LOG.append(f"revert {applied.label} fired={'some' if seen else 'none'}")
 
 
 @hookimpl
@@ -67,44 +92,7 @@ def harness_fault_kinds():
 
 @hookimpl
 def harness_fault_backends():
-    return [BACKEND]
-
-
-@hookimpl
-def harness_start_upstream(upstream, run):
-    if upstream.backend != "demo":
-        return None
-    if upstream.options.get("fail"):
-        raise InfrastructureError("the demo upstream refuses to start", "remove options.fail")
-    LOG.append(f"start {upstream.name}")
-    return Endpoint(
-        name=upstream.name,
-        role="upstream",
-        backend="demo",
-        close=lambda: LOG.append(f"close {upstream.name}"),
-    )
-
-
-@hookimpl
-def harness_apply_fault(fault, endpoint, run):
-    if endpoint.backend != "demo":
-        return None
-    seen = []
-    unsubscribe = subscribe(lambda e: seen.append(e) if isinstance(e, CallFinished) else None)
-    LOG.append(f"apply {fault.label()} heads={fault.heads}")
-    return AppliedFault(
-        fault=fault, backend="demo", endpoint=endpoint.name, handle=(seen, unsubscribe)
-    )
-
-
-@hookimpl
-def harness_revert_fault(applied, run):
-    if applied.backend != "demo":
-        return
-    seen, unsubscribe = applied.handle
-    unsubscribe()
-    applied.fired = len(seen)
-    LOG.append(f"revert {applied.label} fired={'some' if seen else 'none'}")
+    return [DemoBackend()]
 '''
 
 

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from harness.cli import main
 from harness.errors import ScenarioError
 from harness.plugin.manager import PluginManager, get_plugin_manager
-from harness.run.checks import check_scenario
 from harness.scenario.faults import HttpStatusFault, LatencyFault
 from harness.scenario.loader import MAX_BYTES, MAX_NODES, load_scenario, parse_scenario
 from harness.scenario.model import Scenario, TargetSpec, default_adapter
@@ -154,8 +153,7 @@ phases:
     "path", SCENARIOS, ids=[str(p.relative_to(SCENARIO_DIR)) for p in SCENARIOS]
 )
 def test_every_shipped_scenario_loads_and_checks(path: Path, pm: PluginManager) -> None:
-    scenario = load_scenario(path, adapter=pm.scenario_adapter())
-    check_scenario(scenario, pm, str(path))
+    scenario = pm.load_scenario(path)
     assert scenario.phases and scenario.sla
     assert any(phase.faults for phase in scenario.phases)
 
@@ -933,12 +931,12 @@ def test_validate_exits_2_on_a_missing_file(
                 (
                     "upstreams[0].backend",
                     "no plugin provides backend 'nope' (loaded: fake_vendor, respx, sqlite, "
-                    "toxiproxy)",
+                    "toxiproxy, url)",
                 ),
                 (
                     "proxies[0].backend",
                     "no plugin provides backend 'nada' (loaded: fake_vendor, respx, sqlite, "
-                    "toxiproxy)",
+                    "toxiproxy, url)",
                 ),
             ],
         ),
@@ -949,7 +947,8 @@ def test_validate_exits_2_on_a_missing_file(
             [
                 (
                     "phases[0].faults[0]",
-                    "'real' is a real URL: only a proxy in front of it can inject faults",
+                    "'real' is served by backend 'url', which injects no faults (for a real "
+                    "URL, put a proxy in front of it)",
                 )
             ],
         ),
@@ -972,6 +971,6 @@ def test_check_scenario_against_the_backends(
 ) -> None:
     scenario = parse_scenario(text, adapter=pm.scenario_adapter())
     with pytest.raises(ScenarioError) as info:
-        check_scenario(scenario, pm, "c.yaml")
+        pm.check_scenario(scenario, "c.yaml")
     assert info.value.problems == problems
     assert str(info.value).startswith("c.yaml: ")

@@ -19,7 +19,6 @@ from harness.plugin.hookspecs import hookimpl
 from harness.plugin.httpfaults import SUPPORTED_KINDS
 from harness.plugin.manager import PluginManager, get_plugin_manager
 from harness.plugin.types import FaultBackend, Reporter
-from harness.run.checks import check_scenario
 from harness.run.session import RunOptions, run_scenario
 from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec, HttpFault
 from harness.scenario.loader import parse_scenario
@@ -45,18 +44,21 @@ def test_the_builtins_load_with_their_backends_kinds_and_reporters(pm: PluginMan
         "respx",
         "sqlite",
         "toxiproxy",
+        "url",
     ]
     assert {name: sorted(b.kinds) for name, b in pm.backends.items()} == {
         "fake_vendor": HTTP_KINDS,
         "respx": HTTP_KINDS,
         "sqlite": ["store_contention", "store_lock"],
         "toxiproxy": NETWORK_KINDS,
+        "url": [],
     }
     assert pm.backend_owner == {
         "fake_vendor": "fake_vendor",
         "respx": "respx",
         "sqlite": "sqlite",
         "toxiproxy": "toxiproxy",
+        "url": "url",
     }
     assert {b.where for b in pm.backends.values()} == {"upstream", "proxy"}
     assert pm.backends["toxiproxy"].where == "proxy"
@@ -88,7 +90,8 @@ def test_describe(pm: PluginManager) -> None:
     assert rows["sqlite"]["backends"] == {"sqlite": ["store_contention", "store_lock"]}
     assert rows["reporters"]["reporters"] == ["html", "json", "junit", "markdown"]
     assert rows["respx"]["fault_kinds"] == []
-    assert "harness_apply_fault" in rows["respx"]["hooks"]
+    assert rows["respx"]["hooks"] == ["harness_fault_backends"]
+    assert rows["url"]["module"] == "harness.plugin.urlbackend"
 
 
 def test_backend_lookup(pm: PluginManager) -> None:
@@ -96,7 +99,8 @@ def test_backend_lookup(pm: PluginManager) -> None:
     with pytest.raises(PluginError) as info:
         pm.backend("nope")
     assert str(info.value) == (
-        "no plugin provides the backend 'nope'; loaded: fake_vendor, respx, sqlite, toxiproxy"
+        "no plugin provides the backend 'nope'; loaded: fake_vendor, respx, sqlite, toxiproxy, "
+        "url"
     )
 
 
@@ -167,8 +171,13 @@ class _Plugin:
         return self._reporters or []
 
 
-def _backend(name: str, *kinds: str) -> FaultBackend:
-    return FaultBackend(name=name, kinds=frozenset(kinds), where="upstream")
+def _backend(backend_name: str, *backend_kinds: str) -> FaultBackend:
+    class Backend(FaultBackend):
+        name = backend_name
+        kinds = frozenset(backend_kinds)
+        where = "upstream"
+
+    return Backend()
 
 
 def _reporter(name: str) -> Reporter:
@@ -186,7 +195,7 @@ class _MarkedTypo:
 
 
 class _UnmarkedTypo:
-    def harness_start_upstreams(self, upstream: Any, run: Any) -> None:
+    def harness_run_starts(self, run: Any) -> None:
         return None
 
 
@@ -200,7 +209,7 @@ class _MarkedWrongName:
     ("plugin", "hook"),
     [
         (_MarkedTypo(), "harness_fault_kind"),
-        (_UnmarkedTypo(), "harness_start_upstreams"),
+        (_UnmarkedTypo(), "harness_run_starts"),
         (_MarkedWrongName(), "fault_kinds"),
     ],
     ids=["marked", "unmarked", "marked-without-prefix"],
@@ -216,7 +225,7 @@ def test_a_misspelled_hook_fails_naming_the_plugin(plugin: object, hook: str) ->
 
 class _WrongArguments:
     @hookimpl
-    def harness_start_upstream(self, upstream: Any, run: Any, extra: Any) -> None:
+    def harness_run_start(self, run: Any, extra: Any) -> None:
         return None
 
 
@@ -315,7 +324,8 @@ class _NoKind(FaultSpec):
         ),
         (
             _Plugin(backends=["respx"]),
-            "plugin 'bad': harness_fault_backends must return FaultBackend, got 'respx'",
+            "plugin 'bad': harness_fault_backends must return FaultBackend instances "
+            "(subclass harness.plugin.FaultBackend), got 'respx'",
         ),
         (
             _Plugin(reporters=[print]),
@@ -363,8 +373,9 @@ def test_disable_by_name() -> None:
         "fake_vendor",
         "respx",
         "sqlite",
+        "url",
     ]
-    assert [row["name"] for row in pm.describe()] == ["fake_vendor", "respx", "sqlite"]
+    assert [row["name"] for row in pm.describe()] == ["fake_vendor", "respx", "sqlite", "url"]
     assert "toxiproxy" not in pm.backends
     assert pm.reporters == {}
     assert pm.is_blocked("toxiproxy")
@@ -373,7 +384,7 @@ def test_disable_by_name() -> None:
 def test_disable_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_DISABLE_PLUGINS", " respx, sqlite ,")
     pm = get_plugin_manager()
-    assert sorted(pm.backends) == ["fake_vendor", "toxiproxy"]
+    assert sorted(pm.backends) == ["fake_vendor", "toxiproxy", "url"]
     assert "store_lock" not in pm.fault_kinds  # its declaring plugin is gone too
 
 
@@ -391,7 +402,7 @@ def test_disabling_a_plugin_that_does_not_exist_fails_loudly(
     assert str(info.value) == (
         "cannot disable 'toxiproxi': no plugin has that name (from --disable-plugin or "
         "HARNESS_DISABLE_PLUGINS); installed plugins: fake_vendor, reporters, respx, sqlite, "
-        "toxiproxy"
+        "toxiproxy, url"
     )
     monkeypatch.setenv("HARNESS_DISABLE_PLUGINS", "respx,sqlite3")
     assert main(["plugins"]) == 2
@@ -405,17 +416,17 @@ def test_a_scenario_needing_a_disabled_backend_is_refused() -> None:
         "phases: [{name: a, duration: 1s}]\n"
     )
     with pytest.raises(ScenarioError) as info:
-        check_scenario(scenario, pm, "x.yaml")
+        pm.check_scenario(scenario, "x.yaml")
     assert info.value.problems[0] == (
         "upstreams[0].backend",
-        "no plugin provides backend 'respx' (loaded: fake_vendor, sqlite, toxiproxy)",
+        "no plugin provides backend 'respx' (loaded: fake_vendor, sqlite, toxiproxy, url)",
     )
 
 
 def test_plugins_command_honours_disable(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins", "--json", "-d", "toxiproxy", "-d", "fake_vendor"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [row["name"] for row in rows] == ["reporters", "respx", "sqlite"]
+    assert [row["name"] for row in rows] == ["reporters", "respx", "sqlite", "url"]
 
 
 # -- a third-party plugin, registered the public way ---------------------------------------------
@@ -433,6 +444,7 @@ def test_a_third_party_plugin_is_discovered_through_its_entry_point() -> None:
         "respx",
         "sqlite",
         "toxiproxy",
+        "url",
     }
 
 
@@ -444,8 +456,7 @@ def test_harness_plugins_lists_it(capsys: pytest.CaptureFixture[str]) -> None:
         "demo  (harness_demo_plugin)\n"
         "  backend demo: coin_flip\n"
         "  declares fault kinds: coin_flip\n"
-        "  hooks: harness_apply_fault, harness_fault_backends, harness_fault_kinds, "
-        "harness_revert_fault, harness_start_upstream\n"
+        "  hooks: harness_fault_backends, harness_fault_kinds\n"
     ) in out
     assert main(["plugins", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
@@ -462,8 +473,7 @@ def test_a_scenario_using_the_third_party_kind_validates_and_runs(
     assert main(["validate", str(path)]) == 0
     assert f"{path}: ok (third party: 2 phases, 1 faults, 2 thresholds)" in capsys.readouterr().out
 
-    scenario = parse_scenario(path.read_text(), str(path), adapter=pm.scenario_adapter())
-    check_scenario(scenario, pm, str(path))
+    scenario = pm.load_scenario(path)
     report = run_scenario(
         scenario,
         pm,

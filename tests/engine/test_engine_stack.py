@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from harness.errors import InfrastructureError, InputError, PluginError
+from harness.plugin import urlbackend
 from harness.plugin.hookspecs import hookimpl
 from harness.plugin.manager import PluginManager
 from harness.plugin.types import Endpoint, FaultBackend, RunContext
@@ -29,13 +30,9 @@ class FakeServers:
 
     @hookimpl
     def harness_fault_backends(self) -> list[FaultBackend]:
-        return [
-            FaultBackend(name="box", kinds=frozenset({"http_status"}), where="upstream"),
-            FaultBackend(name="tcp", kinds=frozenset({"down"}), where="proxy"),
-            FaultBackend(name="silent", kinds=frozenset(), where="upstream"),
-        ]
+        return [Box(self), Tcp(self), Silent()]
 
-    def _closer(self, name: str) -> Any:
+    def closer(self, name: str) -> Any:
         def close() -> None:
             self.events.append(f"close {name}")
             if name in self.fail_close:
@@ -43,40 +40,54 @@ class FakeServers:
 
         return close
 
-    @hookimpl
-    def harness_start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint | None:
-        if upstream.backend != "box":
-            return None
-        if upstream.name in self.fail_start:
-            raise self.fail_start[upstream.name]
-        self.events.append(f"start {upstream.name}")
-        port = self.ports[upstream.name]
-        return Endpoint(
-            name=upstream.name,
-            role="upstream",
-            backend="box",
+
+class Box(FaultBackend):
+    name = "box"
+    kinds = frozenset({"http_status"})
+    where = "upstream"
+
+    def __init__(self, servers: FakeServers) -> None:
+        self.servers = servers
+
+    def start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint:
+        if upstream.name in self.servers.fail_start:
+            raise self.servers.fail_start[upstream.name]
+        self.servers.events.append(f"start {upstream.name}")
+        port = self.servers.ports[upstream.name]
+        return self.endpoint(
+            upstream,
             url=f"http://127.0.0.1:{port}/v1",
             address=f"127.0.0.1:{port}",
-            api=upstream.api,
-            close=self._closer(upstream.name),
+            close=self.servers.closer(upstream.name),
         )
 
-    @hookimpl
-    def harness_start_proxy(
-        self, proxy: ProxySpec, upstream: str, run: RunContext
-    ) -> Endpoint | None:
-        if proxy.backend != "tcp":
-            return None
-        if proxy.name in self.fail_start:
-            raise self.fail_start[proxy.name]
-        self.events.append(f"proxy {proxy.name} -> {upstream}")
-        return Endpoint(
-            name=proxy.name,
-            role="proxy",
-            backend="tcp",
-            address="127.0.0.1:9" + upstream[-3:],
-            close=self._closer(proxy.name),
+
+class Tcp(FaultBackend):
+    name = "tcp"
+    kinds = frozenset({"down"})
+    where = "proxy"
+
+    def __init__(self, servers: FakeServers) -> None:
+        self.servers = servers
+
+    def start_proxy(self, proxy: ProxySpec, upstream: str, run: RunContext) -> Endpoint:
+        if proxy.name in self.servers.fail_start:
+            raise self.servers.fail_start[proxy.name]
+        self.servers.events.append(f"proxy {proxy.name} -> {upstream}")
+        return self.endpoint(
+            proxy, address="127.0.0.1:9" + upstream[-3:], close=self.servers.closer(proxy.name)
         )
+
+
+class Silent(FaultBackend):
+    """A backend whose start returns nothing (a plugin bug)."""
+
+    name = "silent"
+    kinds = frozenset()
+    where = "upstream"
+
+    def start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint:
+        return None  # type: ignore[return-value]
 
 
 ALL_CLOSED = [
@@ -109,6 +120,7 @@ def servers() -> FakeServers:
 @pytest.fixture
 def pm(servers: FakeServers) -> PluginManager:
     manager = PluginManager()
+    manager.add(urlbackend, "url")
     manager.add(servers, "fakes")
     manager.check()
     return manager
@@ -310,18 +322,18 @@ def test_a_close_failure_after_an_error_does_not_hide_the_error(
         (
             "upstreams: [{name: p, backend: nowhere}]\n",
             PluginError,
-            "no plugin provides the backend 'nowhere'; loaded: box, silent, tcp",
+            "no plugin provides the backend 'nowhere'; loaded: box, silent, tcp, url",
         ),
         (
             "upstreams: [{name: p, backend: silent}]\n",
             PluginError,
-            "no plugin started upstream 'p' (backend 'silent')",
+            "upstream 'p': plugin 'fakes' returned None, not an Endpoint",
         ),
         (
             "upstreams: [{name: primary, backend: box}]\n"
             "proxies: [{name: n, upstream: primary, backend: silent}]\n",
             PluginError,
-            "no plugin started proxy 'n' (backend 'silent')",
+            "backend 'silent' does not serve proxies",
         ),
     ],
 )
@@ -349,20 +361,24 @@ def test_missing_or_silent_backends(
 def test_a_proxy_needs_an_upstream_with_a_tcp_address(
     pm: PluginManager, run: RunContext, servers: FakeServers
 ) -> None:
+    class InProcess(FaultBackend):
+        name = "in_process"
+        kinds = frozenset()
+        where = "upstream"
+
+        def start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint:
+            return self.endpoint(upstream, url="https://x.invalid/v1")
+
     class NoAddress:
         @hookimpl
-        def harness_start_upstream(
-            self, upstream: UpstreamSpec, run: RunContext
-        ) -> Endpoint | None:
-            if upstream.backend != "silent":
-                return None
-            return Endpoint(
-                name=upstream.name, role="upstream", backend="silent", url="https://x.invalid/v1"
-            )
+        def harness_fault_backends(self) -> list[FaultBackend]:
+            return [InProcess()]
 
     pm.add(NoAddress(), "no_address")
+    pm.check()
     text = (
-        "name: s\ntarget: {url: 'http://127.0.0.1:1'}\nupstreams: [{name: mock, backend: silent}]\n"
+        "name: s\ntarget: {url: 'http://127.0.0.1:1'}\n"
+        "upstreams: [{name: mock, backend: in_process}]\n"
         "proxies: [{name: net, upstream: mock, backend: tcp}]\nphases: [{name: a, duration: 1s}]\n"
     )
     with pytest.raises(InfrastructureError) as info:

@@ -57,7 +57,7 @@ def test_a_breached_scenario_fails_and_names_the_threshold(pytester: pytest.Pyte
 
 def test_the_naive_client_is_caught(pytester: pytest.Pytester) -> None:
     write(pytester, "outage", ["availability >= 99%"])
-    result = pytester.runpytest("scenarios", "--chaos-resilience", "off")
+    result = pytester.runpytest("scenarios", "--chaos-no-resilience")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*availability >= 99%*BREACHED*"])
 
