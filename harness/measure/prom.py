@@ -11,65 +11,54 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.measure.recorder import ResilienceStats
 
-_COUNTERS = {
-    "genai_llm_calls_total": "calls",
-    "genai_llm_attempts_total": "attempts",
-    "genai_llm_retries_total": "retries",
-    "genai_llm_fallbacks_total": "fallbacks",
-    "genai_llm_fallback_calls_total": "fallback_calls",
-    "genai_llm_breaker_opens_total": "breaker_opens",
-    "genai_llm_budget_exhausted_total": "budget_exhausted",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class CoreCounters:
-    """Totals of the core's counters at one scrape."""
+    """Totals of the core's counters at one scrape (a :class:`ResilienceStats` of totals)."""
 
-    values: dict[str, float]
+    totals: ResilienceStats
 
     def minus(self, earlier: CoreCounters) -> ResilienceStats:
-        diff = {k: round(v - earlier.values.get(k, 0.0)) for k, v in self.values.items()}
-        by_provider = Counter(
-            {
-                k.removeprefix("attempts@"): v
-                for k, v in diff.items()
-                if k.startswith("attempts@") and v
-            }
-        )
-        return ResilienceStats(
-            attempts_by_provider=by_provider,
-            calls=diff.get("calls", 0),
-            calls_ok=diff.get("calls_ok", 0),
-            attempts=diff.get("attempts", 0),
-            retries=diff.get("retries", 0),
-            fallbacks=diff.get("fallbacks", 0),
-            fallback_calls=diff.get("fallback_calls", 0),
-            breaker_opens=diff.get("breaker_opens", 0),
-            budget_exhausted=diff.get("budget_exhausted", 0),
-        )
+        """What happened between ``earlier`` and this scrape."""
+        diff = ResilienceStats()
+        for name, info in ResilienceStats.counters():
+            now, before = getattr(self.totals, name), getattr(earlier.totals, name)
+            if info.tally:
+                delta = Counter({k: v - before.get(k, 0) for k, v in now.items()})
+                setattr(diff, name, +delta)  # unary plus drops zero and negative counts
+            else:
+                setattr(diff, name, now - before)
+        return diff
 
 
 def parse_counters(text: str) -> CoreCounters:
-    values: dict[str, float] = {}
+    """The ``genai_llm_*`` counters in a Prometheus text exposition, summed over their labels
+    (or keyed by one, for a tally), as each :class:`ResilienceStats` field declares."""
+    by_metric: dict[str, list[tuple[str, Any]]] = {}
+    for name, info in ResilienceStats.counters():
+        if info.prom is not None:
+            by_metric.setdefault(info.prom, []).append((name, info))
+    totals = ResilienceStats()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            field = _COUNTERS.get(sample.name)
-            if field is None:
-                continue
-            values[field] = values.get(field, 0.0) + sample.value
-            if field == "attempts" and "provider" in sample.labels:
-                key = f"attempts@{sample.labels['provider']}"
-                values[key] = values.get(key, 0.0) + sample.value
-            if field == "calls" and sample.labels.get("outcome") == "ok":
-                values["calls_ok"] = values.get("calls_ok", 0.0) + sample.value
-    return CoreCounters(values)
+            for name, info in by_metric.get(sample.name, ()):
+                if any(sample.labels.get(k) != v for k, v in info.prom_match):
+                    continue
+                value = round(sample.value)
+                if info.tally:
+                    key = sample.labels.get(info.prom_key or "")
+                    if key is not None:
+                        getattr(totals, name)[key] += value
+                else:
+                    setattr(totals, name, getattr(totals, name) + value)
+    return CoreCounters(totals)
 
 
 def scrape(url: str, *, timeout: float = 5.0) -> CoreCounters | None:

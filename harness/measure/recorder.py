@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hdrh.histogram import HdrHistogram
 
@@ -33,6 +33,7 @@ from harness.core import (
     ResilienceEvent,
     RetryScheduled,
 )
+from harness.measure.stats import CounterSet, counter, tally
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
@@ -88,35 +89,28 @@ class RequestStats:
         return float(self.histogram.get_min_value()) / 1e6
 
 
-@dataclass
-class ResilienceStats:
-    """Counters from the core's events, for one phase."""
+@dataclass(slots=True, kw_only=True)
+class ResilienceStats(CounterSet):
+    """Counters of the resilient core's events (or of a service's ``genai_llm_*`` metrics),
+    for one phase. One line per counter: tables, summaries, JSON and the Prometheus names
+    a service exports are derived from these declarations."""
 
-    calls: int = 0
-    calls_ok: int = 0
-    attempts: int = 0
-    retries: int = 0
-    fallbacks: int = 0
-    fallback_calls: int = 0
-    breaker_opens: int = 0
-    budget_exhausted: int = 0
-    attempts_per_call: Counter[int] = field(default_factory=Counter)
-    attempts_by_provider: Counter[str] = field(default_factory=Counter)
+    SUMMARY_PREFIX: ClassVar[str] = "core "
 
-    def add(self, other: ResilienceStats) -> None:
-        for name in (
-            "calls",
-            "calls_ok",
-            "attempts",
-            "retries",
-            "fallbacks",
-            "fallback_calls",
-            "breaker_opens",
-            "budget_exhausted",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.attempts_per_call.update(other.attempts_per_call)
-        self.attempts_by_provider.update(other.attempts_by_provider)
+    calls: int = counter("calls", prom="genai_llm_calls_total")
+    calls_ok: int = counter(None, prom="genai_llm_calls_total", prom_match={"outcome": "ok"})
+    attempts: int = counter("attempts", prom="genai_llm_attempts_total")
+    retries: int = counter("retries", prom="genai_llm_retries_total")
+    fallbacks: int = counter("fallbacks", prom="genai_llm_fallbacks_total")
+    fallback_calls: int = counter(
+        "calls saved by fallback", prom="genai_llm_fallback_calls_total", summary=False
+    )
+    breaker_opens: int = counter("breaker opens", prom="genai_llm_breaker_opens_total")
+    budget_exhausted: int = counter("budget refusals", prom="genai_llm_budget_exhausted_total")
+    attempts_per_call: Counter[int] = tally("attempts per call")
+    attempts_by_provider: Counter[str] = tally(
+        None, prom="genai_llm_attempts_total", prom_key="provider"
+    )
 
 
 @dataclass
@@ -328,20 +322,7 @@ class Recorder:
                 for (n, p), s in self.requests.items()
             ],
             "resilience": [
-                {
-                    "source": src,
-                    "phase": p,
-                    "calls": r.calls,
-                    "calls_ok": r.calls_ok,
-                    "attempts": r.attempts,
-                    "retries": r.retries,
-                    "fallbacks": r.fallbacks,
-                    "fallback_calls": r.fallback_calls,
-                    "breaker_opens": r.breaker_opens,
-                    "budget_exhausted": r.budget_exhausted,
-                    "attempts_per_call": {str(k): v for k, v in r.attempts_per_call.items()},
-                    "attempts_by_provider": dict(r.attempts_by_provider),
-                }
+                {"source": src, "phase": p, **r.to_json()}
                 for (src, p), r in self.resilience.items()
             ],
             "seconds": [
@@ -371,17 +352,7 @@ class Recorder:
                 stats.statuses.update(row["statuses"])
             for row in snapshot.get("resilience", ()):
                 key = (row["source"], row["phase"])
-                other = ResilienceStats(
-                    **{
-                        k: v
-                        for k, v in row.items()
-                        if k not in ("attempts_per_call", "attempts_by_provider", "source", "phase")
-                    },
-                    attempts_per_call=Counter(
-                        {int(k): v for k, v in row["attempts_per_call"].items()}
-                    ),
-                    attempts_by_provider=Counter(row.get("attempts_by_provider", {})),
-                )
+                other = ResilienceStats.from_json(row)
                 self.resilience.setdefault(key, ResilienceStats()).add(other)
             for row in snapshot.get("seconds", ()):
                 bucket = self.seconds.setdefault(row["t"], Second(t=row["t"], phase=row["phase"]))

@@ -73,20 +73,9 @@ def build_report(
     resilience = []
     for phase in ["*", *phase_names]:
         res = recorder.resilience_stats(phase=None if phase == "*" else phase)
-        resilience.append(
-            ResilienceRow(
-                phase=phase,
-                calls=res.calls,
-                attempts=res.attempts,
-                retries=res.retries,
-                fallbacks=res.fallbacks,
-                fallback_calls=res.fallback_calls,
-                breaker_opens=res.breaker_opens,
-                budget_exhausted=res.budget_exhausted,
-                attempts_per_call={str(k): v for k, v in sorted(res.attempts_per_call.items())},
-                attempts_by_provider=dict(sorted(res.attempts_by_provider.items())),
-            )
-        )
+        row = ResilienceRow(phase=phase)
+        row.add(res)
+        resilience.append(row)
     series = [
         SecondRow(
             t=s.t,

@@ -12,9 +12,8 @@ Schema (``version`` 1)::
                   "optional", "fired"}]}],
       "requests": [{"name", "phase", "count", "ok", "failed", "rps", "avg", "p50", "p90",
                     "p95", "p99", "max", "errors": {class: n}, "statuses": {code: n}}],
-      "resilience": [{"phase", "calls", "attempts", "retries", "fallbacks", "fallback_calls",
-                      "breaker_opens", "budget_exhausted", "attempts_per_call": {n: calls},
-                      "attempts_by_provider": {provider: attempts}}],
+      "resilience": [{"phase", <every counter of ResilienceStats>: n,
+                      "attempts_per_call": {n: calls}, "attempts_by_provider": {p: n}}],
       "series": [{"t", "phase", "requests", "errors", "p50", "p95", "max"}],
       "problems": [str],       # e.g. a declared fault that never fired
       "recorder": {...}        # the exact, mergeable recorder snapshot (HDR histograms)
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from harness.measure.recorder import ResilienceStats
 
 REPORT_VERSION = 1
 
@@ -101,17 +102,13 @@ class RequestRow(_Row):
     statuses: dict[str, int]
 
 
-class ResilienceRow(_Row):
-    phase: str
-    calls: int
-    attempts: int
-    retries: int
-    fallbacks: int
-    fallback_calls: int
-    breaker_opens: int
-    budget_exhausted: int
-    attempts_per_call: dict[str, int]
-    attempts_by_provider: dict[str, int] = Field(default_factory=dict)
+@dataclass(slots=True, kw_only=True)
+class ResilienceRow(ResilienceStats):
+    """The core's counters over one phase (``*``: the whole run): the fields of
+    :class:`~harness.measure.recorder.ResilienceStats`, declared once there."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    phase: str = "*"
 
 
 class SecondRow(_Row):

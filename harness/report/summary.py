@@ -40,11 +40,7 @@ def run_summary(report: Report) -> list[str]:
         )
     res = next((r for r in report.resilience if r.phase == "*"), None)
     if res is not None and res.calls:
-        lines.append(
-            f"  core calls {res.calls}, attempts {res.attempts}, retries {res.retries}, "
-            f"fallbacks {res.fallbacks}, breaker opens {res.breaker_opens}, "
-            f"budget refusals {res.budget_exhausted}"
-        )
+        lines.append(f"  {res.summary()}")
     phase_rows = [r for r in report.requests if r.name == "*" and r.phase != "*"]
     if phase_rows:
         lines.append("  phase            requests  failed      p95  faults fired")

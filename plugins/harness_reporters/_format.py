@@ -8,6 +8,7 @@ the report; they are rendered like the SLA strings users write (``450ms``, ``2.5
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from harness.plugin import (
@@ -86,10 +87,15 @@ def never_fired(fault: FaultRow) -> bool:
     return not fault.fired
 
 
-def attempts_text(attempts_per_call: dict[str, int]) -> str:
+def attempts_text(attempts_per_call: Mapping[int, int]) -> str:
     """``1x40, 2x5, 3x1``: how many calls needed how many attempts."""
-    items = sorted(attempts_per_call.items(), key=lambda kv: _as_int(kv[0]))
-    return ", ".join(f"{k}x{v}" for k, v in items) or NONE
+    return ", ".join(f"{k}x{v}" for k, v in sorted(attempts_per_call.items())) or NONE
+
+
+def resilience_columns() -> list[tuple[str, str]]:
+    """``(field, header)`` of the core's counters every reporter shows, in declaration order
+    (a new counter in :class:`~harness.plugin.ResilienceRow` appears in every table)."""
+    return ResilienceRow.columns()
 
 
 def counts_text(counts: dict[str, int]) -> str:
@@ -101,13 +107,6 @@ def counts_text(counts: dict[str, int]) -> str:
 def slug(name: str) -> str:
     """``Vendor outage @50 users`` -> ``vendor_outage_50_users`` (for JUnit class names)."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "scenario"
-
-
-def _as_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 1 << 30
 
 
 @dataclass(frozen=True, slots=True)

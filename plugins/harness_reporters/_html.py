@@ -197,13 +197,13 @@ def attempts_figure(report: Report) -> go.Figure:
     rows = [r for r in report.resilience if r.phase != fmt.ALL and r.attempts_per_call]
     if not rows:
         rows = [r for r in report.resilience if r.attempts_per_call]
-    attempts = sorted({int(k) for r in rows for k in r.attempts_per_call if k.isdigit()})
+    attempts = sorted({k for r in rows for k in r.attempts_per_call})
     fig = go.Figure()
     for res in rows:
         fig.add_trace(
             go.Bar(
                 x=[str(n) for n in attempts],
-                y=[res.attempts_per_call.get(str(n), 0) for n in attempts],
+                y=[res.attempts_per_call.get(n, 0) for n in attempts],
                 name="all phases" if res.phase == fmt.ALL else f"phase {_e(res.phase)}",
                 hovertemplate="%{y} calls needed %{x} attempt(s)",
             )
@@ -317,29 +317,21 @@ def _resilience(report: Report) -> str:
         return '<p class="muted">No calls of the resilient core were observed.</p>'
     ordered = [line.resilience for line in fmt.phase_lines(report)]
     ordered.append(fmt.total_resilience(report))
+    columns = fmt.resilience_columns()
     rows = []
     for res in ordered:
         if res is None:
             continue
         total = res.phase == fmt.ALL
         cls = ' class="total"' if total else ""
-        numbers = (
-            res.calls,
-            res.attempts,
-            res.retries,
-            res.fallbacks,
-            res.fallback_calls,
-            res.breaker_opens,
-            res.budget_exhausted,
-        )
+        numbers = [getattr(res, name) for name, _ in columns]
         rows.append(
             f"<tr{cls}>{_td('all' if total else res.phase)}"
             + "".join(_td(n, num=True) for n in numbers)
             + _td(fmt.attempts_text(res.attempts_per_call))
             + "</tr>"
         )
-    header = ["phase", "calls", "attempts", "retries", "fallbacks", "calls saved by fallback"]
-    header += ["breaker opens", "budget refusals", "attempts per call"]
+    header = ["phase", *(label for _, label in columns), "attempts per call"]
     return _table(header, rows)
 
 

@@ -179,6 +179,7 @@ def _resilience(report: Report) -> list[str]:
     if not fmt.has_resilience(report):
         return [*lines, "_No calls of the resilient core were observed._", ""]
     rows = []
+    columns = fmt.resilience_columns()
     ordered = [line.resilience for line in fmt.phase_lines(report)]
     ordered.append(fmt.total_resilience(report))
     for res in ordered:
@@ -187,26 +188,12 @@ def _resilience(report: Report) -> list[str]:
         rows.append(
             [
                 "**all**" if res.phase == fmt.ALL else text(res.phase),
-                str(res.calls),
-                str(res.attempts),
-                str(res.retries),
-                str(res.fallbacks),
-                str(res.breaker_opens),
-                str(res.budget_exhausted),
+                *(str(getattr(res, name)) for name, _ in columns),
                 text(fmt.attempts_text(res.attempts_per_call)),
             ]
         )
-    header = [
-        "phase",
-        "calls",
-        "attempts",
-        "retries",
-        "fallbacks",
-        "breaker opens",
-        "budget refusals",
-        "attempts per call",
-    ]
-    return [*lines, table(header, rows, frozenset(range(1, 7))), ""]
+    header = ["phase", *(label for _, label in columns), "attempts per call"]
+    return [*lines, table(header, rows, frozenset(range(1, len(columns) + 1))), ""]
 
 
 def _problems(report: Report) -> list[str]:

@@ -99,8 +99,7 @@ def test_backend_lookup(pm: PluginManager) -> None:
     with pytest.raises(PluginError) as info:
         pm.backend("nope")
     assert str(info.value) == (
-        "no plugin provides the backend 'nope'; loaded: fake_vendor, respx, sqlite, toxiproxy, "
-        "url"
+        "no plugin provides the backend 'nope'; loaded: fake_vendor, respx, sqlite, toxiproxy, url"
     )
 
 

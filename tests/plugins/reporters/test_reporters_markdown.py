@@ -56,10 +56,10 @@ def test_phase_resilience_and_problem_sections(tmp_path: Path, breached_report: 
     assert "`latency 300ms` \u00d70 (optional)" in outage
     assert "| **all** | 9.0s | **180** | **15** |" in text
     assert (
-        "| phase | calls | attempts | retries | fallbacks | breaker opens | budget refusals "
-        "| attempts per call |"
+        "| phase | calls | attempts | retries | fallbacks | calls saved by fallback "
+        "| breaker opens | budget refusals | attempts per call |"
     ) in text
-    assert "| outage | 60 | 135 | 75 | 15 | 0 | 0 | 2x45, 3x15 |" in text
+    assert "| outage | 60 | 135 | 75 | 15 | 0 | 0 | 0 | 2x45, 3x15 |" in text
     assert "| **all** | 180 | 255 | 75 | 15 | 0 | 0 | 1x120, 2x45, 3x15 |" in text
     assert "### Requests by name" in text and "| `chat` | 120 | 10 |" in text
     assert "### Problems" in text
