@@ -60,7 +60,7 @@ def test_phase_resilience_and_problem_sections(tmp_path: Path, breached_report: 
         "| breaker opens | budget refusals | attempts per call |"
     ) in text
     assert "| outage | 60 | 135 | 75 | 15 | 0 | 0 | 0 | 2x45, 3x15 |" in text
-    assert "| **all** | 180 | 255 | 75 | 15 | 0 | 0 | 1x120, 2x45, 3x15 |" in text
+    assert "| **all** | 180 | 255 | 75 | 15 | 0 | 0 | 0 | 1x120, 2x45, 3x15 |" in text
     assert "### Requests by name" in text and "| `chat` | 120 | 10 |" in text
     assert "### Problems" in text
     assert "never fired: the run did not test what it declares" in text
