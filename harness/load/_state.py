@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import gevent.event
 
 from harness.errors import HarnessError
 from harness.measure.prom import CoreCounters, scrape
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("harness.load")
 PHASE_MESSAGE = "harness_phase"
+"""Master -> workers: the phase now running and the run's time origin."""
+FLUSH_MESSAGE = "harness_flush"
+"""Master -> workers, after the test stopped: send what you recorded since your last report."""
+FINAL_MESSAGE = "harness_final"
+"""Worker -> master: the answer to a flush (a recorder drain)."""
+FLUSH_TIMEOUT = 30.0
 
 
 class LoadState:
@@ -63,7 +70,11 @@ class LoadState:
         self.metrics_url: str | None = None
         self._counters: CoreCounters | None = None
         self._counted_phase: str | None = None
-        self._finished = False
+        self.finished = False
+        self.finishing: gevent.Greenlet[Any] | None = None
+        self._users = 0
+        self._awaiting: set[str] = set()
+        self._all_final = gevent.event.Event()
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -147,7 +158,7 @@ class LoadState:
         self.pm.hooks.harness_run_start(run=self.run)
         self._counters = scrape(self.metrics_url) if self.metrics_url else None
         self._counted_phase = None
-        self._finished = False
+        self.finished = False
 
     def enter_phase(self, phase: PhaseSpec) -> None:
         """Called from a greenlet at each phase boundary: scrape, then swap the faults."""
@@ -176,6 +187,11 @@ class LoadState:
 
     # -- recording -------------------------------------------------------------------------------
 
+    def next_user(self) -> int:
+        """A number for a new user of this process (``{user}`` in the request body)."""
+        self._users += 1
+        return self._users
+
     def on_request(
         self,
         *,
@@ -203,9 +219,9 @@ class LoadState:
 
     def finish(self) -> Report | None:
         """Evaluate the SLA, write the reports, print the table (master / local, once)."""
-        if self._finished or self.scenario is None or self.run is None or self.timeline is None:
+        if self.finished or self.scenario is None or self.run is None or self.timeline is None:
             return self.report
-        self._finished = True
+        self.finished = True
         self.phase = None
         assert self.pm is not None and self.started_at is not None
         self.recorder.finish()
@@ -235,6 +251,47 @@ class LoadState:
             out.write(f"report: {path}\n")
         out.flush()
         return report
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def on_phase_message(self, msg: Any, **_: Any) -> None:
+        """Worker: the master entered a phase."""
+        self.phase = msg.data["phase"]
+        self.recorder.started = msg.data["t0"]
+
+    def report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
+        """Worker: Locust's periodic report carries what was recorded since the last one."""
+        data["harness"] = self.recorder.drain()
+
+    def worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        """Master: merge a worker's periodic report (exactly: HDR histograms)."""
+        snapshot = data.get("harness")
+        if snapshot:
+            self.recorder.merge(snapshot)
+
+    def on_flush_message(self, environment: Any, msg: Any, **_: Any) -> None:
+        """Worker: the test stopped; send the master the rest of what was recorded."""
+        environment.runner.send_message(FINAL_MESSAGE, self.recorder.drain())
+
+    def on_final_message(self, environment: Any, msg: Any, **_: Any) -> None:
+        """Master: a worker's last recording arrived."""
+        if msg.data:
+            self.recorder.merge(msg.data)
+        self._awaiting.discard(msg.node_id)
+        if not self._awaiting:
+            self._all_final.set()
+
+    def await_workers(self, runner: Any, workers: list[str]) -> None:
+        """Master: ask every worker for its last recording and wait until all have answered
+        (or :data:`FLUSH_TIMEOUT`, after which missing workers are named in the log)."""
+        if not workers:
+            return
+        self._awaiting = set(workers)
+        self._all_final.clear()
+        for worker in workers:
+            runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
+        if not self._all_final.wait(FLUSH_TIMEOUT):
+            logger.warning("no final recording from worker(s) %s", ", ".join(self._awaiting))
 
     def fail(self, exc: HarnessError) -> None:
         sys.stderr.write(f"harness: {exc}\n")

@@ -22,10 +22,14 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.errors import HarnessError
-from harness.load._state import PHASE_MESSAGE, LoadState, spawn_enter
+from harness.load._state import (
+    FINAL_MESSAGE,
+    FLUSH_MESSAGE,
+    PHASE_MESSAGE,
+    LoadState,
+    spawn_enter,
+)
 from harness.run.targets import fill_request
-
-STATE = LoadState()
 
 
 @events.init_command_line_parser.add_listener
@@ -65,22 +69,28 @@ def _add_options(parser: Any) -> None:
     )
 
 
+def _state(environment: Environment) -> LoadState:
+    """The harness's state in this Locust process: it lives on the scenario's shape."""
+    shape = environment.shape_class
+    assert isinstance(shape, ScenarioShape), "the harness locustfile defines ScenarioShape"
+    return shape.state
+
+
 class ChatUser(FastHttpUser):
     """Sends the scenario's request (``target.request``) back to back."""
 
     wait_time = constant(0)
-    _count = 0
 
     def on_start(self) -> None:
-        ChatUser._count += 1
-        self.user_id = ChatUser._count
+        self.user_id = _state(self.environment).next_user()
         self.n = 0
 
     @task
     def request(self) -> None:
-        if STATE.scenario is None:
+        scenario = _state(self.environment).scenario
+        if scenario is None:
             return
-        spec = STATE.scenario.target.request
+        spec = scenario.target.request
         self.n += 1
         body = fill_request(spec.body, self.user_id, self.n) if spec.body else None
         if spec.method == "GET":
@@ -90,32 +100,38 @@ class ChatUser(FastHttpUser):
 
 
 class ScenarioShape(LoadTestShape):
-    """The scenario's phases, in order, at its number of users; ends after the last one."""
+    """The scenario's phases, in order, at its number of users; ends after the last one.
+
+    Holds the harness's state for this process (:class:`LoadState`); Locust gives it the
+    runner (``self.runner``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = LoadState()
+        self._entering: str | None = None
 
     def tick(self) -> tuple[int, float] | None:
-        if STATE.scenario is None or STATE.run is None:
+        state = self.state
+        if state.scenario is None or state.run is None:
             return None
-        if STATE.timeline is None:  # the first tick comes before Locust's test_start event
-            STATE.start_test()
+        if state.timeline is None:  # the first tick comes before Locust's test_start event
+            state.start_test()
         elapsed = self.get_run_time()
-        for start, end, phase in STATE.plan():
+        for start, end, phase in state.plan():
             if start <= elapsed < end:
-                if STATE.phase != phase.name and getattr(self, "_entering", None) != phase.name:
+                if phase.name not in (state.phase, self._entering):
                     self._entering = phase.name
                     name = phase.name
-                    spawn_enter(STATE, phase).link(lambda _, name=name: _broadcast(name))
-                rate = STATE.scenario.load.spawn_rate or float(STATE.users)
-                return STATE.users, rate
+                    spawn_enter(state, phase).link(lambda _, name=name: self._broadcast(name))
+                rate = state.scenario.load.spawn_rate or float(state.users)
+                return state.users, rate
         return None
 
-
-def _broadcast(phase: str) -> None:
-    runner = STATE_RUNNER.get("runner")
-    if isinstance(runner, MasterRunner):
-        runner.send_message(PHASE_MESSAGE, {"phase": phase, "t0": STATE.recorder.started})
-
-
-STATE_RUNNER: dict[str, Any] = {}
+    def _broadcast(self, phase: str) -> None:
+        if isinstance(self.runner, MasterRunner):
+            self.runner.send_message(
+                PHASE_MESSAGE, {"phase": phase, "t0": self.state.recorder.started}
+            )
 
 
 @events.init.add_listener
@@ -125,93 +141,85 @@ def _init(environment: Environment, **_: Any) -> None:
         sys.stderr.write("harness: no --chaos-scenario given; nothing to run\n")
         return
     runner = environment.runner
-    STATE_RUNNER["runner"] = runner
+    state = _state(environment)
     try:
-        STATE.configure(options)
-        ChatUser.wait_time = constant(STATE.scenario.load.think_time if STATE.scenario else 0)
+        state.configure(options)
+        ChatUser.wait_time = constant(state.scenario.load.think_time if state.scenario else 0)
         if isinstance(runner, WorkerRunner):
-            runner.register_message(PHASE_MESSAGE, _on_phase_message)
-            environment.events.report_to_master.add_listener(_report_to_master)
-            environment.events.request.add_listener(STATE.on_request)
+            runner.register_message(PHASE_MESSAGE, state.on_phase_message)
+            runner.register_message(FLUSH_MESSAGE, state.on_flush_message)
+            environment.events.report_to_master.add_listener(state.report_to_master)
+            environment.events.request.add_listener(state.on_request)
             return
-        target = STATE.open_stack(options)
+        target = state.open_stack(options)
     except HarnessError as exc:
-        STATE.fail(exc)
+        state.fail(exc)
         environment.events.quitting.add_listener(_quitting)
         if runner is not None:
             runner.quit()
         return
     if not environment.host:
         environment.host = target
-    environment.events.request.add_listener(STATE.on_request)
+    environment.events.request.add_listener(state.on_request)
     if isinstance(runner, MasterRunner):
-        environment.events.worker_report.add_listener(_worker_report)
+        runner.register_message(FINAL_MESSAGE, state.on_final_message)
+        environment.events.worker_report.add_listener(state.worker_report)
     environment.events.test_stop.add_listener(_test_stop)
     environment.events.quitting.add_listener(_quitting)
     if options.chaos_progress:
         gevent.spawn(_progress, environment)
 
 
-def _on_phase_message(msg: Any, **_: Any) -> None:
-    STATE.phase = msg.data["phase"]
-    STATE.recorder.started = msg.data["t0"]
-
-
-def _report_to_master(client_id: str, data: dict[str, Any]) -> None:
-    data["harness"] = STATE.recorder.drain()
-
-
-def _worker_report(client_id: str, data: dict[str, Any]) -> None:
-    snapshot = data.get("harness")
-    if snapshot:
-        STATE.recorder.merge(snapshot)
-
-
-FINISHING: list[Any] = []
-
-
 def _test_stop(environment: Environment, **_: Any) -> None:
-    """Revert the faults now; evaluate once the workers' last reports are in."""
+    """Revert the faults now; evaluate once every worker's last recording is in."""
+    state = _state(environment)
     try:
-        STATE.stop_test()
+        state.stop_test()
     except HarnessError as exc:
-        STATE.fail(exc)
-    FINISHING.append(gevent.spawn(_finish, environment))
+        state.fail(exc)
+    state.finishing = gevent.spawn(_finish, environment)
 
 
 def _finish(environment: Environment) -> None:
-    if isinstance(environment.runner, MasterRunner):
-        gevent.sleep(1.0)  # workers send what they recorded last when they stop
+    state = _state(environment)
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        # Workers stopped their users before test_stop; ask each for what it recorded since
+        # its last report and wait for the answers (an event, not a guess of how long).
+        state.await_workers(runner, [client.id for client in runner.clients.values()])
     try:
-        STATE.finish()
+        state.finish()
     except HarnessError as exc:
-        STATE.fail(exc)
+        state.fail(exc)
     finally:
-        STATE.timeline = None  # a new test (web UI) starts a new run
-        if STATE.exit_code is not None:
-            environment.process_exit_code = STATE.exit_code
+        state.timeline = None  # a new test (web UI) starts a new run
+        if state.exit_code is not None:
+            environment.process_exit_code = state.exit_code
 
 
 def _quitting(environment: Environment, **_: Any) -> None:
+    state = _state(environment)
     try:
-        gevent.joinall(FINISHING, timeout=30)
+        if state.finishing is not None:
+            state.finishing.join(timeout=30)
     finally:
-        STATE.close_stack()
-        if STATE.exit_code is not None:
-            environment.process_exit_code = STATE.exit_code
+        state.close_stack()
+        if state.exit_code is not None:
+            environment.process_exit_code = state.exit_code
 
 
 def _progress(environment: Environment) -> None:
+    state = _state(environment)
     started = time.monotonic()
     while True:
         gevent.sleep(1.0)
         runner = environment.runner
-        if runner is None or STATE.timeline is None or STATE._finished:
+        if runner is None or state.timeline is None or state.finished:
             continue
         total = environment.stats.total
         p95 = total.get_current_response_time_percentile(0.95) or 0
         sys.stdout.write(
-            f"[{time.monotonic() - started:6.1f}s] phase={STATE.phase or '-':<14} "
+            f"[{time.monotonic() - started:6.1f}s] phase={state.phase or '-':<14} "
             f"users={runner.user_count:<4} rps={total.current_rps:7.1f} p95={p95:6.0f}ms "
             f"errors={total.num_failures}\n"
         )
