@@ -100,8 +100,9 @@ def run_load(
         seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
         report_dir=report_dir,
         scenario=scenario,
+        resilience=resilience,
     )
-    with sigterm_as_interrupt(), ProcessStack(scenario, pm, run, resilience=resilience) as stack:
+    with sigterm_as_interrupt(), ProcessStack(scenario, pm, run) as stack:
         info = stack.info()
         stack_file = run.workdir / "stack.json"
         info.save(stack_file)

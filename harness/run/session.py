@@ -25,18 +25,16 @@ from harness.plugin.types import RunContext
 from harness.report.build import build_report
 from harness.report.files import new_run_id
 from harness.report.model import Report, ScenarioInfo
-from harness.run.appserver import AppServer
 from harness.run.driver import Progress, drive
+from harness.run.launch import launch_target
 from harness.run.stack import Stack
 from harness.run.targets import (
     CoreTarget,
     HttpTarget,
     Target,
-    app_factory,
     build_wrapper,
     chain_endpoints,
     core_client_config,
-    harness_env,
 )
 from harness.run.timeline import Timeline
 
@@ -169,20 +167,16 @@ async def _open_target(
             breaker=breaker,
         )
         return CoreTarget(wrapper, spec.request), lambda: None
-    if spec.url:
-        return HttpTarget(spec.url, spec.request), lambda: None
-    assert spec.app is not None
-    env = {**spec.env, **harness_env(scenario, run.endpoints, resilience=options.resilience)}
-    env["HARNESS_WORKDIR"] = str(run.workdir)
-    server = AppServer(app_factory(spec.app), env)
-    url = await asyncio.to_thread(server.start)
-    return HttpTarget(url, spec.request), server.stop
+    started = await asyncio.to_thread(launch_target, scenario, run)
+    return HttpTarget(started.url, spec.request), started.stop
 
 
 def _describe_target(scenario: Scenario) -> str:
     spec = scenario.target
     if spec.core:
         return f"core:{spec.core}"
+    if spec.command is not None:
+        return "command:" + " ".join(spec.argv_template)
     return spec.url or f"app:{spec.app}"
 
 
