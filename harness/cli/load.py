@@ -101,6 +101,7 @@ def run_load(
         report_dir=report_dir,
         scenario=scenario,
         resilience=resilience,
+        source=scenario_file,
     )
     with sigterm_as_interrupt(), ProcessStack(scenario, pm, run) as stack:
         info = stack.info()

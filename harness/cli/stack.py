@@ -36,6 +36,7 @@ def stack_up(
         detached=True,
         log_dir=state.parent / "logs",
         resilience=resilience,
+        source=scenario_file,
     )
     stack = ProcessStack(scenario, pm, run)
     info = stack.start()

@@ -129,6 +129,7 @@ class LoadState:
                 report_dir=self.report_dir,
                 scenario=self.scenario,
                 resilience=options.chaos_resilience,
+                source=Path(self.source),
             )
             self.stack = ProcessStack(self.scenario, self.pm, self.run)
             self.stack_info = self.stack.start()

@@ -11,6 +11,7 @@ placeholders filled (:mod:`harness.scenario.wiring`).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,13 +112,17 @@ def _launch_command(scenario: Scenario, run: RunContext) -> StartedTarget:
         port = probe.getsockname()[1]
     values = target_values(scenario, run, port)
     argv = [fill(arg, values, "target.command") for arg in spec.argv_template]
-    cwd = Path(fill(spec.cwd, values, "target.cwd")) if spec.cwd else None
-    if cwd is not None and not cwd.is_dir():
+    base = run.source.parent if run.source is not None else Path.cwd()
+    cwd = base / fill(spec.cwd, values, "target.cwd") if spec.cwd else base
+    if not cwd.is_dir():
         raise InputError(f"target.cwd: {cwd} is not a directory")
     env = target_env(scenario, run, port)
+    # the harness's interpreter first on PATH: a service in the same virtual environment
+    # (uvicorn, your package's scripts) is found without activating it
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     service = ServiceProcess(
         argv,
-        env={**os.environ, **env},
+        env={**os.environ, "PATH": path, **env},
         cwd=cwd,
         log=target_log(run),
         detached=run.detached,

@@ -95,6 +95,7 @@ def run_scenario(
         scenario=scenario,
         toxiproxy_url=options.toxiproxy_url,
         resilience=options.resilience,
+        source=Path(source) if source else None,
     )
     recorder = Recorder(seed=seed)
     unsubscribe = subscribe(recorder.on_event)

@@ -13,7 +13,8 @@ ends in ``/v1`` (``AsyncOpenAI(base_url=...)``), ``anthropic_base_url`` is bare
 (``AsyncAnthropic(base_url=...)`` appends ``/v1/messages`` itself); ``url`` is the endpoint's own
 base URL, ``address`` its ``host:port``, and ``host`` / ``port`` the parts. A proxy's URLs reach
 its upstream through the proxy. Run values: ``{port}`` (a free loopback port for the target),
-``{run_id}``, ``{seed}``, ``{workdir}`` (a scratch directory for this run). ``{{`` and ``}}``
+``{python}`` (the harness's interpreter, whose environment has the harness and its
+dependencies), ``{run_id}``, ``{seed}``, ``{workdir}`` (a scratch directory for this run). ``{{`` and ``}}``
 are literal braces. A name that does not exist is bad input (exit 2) naming the field and the
 names that do.
 """
@@ -21,6 +22,7 @@ names that do.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
@@ -36,7 +38,7 @@ class Reachable(Protocol):
 
 
 ENDPOINT_FIELDS = ("url", "openai_base_url", "anthropic_base_url", "address", "host", "port")
-RUN_FIELDS = ("port", "run_id", "seed", "workdir")
+RUN_FIELDS = ("port", "python", "run_id", "seed", "workdir")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
@@ -93,7 +95,7 @@ def run_values(
 ) -> dict[str, str]:
     """Every value a target of this run can use (see the module docstring); ``proxies`` names
     the endpoints that are proxies."""
-    values = {"run_id": run_id, "seed": str(seed), "workdir": workdir}
+    values = {"run_id": run_id, "seed": str(seed), "workdir": workdir, "python": sys.executable}
     if port is not None:
         values["port"] = str(port)
     proxies = set(proxies)
