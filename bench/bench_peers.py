@@ -435,6 +435,13 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
+def importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -458,7 +465,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown client(s) {unknown}; choose from {', '.join(CLIENTS)}", file=sys.stderr)
         return 2
-    if "litellm" in names and importlib.util.find_spec("litellm") is None:
+    if "litellm" in names and not importable("litellm"):
         print(LITELLM_MISSING)
         names.remove("litellm")
     phases = timeline(args.duration_scale)
@@ -572,7 +579,7 @@ def run(args: argparse.Namespace) -> int:
         rows += build_rows(pair.name, phases, bounds, results[pair.name], snaps[pair.name])
     print()
     print(
-        f"{len(pairs)} clients side by side, {args.users} users x 1 request / {args.interval:g}s "
+        f"{len(pairs)} client(s) side by side, {args.users} users x 1 request / {args.interval:g}s "
         f"each ({args.users / args.interval:g} req/s per client, open loop, max "
         f"{args.max_in_flight} in flight), {bounds[-1]:g}s timeline (scale "
         f"{args.duration_scale:g}), seed {args.seed}; {os.cpu_count()} cores, load average "
