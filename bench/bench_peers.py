@@ -62,6 +62,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -573,6 +574,7 @@ def run(args: argparse.Namespace) -> int:
             pair.backup.stop()
         for handle in logs.values():
             handle.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     rows: list[Row] = []
     for pair in pairs:
