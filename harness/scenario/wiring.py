@@ -14,9 +14,9 @@ ends in ``/v1`` (``AsyncOpenAI(base_url=...)``), ``anthropic_base_url`` is bare
 base URL, ``address`` its ``host:port``, and ``host`` / ``port`` the parts. A proxy's URLs reach
 its upstream through the proxy. Run values: ``{port}`` (a free loopback port for the target),
 ``{python}`` (the harness's interpreter, whose environment has the harness and its
-dependencies), ``{run_id}``, ``{seed}``, ``{workdir}`` (a scratch directory for this run). ``{{`` and ``}}``
-are literal braces. A name that does not exist is bad input (exit 2) naming the field and the
-names that do.
+dependencies), ``{run_id}``, ``{seed}``, ``{workdir}`` (a scratch directory for this run).
+``{{`` and ``}}`` are literal braces. A name that does not exist is bad input (exit 2) naming the
+field and the names that do.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def call_vendor(message: str) -> bool:
             headers={"content-type": "application/json", "authorization": "Bearer sk-test"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=5) as response:
                 response.read()
                 return True
         except (urllib.error.URLError, OSError):
@@ -90,7 +90,7 @@ def main() -> None:
         with open(args.pidfile, "w") as handle:
             handle.write(str(os.getpid()))
     if args.child:
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # noqa: S603
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print("tiny service ready", flush=True)
     try:
