@@ -19,6 +19,7 @@ from rich.console import Console
 
 from harness.errors import EXIT_BREACH, EXIT_INPUT, EXIT_OK, HarnessError, InputError
 from harness.plugin.manager import PluginManager, get_plugin_manager
+from harness.run.signals import sigterm_as_interrupt
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # scenario text is not markup
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -236,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     place a :class:`HarnessError` becomes a message and an exit code."""
     try:
         app = build_app(get_plugin_manager())
-        app(args=argv, standalone_mode=True)
+        with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C: faults, processes, files
+            app(args=argv, standalone_mode=True)
     except SystemExit as exc:
         if exc.code is None:
             return EXIT_OK

@@ -26,7 +26,7 @@ from harness.report.build import build_report
 from harness.report.files import new_run_id
 from harness.report.model import Report, ScenarioInfo
 from harness.run.driver import Progress, drive
-from harness.run.launch import launch_target
+from harness.run.launch import StartedTarget, launch_target
 from harness.run.stack import Stack
 from harness.run.targets import (
     CoreTarget,
@@ -106,7 +106,14 @@ def run_scenario(
             Stack(scenario, pm, run),
             Timeline(scenario, pm, run, on_phase=recorder.set_phase) as timeline,
         ):
-            asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress))
+            # the target starts in this (the main) thread: a service process is then tied to it
+            # and dies with the harness even when the harness is killed (PR_SET_PDEATHSIG)
+            started = None if scenario.target.core else launch_target(scenario, run)
+            try:
+                asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress, started))
+            finally:
+                if started is not None:
+                    started.stop()
         recorder.finish()
         windows = phase_windows(scenario, recorder)
         report = build_report(
@@ -137,8 +144,9 @@ async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and dr
     timeline: Timeline,
     options: RunOptions,
     on_progress: Callable[[Progress], None] | None,
+    started: StartedTarget | None,
 ) -> None:
-    target, close = await _open_target(scenario, run, options)
+    target = _target(scenario, run, options, started)
     try:
         await drive(
             scenario,
@@ -151,25 +159,24 @@ async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and dr
         )
     finally:
         await target.aclose()
-        await asyncio.to_thread(close)
 
 
-async def _open_target(
-    scenario: Scenario, run: RunContext, options: RunOptions
-) -> tuple[Target, Callable[[], None]]:
+def _target(
+    scenario: Scenario, run: RunContext, options: RunOptions, started: StartedTarget | None
+) -> Target:
+    """What the driver sends requests to: the started service, or the core itself."""
     spec = scenario.target
-    if spec.core:
-        timeouts, breaker = core_client_config(spec)
-        wrapper = build_wrapper(
-            chain_endpoints(scenario, run.endpoints),
-            resilience=options.resilience,
-            seed=run.seed,
-            timeouts=timeouts,
-            breaker=breaker,
-        )
-        return CoreTarget(wrapper, spec.request), lambda: None
-    started = await asyncio.to_thread(launch_target, scenario, run)
-    return HttpTarget(started.url, spec.request), started.stop
+    if started is not None:
+        return HttpTarget(started.url, spec.request)
+    timeouts, breaker = core_client_config(spec)
+    wrapper = build_wrapper(
+        chain_endpoints(scenario, run.endpoints),
+        resilience=options.resilience,
+        seed=run.seed,
+        timeouts=timeouts,
+        breaker=breaker,
+    )
+    return CoreTarget(wrapper, spec.request)
 
 
 def _describe_target(scenario: Scenario) -> str:
