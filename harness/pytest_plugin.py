@@ -149,10 +149,11 @@ class _State:
         return path if path.is_absolute() else self.config.rootpath / path
 
     def run_options(self, driver: str = "pytest") -> RunOptions:
+        from harness.report.files import check_report_dir
         from harness.run.session import RunOptions
 
         return RunOptions(
-            report_dir=self.report_dir(),
+            report_dir=check_report_dir(self.report_dir(), "--chaos-report-dir"),
             seed=self.config.getoption("chaos_seed"),
             resilience=self.config.getoption("chaos_resilience"),
             users=self.config.getoption("chaos_users"),

@@ -9,8 +9,10 @@ reports. It returns the :class:`Report`; deciding the exit code is the caller's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -134,6 +136,9 @@ def run_scenario(
         return report
     finally:
         unsubscribe()
+        shutil.rmtree(run.workdir, ignore_errors=True)  # scratch files: databases, stack files
+        with contextlib.suppress(OSError):
+            run.workdir.parent.rmdir()  # .work itself, when no other run uses it
         pm.hooks.harness_run_end(run=run, report=report)
 
 
