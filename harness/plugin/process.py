@@ -80,7 +80,11 @@ class ProcessIdentity:
         now = ProcessIdentity.of(self.pid)
         if now is None:
             return "gone"
-        return "running" if now == self else "other"
+        same = now.started == self.started and now.started not in _UNVERIFIABLE
+        # an exiting process has released its memory, and with it its command line
+        if same and (now.cmdline == self.cmdline or not now.cmdline):
+            return "running"
+        return "other"
 
     def describe(self) -> str:
         return f"pid {self.pid} ({' '.join(self.cmdline)[:120] or '?'})"
@@ -147,6 +151,7 @@ def _psutil_identity(pid: int) -> ProcessIdentity | None:
     return ProcessIdentity(pid, started, args)
 
 
+_UNVERIFIABLE = ("unreadable", "unknown")
 _STARTED: dict[int, ProcessIdentity] = {}  # the children this process started, by pid
 
 
@@ -215,11 +220,6 @@ class ChildProcess:
         finally:
             if log is not None:
                 log.close()
-        # Popen returns once the child has exec'd, and its pid stays ours until we reap it: the
-        # identity read now is the child's, with its final command line.
-        self.identity = ProcessIdentity.of(self.process.pid)
-        if self.identity is not None:
-            _STARTED[self.process.pid] = self.identity
         target = self._follow_log if self.log_path is not None else self._drain
         self._reader = threading.Thread(target=target, name=f"{self.name}-output", daemon=True)
         self._reader.start()
@@ -237,6 +237,12 @@ class ChildProcess:
                     f"{self.name} {why}; its last output:\n    " + "\n    ".join(self._tail),
                     "free the port it needs, or run the command by hand to see the problem",
                 )
+        # Read once the child is ready, not as Popen returns: the kernel lets the parent go on
+        # during exec before the new command line is in place. The pid stays the child's until
+        # we reap it, so this is the child's identity.
+        self.identity = ProcessIdentity.of(self.process.pid)
+        if self.identity is not None:
+            _STARTED[self.process.pid] = self.identity
         return self.url
 
     def _drain(self) -> None:

@@ -72,6 +72,18 @@ def test_a_live_process_matches_its_identity_and_a_reused_pid_does_not(
     assert identity.status() == "gone"
 
 
+def test_an_identity_that_could_not_be_read_never_matches(
+    unrelated: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.plugin import process as module
+
+    unreadable = ProcessIdentity(unrelated.pid, "unreadable", ())
+    monkeypatch.setattr(module, "_proc_identity", lambda pid: unreadable)
+    assert unreadable.status() == "other"
+    assert stop_pid(unreadable, timeout=0.5) == "other"
+    assert _alive(unrelated)
+
+
 def test_a_zombie_has_no_identity() -> None:
     child = subprocess.Popen(["true"])
     try:
