@@ -30,7 +30,7 @@ from pydantic import (
 
 from harness.measure.sla import Threshold, parse_threshold
 from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec
-from harness.units import Duration, Rate
+from harness.units import MAX_DURATION, Duration, PhaseDuration, Rate
 
 
 def _threshold(value: Any) -> Threshold:
@@ -211,7 +211,7 @@ def _fault_union(kinds: tuple[type[FaultSpec], ...]) -> Any:
 
 class PhaseSpec(_Model):
     name: Identifier
-    duration: Duration = Field(gt=0)
+    duration: PhaseDuration = Field(gt=0)
     faults: list[FaultSpec] = Field(default_factory=list)
 
 
@@ -288,6 +288,14 @@ class Scenario(_Model):
                 )
         if self.target.core and not self.upstreams:
             problems.append((("upstreams",), "target 'core' needs at least one upstream to call"))
+        if self.duration > MAX_DURATION:
+            problems.append(
+                (
+                    ("phases",),
+                    f"the phases last {self.duration / 3600:g}h in all; a run lasts at most "
+                    f"{MAX_DURATION / 3600:g}h",
+                )
+            )
         if problems:
             raise ScenarioProblems(problems)
         return self

@@ -256,6 +256,40 @@ CASES: list[tuple[str, str, str]] = [
         "'2 weeks'",
     ),
     (
+        "a phase of 1e308 seconds",
+        """
+        name: t
+        target: {core: llm}
+        upstreams: [{name: p, backend: respx}]
+        phases: [{name: a, duration: 1e308s}]
+        """,
+        "s.yaml: phases[0].duration (line 4): expected a duration of at most 24h, got '1e308s'",
+    ),
+    (
+        "a run longer than 72h",
+        """
+        name: t
+        target: {core: llm}
+        upstreams: [{name: p, backend: respx}]
+        phases: [{name: a, duration: 24h}, {name: b, duration: 24h}, {name: c, duration: 24h},
+                 {name: d, duration: 1h}]
+        """,
+        "s.yaml: phases (line 4): the phases last 73h in all; a run lasts at most 72h",
+    ),
+    (
+        "a load duration beyond 72h",
+        """
+        name: t
+        target: {core: llm}
+        upstreams: [{name: p, backend: respx}]
+        load: {duration: 1e9}
+        phases: [{name: a, duration: 1s, faults: [{kind: latency, latency: 100h}]}]
+        """,
+        "s.yaml: load.duration (line 4): expected a duration of at most 72h, got '1e9'\n"
+        "s.yaml: phases[0].faults[0].latency (line 5): expected a duration of at most 72h, got "
+        "'100h'",
+    ),
+    (
         "a zero duration",
         """
         name: t
