@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.cli import main
 from harness.report.files import MAX_REPORT_BYTES
@@ -289,3 +295,162 @@ def test_a_huge_file_is_refused_unread(tmp_path: Path, capsys: pytest.CaptureFix
         handle.truncate(MAX_REPORT_BYTES + 1)
     assert main(["gate", str(path)]) == 2
     assert f"error: {path}: larger than 256 MiB, more than any report" in capsys.readouterr().err
+
+
+# -- fuzzing: whatever the file holds, exit 0/1/2 as its recomputed verdicts say -----------------
+
+HOSTILE = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=8),
+        st.sampled_from(["false", "true", "1", "<", "==", "NaN", "held", "*"]),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _nodes(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    """Every container in ``node`` with its path (the recorder snapshot left out: it is big and
+    free-form)."""
+    found = [(path, node)] if isinstance(node, dict | list) else []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for key, child in items:
+        if path == () and key == "recorder":
+            continue
+        found += _nodes(child, (*path, key))
+    return found
+
+
+@st.composite
+def mutated_reports(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``base`` with 1-3 edits; True when every edit flipped a ``held`` and some flip stands (which
+    must make the report inconsistent)."""
+    data = copy.deepcopy(base)
+    only_flips = True
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["flip", "flip", "replace", "delete", "add", "number", "op"]))
+        if action == "flip":
+            targets: list[dict[str, Any]] = [data, *data["thresholds"]]
+            target = draw(st.sampled_from(targets))
+            if isinstance(target.get("held"), bool):
+                target["held"] = not target["held"]
+            continue
+        only_flips = False
+        _, node = draw(st.sampled_from(_nodes(data)))
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if action == "add" or not keys:
+            if isinstance(node, dict):
+                node[draw(st.sampled_from(["extra", "held", "problems"]) | st.text(max_size=5))] = (
+                    draw(HOSTILE)
+                )
+            else:
+                node.append(draw(HOSTILE))
+            continue
+        key = draw(st.sampled_from(keys))
+        if action == "delete":
+            del node[key]
+        elif action == "number":
+            node[key] = draw(
+                st.floats(allow_nan=False, allow_infinity=False) | st.integers(-5, 10**9)
+            )
+        elif action == "op":
+            node[key] = draw(st.sampled_from(["<", "<=", ">", ">=", "=", "!", ""]))
+        else:
+            node[key] = draw(HOSTILE)
+    return data, only_flips and data != base
+
+
+def _expected_code(data: dict[str, Any]) -> int:
+    """What the gate must say of a report it accepted: the verdicts recomputed from the data."""
+    ops = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+    recomputed = [
+        t["observed"] is not None and ops[t["op"]](float(t["observed"]), float(t["limit"]))
+        for t in data["thresholds"]
+    ]
+    assert [t["held"] for t in data["thresholds"]] == recomputed
+    held = all(recomputed) and not data.get("problems", [])
+    assert data["held"] is held
+    return 0 if held else 1
+
+
+def _run_gate(path: Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["gate", str(path)])
+    return code, out.getvalue(), err.getvalue()
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_mutated_reports_exit_as_their_recomputed_verdicts_say(
+    data: st.DataObject, tmp_path: Path, report_texts: Any
+) -> None:
+    base = json.loads(data.draw(st.sampled_from([report_texts.held, report_texts.breached])))
+    mutated, only_flips = data.draw(mutated_reports(base))
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(mutated), "utf-8")
+    code, out, err = _run_gate(path)
+    assert code in (0, 1, 2)
+    if code == 2:
+        assert err.startswith(f"error: {path}: "), err
+    else:
+        assert code == _expected_code(mutated)
+        assert (out if code == 0 else err).startswith(f"{path}: ")
+    if only_flips:
+        assert code == 2 and "inconsistent report" in err
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_mangled_report_text_is_exit_2_or_a_consistent_verdict(
+    data: st.DataObject, tmp_path: Path, report_texts: Any
+) -> None:
+    text = report_texts.held
+    edit = data.draw(st.sampled_from(["cut", "insert", "number", "bytes"]))
+    at = data.draw(st.integers(0, len(text)))
+    if edit == "cut":
+        raw = text[:at].encode()
+    elif edit == "insert":
+        piece = data.draw(
+            st.sampled_from(["[", "{", '"', "\\", ",", "NaN", "1e999", "-", "\x00", "é"])
+        )
+        raw = (text[:at] + piece * data.draw(st.integers(1, 3)) + text[at:]).encode()
+    elif edit == "number":
+        numbers = [m.span() for m in re.finditer(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text)]
+        start, end = data.draw(st.sampled_from(numbers))
+        huge = data.draw(
+            st.sampled_from(
+                ["9" * 5000, "-" + "1" * 5000, "1e400", "0." + "0" * 5000 + "1", "1" * 5000 + ".5"]
+            )
+        )
+        raw = (text[:start] + huge + text[end:]).encode()
+    else:
+        raw = text[:at].encode() + data.draw(st.binary(min_size=1, max_size=8)) + text[at:].encode()
+    path = tmp_path / "fuzz.json"
+    path.write_bytes(raw)
+    code, _, err = _run_gate(path)
+    assert code in (0, 1, 2)
+    if code == 2:
+        assert err.startswith(f"error: {path}: "), err
+    else:
+        assert code == _expected_code(json.loads(raw))
