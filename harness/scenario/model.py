@@ -51,6 +51,9 @@ def _http_url(value: str) -> str:
     return value
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
 def format_path(loc: Sequence[int | str], kinds: Iterable[str] = ()) -> str:
     """``('phases', 2, 'faults', 0, 'http_status', 'rate')`` -> ``phases[2].faults[0].rate``.
 
@@ -68,7 +71,10 @@ def format_path(loc: Sequence[int | str], kinds: Iterable[str] = ()) -> str:
             previous_was_index = False
             continue
         previous_was_index = False
-        out += f".{part}" if out else str(part)
+        # a key that is not a plain name (a newline, an escape sequence) is quoted, so a path
+        # stays on one line and prints nothing but itself
+        text = part if _PLAIN_KEY.match(part) else repr(part)
+        out += f".{text}" if out else text
     return out
 
 

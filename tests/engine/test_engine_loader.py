@@ -1111,3 +1111,19 @@ def test_validate_a_directory_is_exit_2(tmp_path: Path) -> None:
     code, _, err = _validate(tmp_path)
     assert code == 2
     assert err.startswith(f"{tmp_path}: cannot read file")
+
+
+def test_a_key_with_a_newline_or_an_escape_is_quoted_in_the_path() -> None:
+    """Found by the fuzzer: the path printed a key as it was, so one problem took two lines (or
+    coloured the terminal)."""
+    error = scenario_error(
+        """
+        name: t
+        "a\\nb": 1
+        "\\e[31m": 2
+        """
+    )
+    paths = [path for path, _ in error.problems]
+    assert paths[2:] == ["'a\\nb' (line 2)", "'\\x1b[31m' (line 3)"]
+    assert len(str(error).splitlines()) == len(error.problems)
+    assert "\x1b" not in str(error)
