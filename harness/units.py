@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal
@@ -16,10 +17,18 @@ _DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h"
 _RATE_RE = re.compile(rf"^\s*{_NUMBER}\s*(%)?\s*$")
 
 
-def parse_duration(value: object) -> float:
+MAX_DURATION = 72 * 3600.0
+"""The longest duration a scenario may give anything, a whole run included: 72h."""
+
+MAX_PHASE_DURATION = 24 * 3600.0
+"""The longest a phase may last: 24h."""
+
+
+def parse_duration(value: object, *, at_most: float = math.inf) -> float:
     """Seconds for ``500ms``, ``2s``, ``1.5m``, ``1h``, ``250us`` or a bare number of seconds.
 
-    Raises ``ValueError`` with the expected forms when ``value`` is none of them.
+    Raises ``ValueError`` with the expected forms when ``value`` is none of them, or is more than
+    ``at_most`` seconds.
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
@@ -34,7 +43,13 @@ def parse_duration(value: object) -> float:
         seconds = math.inf
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"expected a finite, non-negative duration, got {value!r}")
+    if seconds > at_most:
+        raise ValueError(f"expected a duration of at most {_hours(at_most)}, got {value!r}")
     return seconds
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g}h" if seconds >= 3600 else format_duration(seconds)
 
 
 def parse_rate(value: object) -> float:
@@ -75,8 +90,16 @@ def format_duration(seconds: float) -> str:
     return f"{_plain(seconds)}s"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-"""A pydantic field type: seconds, written as ``500ms``, ``2s``, ``1m`` or a bare number."""
+Duration = Annotated[
+    float, BeforeValidator(functools.partial(parse_duration, at_most=MAX_DURATION))
+]
+"""A pydantic field type: seconds, written as ``500ms``, ``2s``, ``1m`` or a bare number; at most
+:data:`MAX_DURATION`."""
+
+PhaseDuration = Annotated[
+    float, BeforeValidator(functools.partial(parse_duration, at_most=MAX_PHASE_DURATION))
+]
+""":data:`Duration` of a phase: at most :data:`MAX_PHASE_DURATION`."""
 
 Rate = Annotated[float, BeforeValidator(parse_rate)]
 """A pydantic field type: a fraction in [0, 1], written as ``0.3`` or ``30%``."""

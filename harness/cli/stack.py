@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import InputError
@@ -44,12 +46,35 @@ def stack_up(
     return info
 
 
-def stack_down(state: Path) -> int:
-    """Stop every process of ``state``; remove the file and the work directory."""
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def stack_down(state: Path, *, warn: Callable[[str], None] = _to_stderr) -> int:
+    """Stop every process of ``state`` that is still the one the stack started; remove the file
+    and the work directory. Returns how many were stopped; ``warn`` hears of each pid left alone
+    (another process has it now, or the file does not say which process it was)."""
     if not state.exists():
         raise InputError(f"{state}: no stack file (nothing is up, or pass --state)")
     info = StackInfo.load(state)
-    stopped = sum(stop_pid(pid) for pid in info.pids)
+    stopped = 0
+    for pid in info.pids:
+        expected = info.identity(pid)
+        if expected is None:
+            warn(
+                f"{state}: pid {pid} left alone: the file does not record which process it was "
+                "(written by an older harness), and the pid may belong to another process by now; "
+                f"if `ps -o pid,lstart,args -p {pid}` shows a harness server, stop it by hand"
+            )
+            continue
+        outcome = stop_pid(expected)
+        if outcome == "stopped":
+            stopped += 1
+        elif outcome == "other":
+            warn(
+                f"{state}: pid {pid} left alone: it is no longer the stack's process "
+                f"({' '.join(expected.cmdline)[:120]}) but another one (the pid was reused)"
+            )
     state.unlink()
     shutil.rmtree(state.parent / "work", ignore_errors=True)
     return stopped

@@ -33,6 +33,7 @@ from harness.core import (
     ResilienceEvent,
     RetryScheduled,
 )
+from harness.measure.hdr import Distribution
 from harness.measure.stats import CounterSet, counter, tally
 
 LOWEST_US = 1
@@ -67,16 +68,21 @@ class RequestStats:
         self.errors.update(other.errors)
         self.statuses.update(other.statuses)
 
+    def distribution(self) -> Distribution:
+        """The histogram's non-empty buckets: what the readers below read, in time proportional
+        to them (hdrh's own readers walk every counter in Python)."""
+        return Distribution.of(self.histogram)
+
     def percentile(self, p: float) -> float | None:
         """Seconds at percentile ``p`` (None without data)."""
         if self.histogram.get_total_count() == 0:
             return None
-        return float(self.histogram.get_value_at_percentile(p)) / 1e6
+        return self.distribution().percentile(p) / 1e6
 
     def mean(self) -> float | None:
         if self.histogram.get_total_count() == 0:
             return None
-        return float(self.histogram.get_mean_value()) / 1e6
+        return self.distribution().mean() / 1e6
 
     def max(self) -> float | None:
         if self.histogram.get_total_count() == 0:

@@ -7,7 +7,10 @@ green.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -143,13 +146,19 @@ def recovery_time(
     for :data:`RECOVERY_WINDOW` seconds (or until the fault-free stretch ends, when it is shorter);
     the worst over the fault phases (or the scoped one).
 
-    The baseline is the first phase without faults. The band is an error rate of at most
-    ``max(2 x baseline, baseline + 1 %)`` and a p95 of at most ``max(1.5 x baseline, baseline
-    + 50 ms)``.
+    The baseline is the first phase without faults before the first fault phase. The band is an
+    error rate of at most ``max(2 x baseline, baseline + 1 %)`` and a p95 of at most
+    ``max(1.5 x baseline, baseline + 50 ms)``.
+
+    None (with the reason), never a number, when recovery was not seen: no baseline, a fault
+    phase that nothing fault-free follows (the last phase has faults, or the run ended during
+    it), no request after a fault phase, or no recovery before the next fault phase or the end.
+    Consecutive fault phases count as one block, recovered from after its last phase.
     """
-    baseline = next((p for p in phases if not p.faulty), None)
+    first_fault = next((i for i, p in enumerate(phases) if p.faulty), len(phases))
+    baseline = next((p for p in phases[:first_fault] if not p.faulty), None)
     if baseline is None:
-        return None, "no fault-free phase to take as the baseline"
+        return None, "no fault-free phase before the faults to take as the baseline"
     base = recorder.stats(phase=baseline.name)
     if base.count == 0:
         return None, f"no requests in the baseline phase {baseline.name!r}"
@@ -159,36 +168,46 @@ def recovery_time(
     max_p95 = max(1.5 * base_p95, base_p95 + 0.05)
     blocks = _fault_blocks(phases)
     if scope is not None:
-        blocks = [b for b in blocks if any(p.name == scope for p in b)]
+        blocks = [b for b in blocks if any(phases[i].name == scope for i in b)]
     if not blocks:
         return None, "no fault phase to recover from" + (f" named {scope!r}" if scope else "")
     seconds = recorder.series()
-    worst: float | None = None
+    starts = [s.t for s in seconds]
+    counts: Counter[str] = Counter()
+    for (_, phase), stats in list(recorder.requests.items()):
+        counts[phase] += stats.count
+    worst = 0.0
     for block in blocks:
-        end = block[-1].end
-        later_faults = [p.start for p in phases if p.faulty and p.start >= end]
-        horizon = min(later_faults) if later_faults else recorder.duration
-        if horizon <= end:
-            continue  # nothing fault-free follows this block: no recovery to measure
+        names = "+".join(phases[i].name for i in block)
+        end = phases[block[-1]].end
+        stretch = list(itertools.takewhile(lambda p: not p.faulty, phases[block[-1] + 1 :]))
+        if not stretch:
+            return None, (
+                f"nothing fault-free follows {names!r} to recover in (the last phase has faults, "
+                "or the run ended during it)"
+            )
+        if not any(counts[p.name] for p in stretch):
+            after = "+".join(p.name for p in stretch)
+            return None, f"no requests after {names!r} (in {after!r}) to see recovery in"
+        horizon = stretch[-1].end
         # every second that ends after the block (the one straddling its end included)
-        candidates = [s for s in seconds if s.t + 1 > end and s.t < horizon and s.requests]
+        first = bisect.bisect_right(starts, end - 1)
+        last = bisect.bisect_left(starts, horizon)
+        candidates = [s for s in seconds[first:last] if s.requests and s.t + 1 > end]
         recovered_at = _first_stable(candidates, max_error, max_p95)
-        names = "+".join(p.name for p in block)
         if recovered_at is None:
             return None, f"did not recover after {names!r} before {horizon:.1f}s"
-        worst = max(worst or 0.0, recovered_at - end, 0.0)
-    if worst is None:
-        return None, "no fault phase is followed by a fault-free phase to recover in"
+        worst = max(worst, recovered_at - end)
     return worst, ""
 
 
-def _fault_blocks(phases: Sequence[PhaseWindow]) -> list[list[PhaseWindow]]:
-    """Runs of consecutive fault phases (recovery is measured after each run ends)."""
-    blocks: list[list[PhaseWindow]] = []
-    current: list[PhaseWindow] = []
-    for phase in phases:
+def _fault_blocks(phases: Sequence[PhaseWindow]) -> list[list[int]]:
+    """Runs of consecutive fault phases, as indexes (recovery is measured after each run ends)."""
+    blocks: list[list[int]] = []
+    current: list[int] = []
+    for i, phase in enumerate(phases):
         if phase.faulty:
-            current.append(phase)
+            current.append(i)
         elif current:
             blocks.append(current)
             current = []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from harness.measure.recorder import Recorder
+from harness.measure.hdr import Distribution
+from harness.measure.recorder import Recorder, RequestStats
 from harness.measure.verdicts import PhaseWindow, Verdict, sample_percentile
 from harness.report.model import (
     FaultRecord,
@@ -19,25 +22,74 @@ from harness.report.model import (
 )
 
 
-def _stats_row(recorder: Recorder, name: str | None, phase: str | None) -> RequestRow:
-    stats = recorder.stats(name=name, phase=phase)
-    span = recorder.span(phase)
-    return RequestRow(
-        name=name or "*",
-        phase=phase if phase is not None else "*",
-        count=stats.count,
-        ok=stats.ok,
-        failed=stats.failed,
-        rps=stats.count / span if span > 0 else None,
-        avg=stats.mean(),
-        p50=stats.percentile(50),
-        p90=stats.percentile(90),
-        p95=stats.percentile(95),
-        p99=stats.percentile(99),
-        max=stats.max(),
-        errors=dict(stats.errors),
-        statuses=dict(stats.statuses),
-    )
+@dataclass
+class _Group:
+    """What the recorder saw for one row of the report (a request name, a phase, both, or
+    everything): the stats of each of its (name, phase) keys, added up once."""
+
+    ok: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    parts: list[Distribution] = field(default_factory=list)
+
+    def add(self, stats: RequestStats, distribution: Distribution) -> None:
+        self.ok += stats.ok
+        self.failed += stats.failed
+        self.errors.update(stats.errors)
+        self.statuses.update(stats.statuses)
+        if distribution.total:
+            self.parts.append(distribution)
+
+    def row(self, name: str | None, phase: str | None, span: float) -> RequestRow:
+        count = self.ok + self.failed
+        merged = Distribution.merge(self.parts)
+        latency: dict[str, float | None] = dict.fromkeys(("avg", "p50", "p90", "p95", "p99", "max"))
+        if merged is not None:
+            latency = {
+                "avg": merged.mean() / 1e6,
+                **{f"p{p}": merged.percentile(p) / 1e6 for p in (50, 90, 95, 99)},
+                "max": merged.max() / 1e6,
+            }
+        return RequestRow(
+            name=name or "*",
+            phase=phase if phase is not None else "*",
+            count=count,
+            ok=self.ok,
+            failed=self.failed,
+            rps=count / span if span > 0 else None,
+            **latency,
+            errors=dict(self.errors),
+            statuses=dict(self.statuses),
+        )
+
+
+def request_rows(recorder: Recorder, phase_names: list[str]) -> list[RequestRow]:
+    """Every row of ``requests``: the whole run, each phase, each request name, and each name in
+    each phase; the same numbers as ``recorder.stats(name=..., phase=...)`` gives for each.
+
+    Each (name, phase) key of the recorder is read once and added to the rows it belongs to, so
+    this takes time in proportion to the keys, not keys x rows."""
+    total = _Group()
+    by_phase: dict[str, _Group] = {}
+    by_name: dict[str, _Group] = {}
+    by_key: dict[tuple[str, str], _Group] = {}
+    for (name, phase), stats in list(recorder.requests.items()):  # a copy: no lock needed
+        distribution = stats.distribution()
+        total.add(stats, distribution)
+        by_phase.setdefault(phase, _Group()).add(stats, distribution)
+        by_name.setdefault(name, _Group()).add(stats, distribution)
+        by_key.setdefault((name, phase), _Group()).add(stats, distribution)
+    empty = _Group()
+    spans = {phase: recorder.span(phase) for phase in phase_names}
+    rows = [total.row(None, None, recorder.span(None))]
+    rows += [by_phase.get(phase, empty).row(None, phase, spans[phase]) for phase in phase_names]
+    for name in sorted(by_name):
+        rows.append(by_name[name].row(name, None, recorder.span(None)))
+        rows += [
+            by_key.get((name, phase), empty).row(name, phase, spans[phase]) for phase in phase_names
+        ]
+    return rows
 
 
 def build_report(
@@ -62,14 +114,8 @@ def build_report(
                 f"{record.endpoint!r} never fired: the run did not test what it declares "
                 "(mark it optional: true if that is expected)"
             )
-    rows = [_stats_row(recorder, None, None)]
     phase_names = [p.name for p in phases] or recorder.phases()
-    for phase in phase_names:
-        rows.append(_stats_row(recorder, None, phase))
-    for name in recorder.names():
-        rows.append(_stats_row(recorder, name, None))
-        for phase in phase_names:
-            rows.append(_stats_row(recorder, name, phase))
+    rows = request_rows(recorder, phase_names)
     resilience = []
     for phase in ["*", *phase_names]:
         res = recorder.resilience_stats(phase=None if phase == "*" else phase)
@@ -103,23 +149,15 @@ def build_report(
         )
         for v in verdicts
     ]
-    phase_rows = [
-        PhaseRow(
-            name=p.name,
-            start=p.start,
-            end=p.end,
-            faults=[
-                FaultRow(
-                    label=f.label,
-                    kind=f.kind,
-                    endpoint=f.endpoint,
-                    optional=f.optional,
-                    fired=f.fired,
-                )
-                for f in faults
-                if f.phase == p.name
-            ],
+    faults_of: dict[str, list[FaultRow]] = {}
+    for f in faults:
+        faults_of.setdefault(f.phase, []).append(
+            FaultRow(
+                label=f.label, kind=f.kind, endpoint=f.endpoint, optional=f.optional, fired=f.fired
+            )
         )
+    phase_rows = [
+        PhaseRow(name=p.name, start=p.start, end=p.end, faults=list(faults_of.get(p.name, [])))
         for p in phases
     ]
     return Report(

@@ -54,14 +54,16 @@ class FaultRecord:
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a report is read back from JSON by ``harness gate``, and "false" is not false, nor
+    # 1 a bool, nor true a count; numbers stay numbers (an int is a valid float)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ThresholdRow(_Row):
     text: str
     metric: str
     scope: str
-    op: str
+    op: Literal["<", "<=", ">", ">="]
     limit: float
     observed: float | None
     observed_text: str

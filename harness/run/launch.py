@@ -91,8 +91,9 @@ def launch_target(scenario: Scenario, run: RunContext) -> StartedTarget:
             "target 'core' runs only in-process (harness run, pytest)"
         )
     if spec.url:
-        timeout = spec.ready_timeout or DEFAULT_URL_READY_TIMEOUT
-        wait_until_ready(spec.url, spec.ready, timeout, what=f"the target {spec.url}")
+        if not run.detached:  # a detached stack's service is started by hand, afterwards
+            timeout = spec.ready_timeout or DEFAULT_URL_READY_TIMEOUT
+            wait_until_ready(spec.url, spec.ready, timeout, what=f"the target {spec.url}")
         return StartedTarget(spec.url.rstrip("/"))
     if spec.app:
         env = target_env(scenario, run)

@@ -7,7 +7,8 @@ to be ready and stops all of them on exit, on success, failure, Ctrl-C and SIGTE
 that will not start raises :class:`InfrastructureError` (exit code 3) with its last output.
 
 :class:`StackInfo` is the JSON description (``harness stack up`` writes it) another process
-(the Locust master) attaches to: endpoints, the target URL, the pids to stop.
+(the Locust master) attaches to: endpoints, the target URL, the processes to stop, each with
+the identity it had when it started (so ``harness stack down`` never signals a reused pid).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from harness.errors import InfrastructureError, InputError
+from harness.plugin.process import ProcessIdentity, started_identity
 from harness.plugin.types import Endpoint, RunContext
 from harness.report.files import write_atomic
 from harness.run.launch import StartedTarget, launch_target
@@ -39,6 +41,9 @@ class StackInfo:
     endpoints: list[dict[str, Any]]
     pids: list[int] = field(default_factory=list)
     scenario: str = ""
+    # ProcessIdentity.to_json() of each pid, as recorded when it started; a file written before
+    # identities were recorded has none, and its pids are never signalled
+    processes: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(self.__dict__, indent=2))
@@ -47,11 +52,24 @@ class StackInfo:
     def load(cls, path: Path) -> StackInfo:
         try:
             data = json.loads(Path(path).read_text("utf-8"))
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as exc:
+            info = cls(**data)
+            for row in info.processes:
+                ProcessIdentity.from_json(row)
+            if not all(type(pid) is int for pid in info.pids):
+                raise ValueError(f"expected 'pids' to be a list of integers, got {info.pids!r}")
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
             raise InputError(
                 f"{path}: not a stack file written by `harness stack up` ({exc})"
             ) from None
+        return info
+
+    def identity(self, pid: int) -> ProcessIdentity | None:
+        """The identity ``pid`` had when the stack started it (None: not recorded)."""
+        for row in self.processes:
+            identity = ProcessIdentity.from_json(row)
+            if identity.pid == pid:
+                return identity
+        return None
 
     def attach(self, pm: PluginManager, run: RunContext) -> dict[str, Endpoint]:
         """Re-create the endpoints in this process (clients only; servers stay up)."""
@@ -103,6 +121,13 @@ class ProcessStack:
             pid = endpoint.descriptor.get("pid")
             if pid and pid not in pids:
                 pids.append(pid)
+        processes = []
+        for pid in pids:
+            # recorded when the child started; a plugin's process started some other way is
+            # read now, while it is still the plugin's (None: it has already exited)
+            identity = started_identity(pid) or ProcessIdentity.of(pid)
+            if identity is not None:
+                processes.append(identity.to_json())
         return StackInfo(
             run_id=self.run.run_id,
             seed=self.run.seed,
@@ -110,6 +135,7 @@ class ProcessStack:
             endpoints=[e.describe() for e in self.run.endpoints.values()],
             pids=pids,
             scenario=self.scenario.name,
+            processes=processes,
         )
 
     def close(self) -> None:

@@ -32,7 +32,7 @@ from pydantic import (
 from harness.measure.sla import Threshold, parse_threshold
 from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec
 from harness.scenario.wiring import describe_known, known_names, unknown_placeholders
-from harness.units import Duration, Rate
+from harness.units import MAX_DURATION, Duration, PhaseDuration, Rate
 
 
 def _threshold(value: Any) -> Threshold:
@@ -53,6 +53,9 @@ def _http_url(value: str) -> str:
     return value
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
 def format_path(loc: Sequence[int | str], kinds: Iterable[str] = ()) -> str:
     """``('phases', 2, 'faults', 0, 'http_status', 'rate')`` -> ``phases[2].faults[0].rate``.
 
@@ -70,7 +73,10 @@ def format_path(loc: Sequence[int | str], kinds: Iterable[str] = ()) -> str:
             previous_was_index = False
             continue
         previous_was_index = False
-        out += f".{part}" if out else str(part)
+        # a key that is not a plain name (a newline, an escape sequence) is quoted, so a path
+        # stays on one line and prints nothing but itself
+        text = part if _PLAIN_KEY.match(part) else repr(part)
+        out += f".{text}" if out else text
     return out
 
 
@@ -264,7 +270,7 @@ def _fault_union(kinds: tuple[type[FaultSpec], ...]) -> Any:
 
 class PhaseSpec(_Model):
     name: Identifier
-    duration: Duration = Field(gt=0)
+    duration: PhaseDuration = Field(gt=0)
     faults: list[FaultSpec] = Field(default_factory=list)
 
 
@@ -352,6 +358,14 @@ class Scenario(_Model):
                         f"{describe_known(known)}",
                     )
                 )
+        if self.duration > MAX_DURATION:
+            problems.append(
+                (
+                    ("phases",),
+                    f"the phases last {self.duration / 3600:g}h in all; a run lasts at most "
+                    f"{MAX_DURATION / 3600:g}h",
+                )
+            )
         if problems:
             raise ScenarioProblems(problems)
         return self

@@ -3,10 +3,14 @@ expected, and nothing but ``ScenarioError`` ever comes out (``harness.scenario.l
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
+import io
 import textwrap
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -252,6 +256,40 @@ CASES: list[tuple[str, str, str]] = [
         """,
         "s.yaml: phases[0].duration (line 6): expected a duration such as 500ms, 2s or 1m, got "
         "'2 weeks'",
+    ),
+    (
+        "a phase of 1e308 seconds",
+        """
+        name: t
+        target: {core: llm}
+        upstreams: [{name: p, backend: respx}]
+        phases: [{name: a, duration: 1e308s}]
+        """,
+        "s.yaml: phases[0].duration (line 4): expected a duration of at most 24h, got '1e308s'",
+    ),
+    (
+        "a run longer than 72h",
+        """
+        name: t
+        target: {core: llm}
+        upstreams: [{name: p, backend: respx}]
+        phases: [{name: a, duration: 24h}, {name: b, duration: 24h}, {name: c, duration: 24h},
+                 {name: d, duration: 1h}]
+        """,
+        "s.yaml: phases (line 4): the phases last 73h in all; a run lasts at most 72h",
+    ),
+    (
+        "a load duration beyond 72h",
+        """
+        name: t
+        target: {core: llm}
+        upstreams: [{name: p, backend: respx}]
+        load: {duration: 1e9}
+        phases: [{name: a, duration: 1s, faults: [{kind: latency, latency: 100h}]}]
+        """,
+        "s.yaml: load.duration (line 4): expected a duration of at most 72h, got '1e9'\n"
+        "s.yaml: phases[0].faults[0].latency (line 5): expected a duration of at most 72h, got "
+        "'100h'",
     ),
     (
         "a zero duration",
@@ -975,3 +1013,117 @@ def test_check_scenario_against_the_backends(
         pm.check_scenario(scenario, "c.yaml")
     assert info.value.problems == problems
     assert str(info.value).startswith("c.yaml: ")
+
+
+# -- fuzzing harness validate: exit 0 or 2 with a message, never a traceback ----------------------
+
+_CLI = importlib.import_module("harness.cli.main")
+
+
+def _validate(path: Path) -> tuple[int, str, str]:
+    """``harness validate path`` in this process (the plugins loaded once: loading them is not
+    what is being tested, and costs 0.2 s)."""
+    out, err = io.StringIO(), io.StringIO()
+    _adapter()  # loads the plugins once
+    with (
+        mock.patch.object(_CLI, "get_plugin_manager", return_value=_FUZZ_PM[0]),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = main(["validate", str(path)])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _assert_validated_or_explained(path: Path) -> None:
+    code, out, err = _validate(path)
+    assert code in (0, 2), (code, out, err)
+    if code == 0:
+        assert out.startswith(f"{path}: ok (") and not err
+    else:
+        lines = err.rstrip("\n").split("\n")  # not splitlines(): a key may hold \x1e
+        assert lines and not out, (out, err)
+        assert all(line.startswith((f"{path}: ", "  ")) for line in lines), err
+        assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz") / "fuzz.yaml"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.one_of(
+        st.text(max_size=200), st.binary(max_size=200), st.lists(YAML_PIECES).map("".join)
+    )
+)
+def test_validate_any_text_is_ok_or_exit_2(fuzz_file: Path, text: str | bytes) -> None:
+    fuzz_file.write_bytes(
+        text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    )
+    _assert_validated_or_explained(fuzz_file)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated_scenarios())
+def test_validate_mutated_scenarios_is_ok_or_exit_2(fuzz_file: Path, data: dict[str, Any]) -> None:
+    fuzz_file.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    _assert_validated_or_explained(fuzz_file)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: t\nseed: " + "9" * 5000 + "\n",
+        "name: t\nphases: [{name: a, duration: " + "9" * 5000 + "}]\n",
+        "name: t\nphases: [{name: a, duration: 1e308s}]\n",
+        "name: t\nphases: [{name: a, duration: .inf}]\n",
+        "name: t\nload: {users: " + "9" * 5000 + "}\n",
+        "a: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "a: " + "{a: " * 20_000 + "}" * 20_000 + "\n",
+        "name: [1, 2]\ntarget: 7\nphases: {a: 1}\nsla: p95\n",
+        "sla: ['p95 < " + "9" * 5000 + "ms', 'rps > 1e999', 'p99.99999999999999999999 < 1s']\n",
+        "\ufeff\x00\x01",
+        "# " + "x" * (MAX_BYTES + 1) + "\n",
+    ],
+    ids=[
+        "huge-seed",
+        "huge-duration",
+        "1e308s",
+        "inf",
+        "huge-users",
+        "deep-lists",
+        "deep-maps",
+        "wrong-types",
+        "hostile-sla",
+        "control-bytes",
+        "huge-file",
+    ],
+)
+def test_validate_hostile_files(fuzz_file: Path, text: str) -> None:
+    fuzz_file.write_text(text, "utf-8")
+    code, out, err = _validate(fuzz_file)
+    assert code == 2 and not out
+    assert err.startswith(f"{fuzz_file}: ")
+
+
+def test_validate_a_directory_is_exit_2(tmp_path: Path) -> None:
+    code, _, err = _validate(tmp_path)
+    assert code == 2
+    assert err.startswith(f"{tmp_path}: cannot read file")
+
+
+def test_a_key_with_a_newline_or_an_escape_is_quoted_in_the_path() -> None:
+    """Found by the fuzzer: the path printed a key as it was, so one problem took two lines (or
+    coloured the terminal)."""
+    error = scenario_error(
+        """
+        name: t
+        "a\\nb": 1
+        "\\e[31m": 2
+        """
+    )
+    paths = [path for path, _ in error.problems]
+    assert paths[2:] == ["'a\\nb' (line 2)", "'\\x1b[31m' (line 3)"]
+    assert len(str(error).splitlines()) == len(error.problems)
+    assert "\x1b" not in str(error)

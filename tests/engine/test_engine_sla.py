@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -306,3 +308,106 @@ def test_any_text_parses_or_raises_sla_error(text: str) -> None:
     except SLAError:
         return
     assert threshold.kind in ("latency", "rate", "number", "duration")
+
+
+SLA_PIECES = st.sampled_from(
+    [
+        "p95",
+        "p99.9",
+        "p100",
+        "p0",
+        "p",
+        "max",
+        "recovery_time",
+        "error_rate",
+        "rps",
+        "<",
+        "<=",
+        "=",
+        "==",
+        "=>",
+        ">",
+        "1",
+        "0.5",
+        "1e400",
+        "9" * 400,
+        "-1",
+        "nan",
+        "inf",
+        "ms",
+        "s",
+        "h",
+        "%",
+        "{",
+        "}",
+        ",",
+        " ",
+        "\t",
+        "\u00a0",
+        "\u2003",
+        "phase=",
+        "name=",
+        "phase=a",
+        "٣",  # an Arabic-Indic digit: \\d matches it
+        "½",
+        "\n",
+        ".",
+        "e",
+        "E+5",
+    ]
+)
+
+
+def _mutated(text: str, data: st.DataObject) -> str:
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(text)))
+        edit = data.draw(st.sampled_from(["insert", "delete", "repeat"]))
+        if edit == "insert":
+            text = text[:at] + data.draw(SLA_PIECES | st.characters()) + text[at:]
+        elif edit == "delete":
+            text = text[:at] + text[at + 1 :]
+        else:
+            text = text[:at] + text[at:] * data.draw(st.integers(2, 50))
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_hostile_threshold_strings_raise_only_sla_error(data: st.DataObject) -> None:
+    """Grammar pieces in any order, valid thresholds mutated, huge numbers, long repetitions:
+    a Threshold or an SLAError quoting the text, nothing else."""
+    text = data.draw(
+        st.one_of(
+            st.lists(SLA_PIECES, max_size=14).map("".join),
+            thresholds().map(lambda case: case[0]),
+            st.text(max_size=400),
+        )
+    )
+    if data.draw(st.booleans()):
+        text = _mutated(text, data)
+    error: SLAError | None = None
+    try:
+        threshold = parse_threshold(text)
+    except SLAError as exc:  # anything else fails the test
+        error = exc
+    if error is not None:
+        assert str(error)
+        return
+    assert math.isfinite(threshold.value) and threshold.value >= 0
+    assert parse_threshold(threshold.text) == threshold
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.binary(max_size=10),
+        st.lists(st.text(max_size=5), max_size=3),
+    )
+)
+def test_a_threshold_that_is_not_a_string_is_an_sla_error(value: object) -> None:
+    with pytest.raises(SLAError, match="expected a threshold string"):
+        parse_threshold(value)

@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from harness.units import Duration, Rate, format_duration, parse_duration, parse_rate
+from harness.units import (
+    MAX_DURATION,
+    MAX_PHASE_DURATION,
+    Duration,
+    PhaseDuration,
+    Rate,
+    format_duration,
+    parse_duration,
+    parse_rate,
+)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +182,34 @@ def test_parsers_raise_only_value_error(value: object) -> None:
         except ValueError:
             continue
         assert math.isfinite(result) and result >= 0
+
+
+class _Bounded(BaseModel):
+    wait: Duration = 0.0
+    phase: PhaseDuration = 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("wait", "1e308s", "expected a duration of at most 72h, got '1e308s'"),
+        ("wait", 1e308, "expected a duration of at most 72h, got 1e+308"),
+        ("wait", "73h", "expected a duration of at most 72h, got '73h'"),
+        ("phase", "24.5h", "expected a duration of at most 24h, got '24.5h'"),
+        ("phase", "1441m", "expected a duration of at most 24h, got '1441m'"),
+    ],
+)
+def test_durations_in_a_scenario_are_bounded(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _Bounded.model_validate({field: value})
+    (error,) = info.value.errors()
+    assert error["loc"] == (field,)
+    assert error["msg"] == f"Value error, {message}"
+
+
+def test_the_bounds_themselves_are_allowed() -> None:
+    knobs = _Bounded.model_validate({"wait": "72h", "phase": "24h"})
+    assert (knobs.wait, knobs.phase) == (MAX_DURATION, MAX_PHASE_DURATION)
+    assert parse_duration("1e308s") == 1e308  # unbounded unless asked: an SLA limit may be huge
+    with pytest.raises(ValueError, match="at most 500ms, got '1s'"):
+        parse_duration("1s", at_most=0.5)

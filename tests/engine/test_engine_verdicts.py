@@ -125,7 +125,7 @@ def test_percentiles_come_from_the_hdr_histogram(recorder: Recorder) -> None:
             "no calls of the resilient core were observed in phase 'storm' from source "
             "'llm.complete'",
         ),
-        ("recovery_time < 1s", "no fault-free phase to take as the baseline"),
+        ("recovery_time < 1s", "no fault-free phase before the faults to take as the baseline"),
     ],
 )
 def test_no_data_is_a_breach(recorder: Recorder, text: str, why: str) -> None:
@@ -243,17 +243,21 @@ def _series(
     *,
     end: int = 12,
     slow: set[int] = frozenset(),  # type: ignore[assignment]
+    phases: list[PhaseWindow] | None = None,
 ) -> Recorder:
     """10 requests in each second ``t < end``: all ok at 10 ms when ``healthy[t]`` (default:
-    healthy outside 3..5), all failed otherwise; seconds in ``slow`` answer ok but in 1 s."""
+    healthy outside 3..5), all failed otherwise; seconds in ``slow`` answer ok but in 1 s. Each
+    request is in the phase of ``phases`` (default: :func:`_phases`) it falls in."""
+    windows = phases or _phases(end)
     now = FakeNow()
     rec = Recorder(now=now)
     for t in range(end):
         ok = healthy.get(t, not 3 <= t < 6)
         for k in range(10):
             latency = 1.0 if t in slow else 0.01
-            phase = "baseline" if t < 3 else "outage" if t < 6 else "recovery"
-            rec.record_request("x", latency, ok=ok, phase=phase, at=t + k / 10)
+            at = t + k / 10
+            phase = next((w.name for w in windows if w.start <= at < w.end), "after")
+            rec.record_request("x", latency, ok=ok, phase=phase, at=at)
     now.t = end
     rec.finish()
     return rec
@@ -311,7 +315,7 @@ def test_recovery_window_is_cut_by_the_next_fault_phase() -> None:
         PhaseWindow("pause", 6.0, 8.0, faulty=False),
         PhaseWindow("again", 8.0, 12.0, faulty=True),
     ]
-    rec = _series({6: False, 7: False, 8: True, 9: True})
+    rec = _series({6: False, 7: False, 8: True, 9: True}, phases=phases)
     assert recovery_time(rec, phases, "outage") == (
         None,
         "did not recover after 'outage' before 8.0s",
@@ -322,7 +326,7 @@ def test_no_baseline() -> None:
     phases = [PhaseWindow("a", 0, 3, True), PhaseWindow("b", 3, 6, True)]
     assert recovery_time(_series({}), phases) == (
         None,
-        "no fault-free phase to take as the baseline",
+        "no fault-free phase before the faults to take as the baseline",
     )
 
 
@@ -343,9 +347,88 @@ def test_no_fault_phase() -> None:
 
 def test_a_fault_phase_at_the_end_has_nothing_to_recover_in() -> None:
     phases = [BASELINE, PhaseWindow("outage", 3.0, 12.0, faulty=True)]
-    assert recovery_time(_series({}), phases) == (
+    assert recovery_time(_series({}, phases=phases), phases) == (
         None,
-        "no fault phase is followed by a fault-free phase to recover in",
+        "nothing fault-free follows 'outage' to recover in (the last phase has faults, or the "
+        "run ended during it)",
+    )
+
+
+def _masked_outage(phases: list[PhaseWindow], *, last_at: float, end: float) -> Recorder:
+    """A run whose requests all succeed (a fallback hides the outage), the last one recorded at
+    ``last_at``, finished at ``end``."""
+    now = FakeNow()
+    rec = Recorder(now=now)
+    for window in phases:
+        t = window.start
+        while t < min(window.end, last_at):
+            rec.record_request("x", 0.01, ok=True, phase=window.name, at=t)
+            t += 0.1
+    at_end = next((w for w in phases if w.start <= last_at < w.end), phases[-1])
+    rec.record_request("x", 0.01, ok=True, phase=at_end.name, at=last_at)
+    now.t = end
+    rec.finish()
+    return rec
+
+
+@pytest.mark.parametrize(
+    "phases",
+    [
+        # the scenario ends with a fault phase
+        [BASELINE, OUTAGE],
+        # the run was interrupted during the outage: the recovery phase never started
+        [BASELINE, PhaseWindow("outage", 3.0, 4.2, faulty=True)],
+    ],
+    ids=["last-phase-faulty", "interrupted"],
+)
+def test_no_recovery_after_the_last_fault_phase_is_no_data_not_0ms(
+    phases: list[PhaseWindow],
+) -> None:
+    # the last request finishes just after the fault phase ended, and looks healthy
+    end = phases[-1].end
+    rec = _masked_outage(phases, last_at=end + 0.001, end=end + 0.003)
+    observed, why = recovery_time(rec, phases)
+    assert observed is None
+    assert why.startswith("nothing fault-free follows 'outage' to recover in")
+    verdict = _one("recovery_time < 10s", rec, phases)
+    assert (verdict.held, verdict.observed_text) == (False, "no data")
+
+
+def test_a_later_fault_phase_at_the_end_leaves_the_worst_unknown() -> None:
+    phases = [
+        BASELINE,
+        PhaseWindow("first", 3.0, 6.0, faulty=True),
+        PhaseWindow("gap", 6.0, 9.0, faulty=False),
+        PhaseWindow("second", 9.0, 12.0, faulty=True),
+    ]
+    rec = _series({}, phases=phases)
+    assert recovery_time(rec, phases, "first") == (0.0, "")
+    observed, why = recovery_time(rec, phases)
+    assert observed is None
+    assert why.startswith("nothing fault-free follows 'second' to recover in")
+
+
+def test_no_request_after_the_fault_phase_is_no_data() -> None:
+    # the run ran on into the recovery phase, but no request was recorded in it
+    phases = [
+        BASELINE,
+        PhaseWindow("outage", 3.0, 5.5, True),
+        PhaseWindow("recovery", 5.5, 8.0, False),
+    ]
+    rec = _masked_outage(phases, last_at=5.4, end=8.0)
+    assert recovery_time(rec, phases) == (
+        None,
+        "no requests after 'outage' (in 'recovery') to see recovery in",
+    )
+
+
+def test_a_fault_free_phase_after_the_faults_is_no_baseline() -> None:
+    # comparing the recovery phase with itself would always say "recovered at once"
+    phases = [PhaseWindow("outage", 0.0, 3.0, True), PhaseWindow("recovery", 3.0, 12.0, False)]
+    rec = _series({0: False, 1: False, 2: False}, phases=phases)
+    assert recovery_time(rec, phases) == (
+        None,
+        "no fault-free phase before the faults to take as the baseline",
     )
 
 
@@ -359,7 +442,7 @@ def test_the_worst_block_counts_and_scope_picks_one() -> None:
     ]
     # first block recovers at once (4), the second after 3 s (8, 9, 10 fail)
     healthy = {3: False, 4: True, 5: True, 6: True, 7: False, 8: False, 9: False, 10: False}
-    rec = _series(healthy, end=14)
+    rec = _series(healthy, end=14, phases=phases)
     assert recovery_time(rec, phases) == (3.0, "")
     assert recovery_time(rec, phases, "first") == (0.0, "")
     assert recovery_time(rec, phases, "second") == (3.0, "")

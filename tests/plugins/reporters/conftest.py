@@ -233,3 +233,22 @@ def all_reports(held_report: Report, breached_report: Report, empty: Report) -> 
 
 def only_files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
+
+
+class ReportTexts:
+    """The held and the breached report as the JSON reporter writes them, without the recorder
+    snapshot (for fuzz tests: short to show when an example fails)."""
+
+    def __init__(self) -> None:
+        from harness_reporters import _json
+
+        self.held = _json.render(_cached("held").model_copy(update={"recorder": {}}))
+        self.breached = _json.render(_cached("breached").model_copy(update={"recorder": {}}))
+
+    def __repr__(self) -> str:
+        return "ReportTexts(held, breached)"
+
+
+@pytest.fixture(scope="session")
+def report_texts() -> ReportTexts:
+    return ReportTexts()
