@@ -59,7 +59,7 @@ async def main(calls: int, rounds: int) -> None:
         "tenacity AsyncRetrying": lambda: retrying(operation, INFO),
     }
     results: dict[str, list[float]] = {name: [] for name in paths}
-    for name, call in paths.items():  # warm up
+    for call in paths.values():  # warm up
         await timed(call, calls // 10)
     for _ in range(rounds):
         for name, call in paths.items():
