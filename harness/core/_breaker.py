@@ -1,10 +1,20 @@
 """A circuit breaker per provider: stop calling an upstream that keeps failing, probe it later.
 
-States: ``closed`` (calls flow), ``open`` (calls are refused for ``break_duration``),
-``half_open`` (exactly one probe is let through: its success closes the breaker, its failure
-opens it again). The breaker opens when, within the sliding ``window`` (seconds), at least
-``min_throughput`` outcomes were recorded and the failure ratio reaches ``failure_ratio``, or
-when ``consecutive_failures`` failures happen in a row.
+States: ``closed`` (calls flow), ``open`` (calls are refused for a break), ``half_open``
+(exactly one probe is let through: its success closes the breaker, its failure opens it again).
+The breaker opens when, within the sliding ``window`` (seconds), at least ``min_throughput``
+outcomes were recorded and the failure ratio reaches ``failure_ratio``, or when
+``consecutive_failures`` failures happen in a row.
+
+The break is short at first and grows while the upstream stays down: ``first_break``, doubled
+by each failed probe, never longer than ``break_duration`` (0.25, 0.5, 1, 2, 2 ... s by default);
+a successful probe resets it. A short first break brings traffic back within a fraction of a
+second of a blip; the cap bounds how long traffic stays away after a long outage ends (at most
+``break_duration`` plus one probe). The cost of probing is one caller per break, whose attempt
+fails and goes to the fallback: cheap when the upstream fails fast (a 503, a reset), one attempt
+time limit when it hangs, so raise ``break_duration`` for upstreams that fail slowly. Like
+Envoy's outlier ejection (``base_ejection_time`` times the ejection count, capped) and
+resilience4j's exponential wait in the open state. ``first_break=break_duration``: a fixed break.
 """
 
 from __future__ import annotations
@@ -20,29 +30,41 @@ from harness.core._events import BreakerState
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerConfig:
-    """Thresholds of a :class:`CircuitBreaker` (see the module docstring)."""
+    """Thresholds of a :class:`CircuitBreaker` (see the module docstring).
+
+    ``break_duration`` is the *longest* break; ``first_break`` the first one, doubled by each
+    failed probe up to ``break_duration``. (Every break used to last ``break_duration``, 15 s by
+    default; set ``first_break`` equal to it for that behaviour.)
+    """
 
     failure_ratio: float = 0.5
     window: float = 30.0
     min_throughput: int = 10
     consecutive_failures: int = 10
-    break_duration: float = 15.0
+    first_break: float = 0.25
+    break_duration: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.failure_ratio <= 1.0:
             raise ValueError(
                 f"BreakerConfig.failure_ratio must be in (0, 1], got {self.failure_ratio!r}"
             )
-        if self.window <= 0 or self.break_duration < 0:
+        if self.window <= 0 or self.break_duration < 0 or self.first_break < 0:
             raise ValueError(
-                "BreakerConfig.window must be > 0 and break_duration >= 0, got "
-                f"window={self.window!r}, break_duration={self.break_duration!r}"
+                "BreakerConfig.window must be > 0, first_break and break_duration >= 0, got "
+                f"window={self.window!r}, first_break={self.first_break!r}, "
+                f"break_duration={self.break_duration!r}"
             )
         if self.min_throughput < 1 or self.consecutive_failures < 1:
             raise ValueError(
                 "BreakerConfig.min_throughput and consecutive_failures must be >= 1, got "
                 f"{self.min_throughput!r} and {self.consecutive_failures!r}"
             )
+
+    def break_after(self, opened: int) -> float:
+        """The break after the breaker opened ``opened`` times in a row (1: the first break)."""
+        exponent = min(max(opened - 1, 0), 64)  # 2**64 times any break is past any cap
+        return min(self.break_duration, self.first_break * 2.0**exponent)
 
 
 StateListener = Callable[[BreakerState, BreakerState], None]
@@ -84,6 +106,8 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._state: BreakerState = "closed"
         self._opened_at = 0.0
+        self._break = 0.0
+        self._opened_in_a_row = 0
         self._probe_in_flight = False
         self._buckets: deque[list[int]] = deque()
         self._total = 0
@@ -101,6 +125,11 @@ class CircuitBreaker:
             if self._state == "open" and self._break_over():
                 return "half_open"
             return self._state
+
+    @property
+    def current_break(self) -> float:
+        """Seconds the breaker stays (or stayed) open after it last opened."""
+        return self._break
 
     @property
     def probe_in_flight(self) -> bool:
@@ -130,6 +159,7 @@ class CircuitBreaker:
             if not self._is_live_probe(permit):
                 return
             self._probe_in_flight = False
+            self._opened_in_a_row = 0
             self._reset_window()
             change = self._move("closed")
         self._notify([change])
@@ -159,7 +189,7 @@ class CircuitBreaker:
         return permit.probe and self._state == "half_open" and permit.generation == self._generation
 
     def _break_over(self) -> bool:
-        return self._clock.now() >= self._opened_at + self.config.break_duration
+        return self._clock.now() >= self._opened_at + self._break
 
     def _move(self, new: BreakerState) -> tuple[BreakerState, BreakerState]:
         old, self._state = self._state, new
@@ -169,6 +199,8 @@ class CircuitBreaker:
         return old, new
 
     def _open(self) -> tuple[BreakerState, BreakerState]:
+        self._opened_in_a_row += 1
+        self._break = self.config.break_after(self._opened_in_a_row)
         self._opened_at = self._clock.now()
         self._consecutive = 0
         self._reset_window()

@@ -3,8 +3,9 @@
 Retrying on a vendor that is down multiplies the load on it (and on us) by up to
 ``max_attempts``. Following gRPC's retry throttling and Finagle's ``RetryBudget``, every call
 deposits ``ratio`` tokens, the bucket also refills at ``min_per_second``, and every retry must
-withdraw a whole token. While the bucket is empty, calls stop retrying and go to the fallback.
-So over any run: ``retries <= capacity + ratio * calls + min_per_second * elapsed``.
+withdraw a whole token. While the bucket is empty, calls stop retrying and go to the fallback at
+once (no wait is taken first). So over any run:
+``retries <= capacity + ratio * calls + min_per_second * elapsed``.
 """
 
 from __future__ import annotations

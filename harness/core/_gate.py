@@ -2,7 +2,9 @@
 
 Without it, each concurrent caller discovers the rate limit by hitting it (a thundering herd
 of 429s). With it, the first 429 sets "not before T" and every other caller waits for T before
-sending, released with a little jitter so they do not all fire at the same instant.
+sending, released with a little jitter so they do not all fire at the same instant. A caller with
+a backup waits only as long as its patience allows (see ``harness.core._executor``); past that it
+goes to the backup without sending anything, so the hold costs it no attempt.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 The first provider is the primary; the others are backups (a different model or vendor).
 Every call gets retries with backoff and ``Retry-After``, the per-provider breaker, retry budget
-and rate-limit gate, one deadline, and falls back down the chain when a provider cannot serve.
+and rate-limit gate, one deadline, and falls back down the chain when a provider cannot serve:
+a provider with a backup gets two attempts and takes no wait the backup would beat; the last one
+runs the whole schedule (the rules: ``harness.core._executor``).
 All providers share one pooled ``httpx.AsyncClient`` per event loop.
 """
 

@@ -31,11 +31,15 @@ class RetryPolicy:
       seconds or HTTP-date) instead of the backoff step.
     - ``max_retry_after``: a vendor asking for longer than this is not waited for: the call
       moves to the next provider instead.
-    - ``fallback_after``: while a backup provider remains, a wait longer than this is not taken:
-      a ``Retry-After``, the rate-limit gate another caller closed, or a backoff step (so with
-      the defaults a provider with a backup gets two attempts, 1 s apart at most). The backup
-      answers sooner. The last provider in the chain runs the full schedule and waits up to
-      ``max_retry_after``.
+    - ``fallback_after``: while a backup provider remains, a wait longer than this is not taken
+      (a ``Retry-After``, the rate-limit gate another caller closed, a backoff step), and a
+      provider gets only the attempts whose un-jittered step fits in it:
+      :attr:`attempts_with_backup`, two with the defaults. The last provider in the chain runs
+      the full schedule and waits up to ``max_retry_after``.
+    - ``fallback_when_faster``: while a backup remains, a wait longer than the backup is
+      expected to take to answer is not taken either (its gate's hold plus the moving average
+      of its served attempts' latency; until it has served once, ``fallback_after`` alone).
+      ``False``: only ``fallback_after`` (for a backup that costs more than the wait).
     - ``deadline``: seconds for the whole call (attempts, sleeps and fallbacks); ``None``: none.
     - ``min_attempt_time``: an attempt is not started (and a sleep not taken) unless at least
       this much time, or as long as the provider's last failed attempt took, would be left for
@@ -50,6 +54,7 @@ class RetryPolicy:
     respect_retry_after: bool = True
     max_retry_after: float = 60.0
     fallback_after: float = 1.0
+    fallback_when_faster: bool = True
     deadline: float | None = 120.0
     min_attempt_time: float = 0.05
 
@@ -68,6 +73,11 @@ class RetryPolicy:
                 "RetryPolicy.jitter must be 'full', 'equal', 'decorrelated' or 'none', "
                 f"got {self.jitter!r}"
             )
+        if self.fallback_after < 0 or self.max_retry_after < 0:
+            raise ValueError(
+                "RetryPolicy waits must be >= 0, got "
+                f"fallback_after={self.fallback_after!r}, max_retry_after={self.max_retry_after!r}"
+            )
         if self.deadline is not None and self.deadline <= 0:
             raise ValueError(f"RetryPolicy.deadline must be > 0 or None, got {self.deadline!r}")
 
@@ -77,6 +87,15 @@ class RetryPolicy:
             raise ValueError(f"retry_number counts from 1, got {retry_number!r}")
         exponent = min(retry_number - 1, 64)  # 2**64 s is already beyond any cap
         return min(self.max_delay, self.initial_delay * self.multiplier**exponent)
+
+    @property
+    def attempts_with_backup(self) -> int:
+        """Attempts a provider gets while a backup remains behind it: the first, and one more for
+        each backoff step up to ``fallback_after`` (1 s fits, 2 s does not: 2 by default)."""
+        attempts = 1
+        while attempts < self.max_attempts and self.step(attempts) <= self.fallback_after:
+            attempts += 1
+        return attempts
 
     def steps(self) -> list[float]:
         """Every un-jittered wait this policy can take: ``[1, 2, 4, 8]`` by default."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import respx
 from hypothesis import settings
@@ -135,6 +137,81 @@ def test_old_outcomes_leave_the_window() -> None:
     succeed(breaker)
     # Counting the expired failures, 3 of 6 would have opened it; in the window it is 1 of 4.
     assert breaker.state == "closed"
+
+
+def fail_probe_after(clock: VirtualClock, breaker: CircuitBreaker, seconds: float) -> None:
+    """The breaker is still open just before ``seconds``, and its probe then fails."""
+    clock.advance(seconds - 0.001)
+    assert breaker.try_acquire() is None
+    clock.advance(0.001)
+    fail(breaker)
+
+
+def test_the_break_doubles_while_probes_fail_and_resets_when_one_succeeds() -> None:
+    clock = VirtualClock()
+    breaker, _ = make_breaker(clock, first_break=0.25, break_duration=2.0)
+    fail(breaker, 3)
+    breaks = []
+    for _ in range(5):
+        breaks.append(breaker.current_break)
+        fail_probe_after(clock, breaker, breaker.current_break)
+    assert breaks == [0.25, 0.5, 1.0, 2.0, 2.0]
+    clock.advance(2.0)
+    succeed(breaker)  # the probe succeeds: closed, and the next break starts short again
+    assert breaker.state == "closed"
+    fail(breaker, 3)
+    assert breaker.current_break == 0.25
+
+
+def test_first_break_equal_to_break_duration_is_a_fixed_break() -> None:
+    clock = VirtualClock()
+    breaker, _ = make_breaker(clock, first_break=10.0, break_duration=10.0)
+    fail(breaker, 3)
+    for _ in range(3):
+        assert breaker.current_break == 10.0
+        fail_probe_after(clock, breaker, 10.0)
+
+
+def test_breaker_config_names_the_bad_field() -> None:
+    with pytest.raises(ValueError, match="first_break=-1"):
+        BreakerConfig(first_break=-1)
+    assert BreakerConfig(first_break=5, break_duration=2).break_after(1) == 2  # capped
+
+
+@pytest.mark.anyio
+async def test_after_a_long_outage_traffic_is_back_within_break_duration(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    llm = make_llm(backup=True, breaker=BreakerConfig())
+    reopened: list[float] = []
+    llm.subscribe(
+        lambda e: (
+            reopened.append(e.at)
+            if isinstance(e, BreakerStateChanged) and e.old == "half_open"
+            else None
+        )
+    )
+    served: list[tuple[float, str]] = []
+
+    async def call_every_100ms(until: Callable[[], bool]) -> None:
+        while not until():
+            started = clock.now()
+            served.append((started, (await llm.complete("hi")).provider))
+            clock.advance(max(0.0, started + 0.1 - clock.now()))
+
+    # A minute-long outage, ended the worst way: just after a probe failed, with a full break
+    # left to run.
+    await call_every_100ms(lambda: clock.now() >= 60.0 and bool(reopened) and reopened[-1] >= 60)
+    assert len(reopened) > 10
+    primary.mock(return_value=openai_ok("back"))
+    recovered = len(served), clock.now()
+    await call_every_100ms(lambda: clock.now() >= recovered[1] + 5.0)
+    after = served[recovered[0] :]
+    on_backup = [started - recovered[1] for started, provider in after if provider == "backup"]
+    assert max(on_backup, default=0.0) <= BreakerConfig().break_duration
+    assert after[-1][1] == "primary"
 
 
 @pytest.mark.anyio

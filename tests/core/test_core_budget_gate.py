@@ -14,6 +14,7 @@ from vendor_responses import (
     make_llm,
     openai_error,
     openai_ok,
+    taking,
 )
 
 from harness.core import (
@@ -50,11 +51,12 @@ async def test_a_spent_budget_sends_calls_to_the_backup_instead_of_retrying(
     mock: respx.MockRouter, clock: VirtualClock
 ) -> None:
     primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
-    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    # The backup takes 0.5 s: the 10-80 ms waits are worth taking on the primary.
+    mock.post(BACKUP_URL).side_effect = taking(clock, 0.5, anthropic_ok)
     events: list[object] = []
     llm = make_llm(
         backup=True,
-        policy=RetryPolicy(jitter="none", max_attempts=5, initial_delay=0.01),
+        policy=RetryPolicy(jitter="none", max_attempts=5, initial_delay=0.01, fallback_after=1.0),
         budget=BudgetConfig(capacity=3, ratio=0.0, min_per_second=0.0),
     )
     llm.subscribe(events.append)

@@ -9,16 +9,19 @@ import respx
 from vendor_responses import (
     BACKUP_URL,
     PRIMARY_URL,
+    anthropic_error,
     anthropic_ok,
     make_llm,
     openai_error,
     openai_ok,
+    taking,
 )
 
 from harness.core import (
     AllProvidersFailed,
     AttemptFailed,
     BadRequest,
+    BreakerConfig,
     CallFinished,
     DeadlineExceeded,
     FallbackUsed,
@@ -258,3 +261,91 @@ async def test_a_failed_call_finishes_with_its_error(
     assert isinstance(finished, CallFinished)
     assert (finished.outcome, finished.provider, finished.error) == ("error", None, "BadRequest")
     assert not any(isinstance(e, FallbackUsed) for e in events)  # a bad request stays bad
+
+
+async def test_a_repeated_short_retry_after_gets_two_attempts_then_the_backup(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    # Retry-After: 1 is not over fallback_after, but it does not buy a third attempt either.
+    primary = mock.post(PRIMARY_URL).mock(
+        return_value=openai_error(429, etype="requests", headers={"retry-after": "1"})
+    )
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok("from backup"))
+    answer = await make_llm(backup=True).complete("hi")
+    assert answer.provider == "backup"
+    assert answer.attempts_by_provider == {"primary": 2, "backup": 1}
+    assert primary.call_count == 2
+    assert clock.sleeps == [1.0]
+
+
+async def test_a_wait_longer_than_the_backup_takes_goes_to_the_backup(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL)
+    mock.post(BACKUP_URL).side_effect = taking(clock, 0.2, anthropic_ok)
+    llm = make_llm(backup=True)
+    # The backup has not served yet: the primary may wait up to fallback_after (1 s).
+    primary.side_effect = [openai_error(429, headers={"retry-after": "0.5"}), openai_ok("waited")]
+    assert (await llm.complete("hi")).text == "waited"
+    assert clock.sleeps == [0.5]
+    primary.side_effect = [openai_error(503), openai_error(503)]
+    assert (await llm.complete("hi")).provider == "backup"  # after 1 s; 2 s is too long
+    # Now the backup is known to answer in 0.2 s: a 0.5 s wait is not worth taking...
+    primary.side_effect = [openai_error(429, headers={"retry-after": "0.5"}), openai_ok("waited")]
+    answer = await llm.complete("hi")
+    assert (answer.provider, answer.attempts_by_provider) == ("backup", {"primary": 1, "backup": 1})
+    assert clock.sleeps == [0.5, 1.0]
+    # ... nor is the gate that 429 closed for every other caller: no attempt, no wait.
+    answer = await llm.complete("hi")
+    assert (answer.provider, answer.attempts_by_provider) == ("backup", {"backup": 1})
+    assert clock.sleeps == [0.5, 1.0]
+    # A wait shorter than the backup takes is still taken.
+    clock.advance(1)
+    primary.side_effect = [openai_error(429, headers={"retry-after": "0.1"}), openai_ok("waited")]
+    assert (await llm.complete("hi")).text == "waited"
+    assert clock.sleeps == [0.5, 1.0, 0.1]
+
+
+async def test_without_fallback_when_faster_the_primary_waits_up_to_fallback_after(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL)
+    mock.post(BACKUP_URL).side_effect = taking(clock, 0.2, anthropic_ok)
+    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", fallback_when_faster=False))
+    primary.side_effect = [openai_error(503), openai_error(503)]
+    assert (await llm.complete("hi")).provider == "backup"
+    primary.side_effect = [openai_error(429, headers={"retry-after": "0.5"}), openai_ok("waited")]
+    assert (await llm.complete("hi")).text == "waited"
+    assert clock.sleeps == [1.0, 0.5]
+
+
+async def test_a_backup_whose_breaker_is_open_does_not_hurry_the_primary(
+    mock: respx.MockRouter, clock: VirtualClock
+) -> None:
+    primary = mock.post(PRIMARY_URL)
+    backup = mock.post(BACKUP_URL)
+    backup.side_effect = taking(clock, 0.2, anthropic_ok)
+    breaker = BreakerConfig(consecutive_failures=1, first_break=30, break_duration=30)
+    llm = make_llm(backup=True, breaker=breaker)
+    primary.side_effect = [openai_error(503)]
+    await llm.complete("hi")  # the primary's breaker opens for 30 s; the backup serves in 0.2 s
+    clock.advance(20)
+    backup.side_effect = [anthropic_error(529, "overloaded_error")]
+    with pytest.raises(AllProvidersFailed):
+        await llm.complete("hi")  # now the backup's breaker opens too, 20 s later
+    clock.advance(10)
+    # The primary's probe meets a short Retry-After; the backup is still open, so it cannot
+    # answer sooner: the wait is taken.
+    primary.side_effect = [openai_error(429, headers={"retry-after": "0.5"}), openai_ok("waited")]
+    sleeps = len(clock.sleeps)
+    assert (await llm.complete("hi")).text == "waited"
+    assert clock.sleeps[sleeps:] == [0.5]
+
+
+def test_attempts_with_backup_counts_the_steps_that_fit_in_fallback_after() -> None:
+    assert RetryPolicy().attempts_with_backup == 2  # 1 s fits in 1 s, 2 s does not
+    assert RetryPolicy(fallback_after=4.0).attempts_with_backup == 4  # 1, 2, 4
+    assert RetryPolicy(fallback_after=0.5).attempts_with_backup == 1
+    assert RetryPolicy(fallback_after=100.0, max_attempts=3).attempts_with_backup == 3
+    with pytest.raises(ValueError, match="fallback_after=-1"):
+        RetryPolicy(fallback_after=-1)

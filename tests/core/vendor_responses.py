@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from harness.core import (
     BudgetConfig,
     OpenAIProvider,
     RetryPolicy,
+    VirtualClock,
 )
 
 PRIMARY = "https://primary.test/v1"
@@ -133,6 +135,18 @@ def anthropic_sse(chunks: list[str]) -> httpx.Response:
     ]
     body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
     return httpx.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+
+
+def taking(
+    clock: VirtualClock, seconds: float, response: Callable[[], httpx.Response]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A respx side effect: the vendor takes ``seconds`` of virtual time to give ``response()``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        clock.advance(seconds)
+        return response()
+
+    return answer
 
 
 def make_llm(
