@@ -22,9 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness_fake_vendor import FakeVendor
-
 from harness.core import AnthropicProvider, BaseLLMWrapper, OpenAIProvider
+from harness_fake_vendor import FakeVendor
 
 PHASES: list[tuple[str, float, list[dict[str, Any]]]] = [
     ("baseline", 5.0, []),
