@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError
 from harness.plugin.process import die_with_parent
@@ -46,6 +47,10 @@ def probe(url: str, ready: str | None, *, timeout: float = 1.0) -> str | None:
     return f"GET {path} answered {response.status_code}"
 
 
+class _Exited(Exception):
+    """The service process ended while the harness waited for it."""
+
+
 def wait_until_ready(
     url: str,
     ready: str | None,
@@ -55,28 +60,39 @@ def wait_until_ready(
     what: str = "the target",
 ) -> None:
     """Poll until the service answers (see :func:`probe`); raise :class:`InfrastructureError`
-    when ``timeout`` passes or ``alive`` exits first."""
+    when ``timeout`` passes or ``alive`` exits first (tenacity drives the polling)."""
     deadline = time.monotonic() + timeout
-    why = "not tried"
-    while True:
-        why = probe(url, ready, timeout=min(1.0, max(0.05, deadline - time.monotonic()))) or ""
-        if not why:
-            return
+
+    def attempt() -> str | None:
         if alive is not None and alive.exit_code() is not None:
-            raise InfrastructureError(
-                f"{what} exited with code {alive.exit_code()} before it was ready; its last "
-                "output:\n    " + "\n    ".join(alive.tail() or ["(none)"]),
-                f"run the command by hand in its cwd to see the error (full log: {alive.log})",
-            )
-        if time.monotonic() >= deadline:
-            tail = alive.tail() if alive is not None else []
-            output = ("; its last output:\n    " + "\n    ".join(tail)) if tail else ""
-            raise InfrastructureError(
-                f"{what} at {url} did not answer within {timeout:g}s ({why}){output}",
-                "start it (or check it is listening on that address), or give it longer "
-                "with target.ready_timeout; target.ready names the path that must answer",
-            )
-        time.sleep(0.05)
+            raise _Exited
+        return probe(url, ready, timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+
+    polling = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.05),
+        retry=retry_if_result(lambda why: why is not None),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+    try:
+        why = polling(attempt)
+    except _Exited:
+        raise InfrastructureError(
+            f"{what} exited with code {alive.exit_code() if alive else '?'} before it was "
+            "ready; its last output:\n    "
+            + "\n    ".join((alive.tail() if alive else []) or ["(none)"]),
+            f"run the command by hand in its cwd to see the error (full log: "
+            f"{alive.log if alive else '?'})",
+        ) from None
+    if why is None:
+        return
+    tail = alive.tail() if alive is not None else []
+    output = ("; its last output:\n    " + "\n    ".join(tail)) if tail else ""
+    raise InfrastructureError(
+        f"{what} at {url} did not answer within {timeout:g}s ({why}){output}",
+        "start it (or check it is listening on that address), or give it longer "
+        "with target.ready_timeout; target.ready names the path that must answer",
+    )
 
 
 class ServiceProcess:
