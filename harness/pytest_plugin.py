@@ -93,6 +93,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chaos-users", type=int, default=None, help="override the users of every scenario"
     )
+    group.addoption(
+        "--chaos-stack-file",
+        default=None,
+        metavar="FILE",
+        help="run scenarios against the stack `harness stack up` started (its stack file)",
+    )
     parser.addini("chaos_report_dir", "directory for chaos reports", default="reports")
     parser.addini(
         "chaos_scenario_patterns",
@@ -159,6 +165,7 @@ class _State:
             users=self.config.getoption("chaos_users"),
             driver=driver,
             toxiproxy_url=self.toxiproxy_url(),
+            stack_file=_path_or_none(self.config.getoption("chaos_stack_file")),
         )
 
     def toxiproxy_url(self) -> str | None:
@@ -168,6 +175,10 @@ class _State:
 
 
 _STATE = pytest.StashKey[_State]()
+
+
+def _path_or_none(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def _state(config: pytest.Config) -> _State:

@@ -23,7 +23,8 @@ from harness.plugin.process import die_with_parent
 from harness.plugin.types import RunContext
 from harness.report.files import new_run_id
 from harness.run.appserver import bind
-from harness.run.procstack import ProcessStack
+from harness.run.procstack import ProcessStack, StackInfo
+from harness.run.service import DEFAULT_URL_READY_TIMEOUT, wait_until_ready
 from harness.run.signals import sigterm_as_interrupt
 
 if TYPE_CHECKING:
@@ -99,9 +100,25 @@ def run_load(
     seed: int | None = None,
     resilience: bool = True,
     disable: list[str] | None = None,
+    stack_file: Path | None = None,
 ) -> int:
     pm = get_plugin_manager(disable=disable or ())
     scenario = pm.load_scenario(scenario_file)
+    if stack_file is not None:  # a stack `harness stack up` started: Locust attaches to it
+        info = StackInfo.load(stack_file)
+        wait_until_ready(info.target_url, scenario.target.ready, DEFAULT_URL_READY_TIMEOUT)
+        argv = locust_command(
+            scenario_file,
+            stack_file=stack_file,
+            target_url=info.target_url,
+            report_dir=report_dir,
+            users=users,
+            duration=duration,
+            processes=processes,
+            seed=info.seed,
+        )
+        with sigterm_as_interrupt():
+            return _locust(argv)
     run = RunContext(
         run_id=new_run_id(scenario.name),
         seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
@@ -141,16 +158,21 @@ def _load(
             processes=processes,
             seed=run.seed,
         )
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        # Even a SIGKILLed `harness load` must not leave Locust running: it dies with us.
-        locust = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: S603, PLW1509
+        return _locust(argv)
+
+
+def _locust(argv: list[str]) -> int:
+    """Run Locust as a child; its exit code is the verdict."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Even a SIGKILLed `harness load` must not leave Locust running: it dies with us.
+    locust = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: S603, PLW1509
+    try:
+        return locust.wait()
+    except KeyboardInterrupt:
+        locust.send_signal(signal.SIGINT)
         try:
-            return locust.wait()
-        except KeyboardInterrupt:
-            locust.send_signal(signal.SIGINT)
-            try:
-                locust.wait(30)
-            except subprocess.TimeoutExpired:
-                locust.kill()
-                locust.wait()
-            raise
+            locust.wait(30)
+        except subprocess.TimeoutExpired:
+            locust.kill()
+            locust.wait()
+        raise

@@ -10,6 +10,7 @@ message and the exit code. Plugins add commands through the ``harness_add_comman
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +38,14 @@ ResilienceOpt = Annotated[
 ]
 UsersOpt = Annotated[int | None, typer.Option(min=1, help="Override the scenario's users.")]
 ScenarioArg = Annotated[Path, typer.Argument(help="A scenario file.")]
+StackOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--stack",
+        help="Attach to the stack `harness stack up` started (its stack file) instead of "
+        "starting one.",
+    ),
+]
 
 
 def plugins_cmd(
@@ -93,6 +102,7 @@ def run_cmd(
     no_fail: Annotated[
         bool, typer.Option("--no-fail", help="Exit 0 even if the SLA breaks.")
     ] = False,
+    stack: StackOpt = None,
     disable: DisableOpt = None,
 ) -> None:
     """Run one scenario in-process (asyncio load) and write its reports."""
@@ -105,7 +115,13 @@ def run_cmd(
     report = run_scenario(
         scenario,
         pm,
-        RunOptions(report_dir=report_dir, seed=seed, resilience=resilience, users=users),
+        RunOptions(
+            report_dir=report_dir,
+            seed=seed,
+            resilience=resilience,
+            users=users,
+            stack_file=stack,
+        ),
         source=str(scenario_file),
         on_progress=_print_progress,
     )
@@ -154,17 +170,48 @@ def stack_up_cmd(
     state: StateOpt = DEFAULT_STATE,
     resilience: ResilienceOpt = True,
     seed: SeedOpt = None,
+    env: Annotated[
+        bool,
+        typer.Option(
+            "--env",
+            help="Print only `export` lines for a service you start by hand "
+            '(eval "$(harness stack up s.yaml --env)").',
+        ),
+    ] = False,
     disable: DisableOpt = None,
 ) -> None:
-    """Start the scenario's vendors, Toxiproxy, proxies and target; write the stack file."""
+    """Start the scenario's vendors, Toxiproxy, proxies and target; write the stack file.
+
+    Then run your own service against it (``harness stack env``), and ``harness run`` /
+    ``harness load`` / ``pytest`` with ``--stack`` / ``--chaos-stack-file`` the stack file."""
     from harness.cli.stack import stack_up
 
     info = stack_up(scenario_file, state, resilience=resilience, seed=seed, disable=disable or [])
+    if env:
+        _print_env(info.env)
+        return
     out.print(f"target {info.target_url}")
-    for endpoint in info.endpoints:
-        where = endpoint.get("url") or endpoint.get("address")
-        out.print(f"{endpoint['role']} {endpoint['name']} ({endpoint['backend']}): {where}")
+    for line in info.endpoint_lines():
+        out.print(line)
     out.print(f"stack file {state} (stop it with: harness stack down --state {state})")
+    out.print(
+        f'environment for a service you start by hand: eval "$(harness stack env --state {state})"'
+    )
+
+
+def stack_env_cmd(state: StateOpt = DEFAULT_STATE) -> None:
+    """Print `export` lines: the environment a service started by hand needs to use the stack
+    (the scenario's target.env with its placeholders filled, and the HARNESS_* variables)."""
+    from harness.run.procstack import StackInfo
+
+    if not state.exists():
+        raise InputError(f"{state}: no stack file (run `harness stack up` first, or pass --state)")
+    _print_env(StackInfo.load(state).env)
+
+
+def _print_env(env: dict[str, str]) -> None:
+    for key, value in sorted(env.items()):
+        out.print(f"export {key}={shlex.quote(value)}")
 
 
 def stack_down_cmd(state: StateOpt = DEFAULT_STATE) -> None:
@@ -186,6 +233,7 @@ def load_cmd(
     report_dir: ReportDirOpt = Path("reports"),
     seed: SeedOpt = None,
     resilience: ResilienceOpt = True,
+    stack: StackOpt = None,
     disable: DisableOpt = None,
 ) -> None:
     """Run a scenario as a Locust load test (headless) with live progress, then gate on its SLA."""
@@ -204,6 +252,7 @@ def load_cmd(
             seed=seed,
             resilience=resilience,
             disable=disable or [],
+            stack_file=stack,
         )
     )
 
@@ -247,6 +296,7 @@ def build_app(pm: PluginManager | None) -> typer.Typer:
         help="Start or stop a scenario's stack as background processes.", no_args_is_help=True
     )
     stack_app.command("up")(stack_up_cmd)
+    stack_app.command("env")(stack_env_cmd)
     stack_app.command("down")(stack_down_cmd)
     app.add_typer(stack_app, name="stack")
     if pm is not None:

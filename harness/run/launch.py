@@ -93,7 +93,7 @@ def launch_target(scenario: Scenario, run: RunContext) -> StartedTarget:
     if spec.url:
         if not run.detached:  # a detached stack's service is started by hand, afterwards
             timeout = spec.ready_timeout or DEFAULT_URL_READY_TIMEOUT
-            wait_until_ready(spec.url, spec.ready, timeout, what=f"the target {spec.url}")
+            wait_until_ready(spec.url, spec.ready, timeout)
         return StartedTarget(spec.url.rstrip("/"))
     if spec.app:
         env = target_env(scenario, run)

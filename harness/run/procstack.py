@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 from harness.errors import InfrastructureError, InputError
 from harness.plugin.process import ProcessIdentity, started_identity
 from harness.plugin.types import Endpoint, RunContext
 from harness.report.files import write_atomic
-from harness.run.launch import StartedTarget, launch_target
+from harness.run.launch import StartedTarget, launch_target, target_env
+from harness.run.signals import Closing
 from harness.run.stack import Stack
+from harness.scenario.wiring import endpoint_values
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
@@ -44,6 +47,8 @@ class StackInfo:
     # ProcessIdentity.to_json() of each pid, as recorded when it started; a file written before
     # identities were recorded has none, and its pids are never signalled
     processes: list[dict[str, Any]] = field(default_factory=list)
+    # the environment for a target started by hand against this stack (``harness stack env``)
+    env: dict[str, str] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(self.__dict__, indent=2))
@@ -71,6 +76,24 @@ class StackInfo:
                 return identity
         return None
 
+    def endpoint_lines(self) -> list[str]:
+        """One line per endpoint with the address each client form needs (what ``harness
+        stack up`` prints)."""
+        lines = []
+        for described in self.endpoints:
+            kind = "upstreams" if described.get("role") == "upstream" else "proxies"
+            values = endpoint_values(kind, _Described(described))
+            fields = [
+                f"{name.rsplit('.', 1)[1]}={value}"
+                for name, value in values.items()
+                if not name.endswith((".host", ".port"))
+            ]
+            lines.append(
+                f"{described['role']} {described['name']} ({described['backend']}): "
+                + " ".join(fields)
+            )
+        return lines
+
     def attach(self, pm: PluginManager, run: RunContext) -> dict[str, Endpoint]:
         """Re-create the endpoints in this process (clients only; servers stay up)."""
         endpoints: dict[str, Endpoint] = {}
@@ -84,6 +107,44 @@ class StackInfo:
             endpoint = backend.attach(descriptor, run)
             endpoints[endpoint.name] = endpoint
         return endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class _Described:
+    """An endpoint as its stack file describes it (what a placeholder needs)."""
+
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def url(self) -> str | None:
+        return self.data.get("url")
+
+    @property
+    def address(self) -> str | None:
+        return self.data.get("address")
+
+
+class AttachedStack(Closing):
+    """The endpoints of a stack another process started (``harness stack up``), attached for
+    one run: clients only; closing releases them and leaves the servers up."""
+
+    def __init__(self, info: StackInfo, pm: PluginManager, run: RunContext) -> None:
+        self.info = info
+        self.pm = pm
+        self.run = run
+
+    def __enter__(self) -> Self:
+        self.run.endpoints.update(self.info.attach(self.pm, self.run))
+        return self
+
+    def close(self) -> None:
+        while self.run.endpoints:
+            _, endpoint = self.run.endpoints.popitem()
+            endpoint.close()
 
 
 class ProcessStack:
@@ -128,6 +189,7 @@ class ProcessStack:
             identity = started_identity(pid) or ProcessIdentity.of(pid)
             if identity is not None:
                 processes.append(identity.to_json())
+        port = urlsplit(self.target_url).port if self.target_url else None
         return StackInfo(
             run_id=self.run.run_id,
             seed=self.run.seed,
@@ -136,6 +198,7 @@ class ProcessStack:
             pids=pids,
             scenario=self.scenario.name,
             processes=processes,
+            env=target_env(self.scenario, self.run, port),
         )
 
     def close(self) -> None:

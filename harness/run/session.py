@@ -29,6 +29,8 @@ from harness.report.files import new_run_id
 from harness.report.model import Report, ScenarioInfo
 from harness.run.driver import Progress, drive
 from harness.run.launch import StartedTarget, launch_target
+from harness.run.procstack import AttachedStack, StackInfo
+from harness.run.service import DEFAULT_URL_READY_TIMEOUT, wait_until_ready
 from harness.run.stack import Stack
 from harness.run.targets import (
     CoreTarget,
@@ -61,6 +63,8 @@ class RunOptions:
     driver: str = "cli"
     toxiproxy_url: str | None = None
     reporters: Iterable[str] | None = None
+    stack_file: Path | None = None
+    """Attach to this running stack (``harness stack up``) instead of starting one."""
 
     def run_seed(self, scenario: Scenario) -> int:
         """The seed of a run: the option's, else the scenario's, else a random one."""
@@ -105,12 +109,12 @@ def run_scenario(
     try:
         pm.hooks.harness_run_start(run=run)
         with (
-            Stack(scenario, pm, run),
+            _stack(scenario, pm, run, options),
             Timeline(scenario, pm, run, on_phase=recorder.set_phase) as timeline,
         ):
             # the target starts in this (the main) thread: a service process is then tied to it
             # and dies with the harness even when the harness is killed (PR_SET_PDEATHSIG)
-            started = None if scenario.target.core else launch_target(scenario, run)
+            started = _start_target(scenario, run, options)
             try:
                 asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress, started))
             finally:
@@ -140,6 +144,33 @@ def run_scenario(
         with contextlib.suppress(OSError):
             run.workdir.parent.rmdir()  # .work itself, when no other run uses it
         pm.hooks.harness_run_end(run=run, report=report)
+
+
+def _stack(
+    scenario: Scenario, pm: PluginManager, run: RunContext, options: RunOptions
+) -> Stack | AttachedStack:
+    """The run's upstreams and proxies: started for it, or those of a running stack."""
+    if options.stack_file is None:
+        return Stack(scenario, pm, run)
+    info = StackInfo.load(options.stack_file)
+    if info.scenario != scenario.name:
+        raise InputError(
+            f"--stack {options.stack_file}: it runs scenario {info.scenario!r}, not "
+            f"{scenario.name!r}; start this one with `harness stack up`"
+        )
+    return AttachedStack(info, pm, run)
+
+
+def _start_target(scenario: Scenario, run: RunContext, options: RunOptions) -> StartedTarget | None:
+    """The service under test (None for a core target): started for the run, or, attached to a
+    running stack, the one it serves (checked before any load)."""
+    if scenario.target.core:
+        return None
+    if options.stack_file is None or scenario.target.url:
+        return launch_target(scenario, run)
+    info = StackInfo.load(options.stack_file)
+    wait_until_ready(info.target_url, scenario.target.ready, DEFAULT_URL_READY_TIMEOUT)
+    return StartedTarget(info.target_url)
 
 
 async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and drive

@@ -32,9 +32,14 @@ from harness.errors import InputError
 class Reachable(Protocol):
     """What a placeholder can tell of an endpoint (a started ``harness.plugin.Endpoint``)."""
 
-    name: str
-    url: str | None
-    address: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def address(self) -> str | None: ...
 
 
 ENDPOINT_FIELDS = ("url", "openai_base_url", "anthropic_base_url", "address", "host", "port")
