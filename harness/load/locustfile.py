@@ -77,7 +77,10 @@ def _state(environment: Environment) -> LoadState:
 
 
 class ChatUser(FastHttpUser):
-    """Sends the scenario's request (``target.request``) back to back."""
+    """Closed loop (``load.users``): sends the scenario's request (``target.request``) back to
+    back, plus ``think_time``. Open loop (``load.rate``): one per process, it is the arrival
+    scheduler, starting requests on the timetable (:meth:`LoadState.pace`); its client's
+    connection pool is sized to the in-flight cap."""
 
     wait_time = constant(0)
 
@@ -87,8 +90,12 @@ class ChatUser(FastHttpUser):
 
     @task
     def request(self) -> None:
-        scenario = _state(self.environment).scenario
+        state = _state(self.environment)
+        scenario = state.scenario
         if scenario is None:
+            return
+        if scenario.load.open_loop:
+            state.pace(self)
             return
         spec = scenario.target.request
         self.n += 1
@@ -123,14 +130,24 @@ class ScenarioShape(LoadTestShape):
                     self._entering = phase.name
                     name = phase.name
                     spawn_enter(state, phase).link(lambda _, name=name: self._broadcast(name))
+                if state.open_loop:  # one arrival scheduler per process running users
+                    schedulers = self._processes()
+                    return schedulers, float(schedulers)
                 rate = state.scenario.load.spawn_rate or float(state.users)
                 return state.users, rate
         return None
 
+    def _processes(self) -> int:
+        """How many processes run users: the workers, or this one."""
+        if isinstance(self.runner, MasterRunner):
+            return max(1, self.runner.worker_count)
+        return 1
+
     def _broadcast(self, phase: str) -> None:
         if isinstance(self.runner, MasterRunner):
             self.runner.send_message(
-                PHASE_MESSAGE, {"phase": phase, "t0": self.state.recorder.started}
+                PHASE_MESSAGE,
+                {"phase": phase, "t0": self.state.recorder.started, "share": self._processes()},
             )
 
 
@@ -145,6 +162,11 @@ def _init(environment: Environment, **_: Any) -> None:
     try:
         state.configure(options)
         ChatUser.wait_time = constant(state.scenario.load.think_time if state.scenario else 0)
+        if state.open_loop:
+            ChatUser.concurrency = max(ChatUser.concurrency, state.in_flight_cap())
+        if isinstance(runner, MasterRunner):
+            state.generator = "master"
+        gevent.spawn(state.watch_loop)
         if isinstance(runner, WorkerRunner):
             runner.register_message(PHASE_MESSAGE, state.on_phase_message)
             runner.register_message(FLUSH_MESSAGE, state.on_flush_message)
