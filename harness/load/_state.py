@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import gevent.event
 import gevent.pool
+from locust.runners import STATE_STOPPED
 
 from harness.errors import HarnessError, InputError
 from harness.measure.health import LAG_INTERVAL, UsageMeter
@@ -92,6 +93,9 @@ class LoadState:
         self._users = 0
         self._awaiting: set[str] = set()
         self._all_final = gevent.event.Event()
+        self._collecting = False  # master: the test stopped, workers' last recordings due
+        self._finals: set[str] = set()  # master: workers whose last recording arrived
+        self.worker_runner: Any = None  # worker: its runner (is it stopped?)
         self.share = 1  # processes running users (open loop: each takes its part of the timetable)
         self.index = 0
         self.generator = "locust"  # this process in the measurement health
@@ -203,6 +207,8 @@ class LoadState:
         self._counters = scrape(self.metrics_url) if self.metrics_url else None
         self._counted_phase = None
         self.finished = False
+        self._collecting = False
+        self._finals = set()
 
     def enter_phase(self, phase: PhaseSpec) -> None:
         """Called from a greenlet at each phase boundary: scrape, then swap the faults."""
@@ -223,6 +229,7 @@ class LoadState:
 
     def stop_test(self) -> None:
         """Revert every fault (the load is over)."""
+        self._collecting = True
         if self.timeline is not None:
             try:
                 self._account_counters()
@@ -396,15 +403,31 @@ class LoadState:
         self.phase = msg.data["phase"]
 
     def report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
-        """Worker: Locust's periodic report carries what was recorded since the last one."""
+        """Worker: Locust's periodic report carries what was recorded since the last one;
+        once this worker's users are stopped, it is its last recording (``harness_final``)."""
         self._record_usage()
         data["harness"] = self.recorder.drain()
+        runner = self.worker_runner
+        data[FINAL_MESSAGE] = runner is not None and runner.state == STATE_STOPPED
 
     def worker_report(self, client_id: str, data: dict[str, Any]) -> None:
-        """Master: merge a worker's periodic report (exactly: HDR histograms)."""
+        """Master: merge a worker's periodic report (exactly: HDR histograms).
+
+        When the shape ends a headless run, Locust's master tells workers to quit rather than
+        to stop: each sends its last report (with its last recording) and exits without
+        answering a flush, so a stopped worker's report after the test stopped counts as its
+        final answer."""
         snapshot = data.get("harness")
         if snapshot:
             self.recorder.merge(snapshot)
+        if self._collecting and data.get(FINAL_MESSAGE):
+            self._final_from(client_id)
+
+    def _final_from(self, worker: str) -> None:
+        self._finals.add(worker)
+        self._awaiting.discard(worker)
+        if not self._awaiting:
+            self._all_final.set()
 
     def on_flush_message(self, environment: Any, msg: Any, **_: Any) -> None:
         """Worker: the test stopped; send the master the rest of what was recorded."""
@@ -415,21 +438,24 @@ class LoadState:
         """Master: a worker's last recording arrived."""
         if msg.data:
             self.recorder.merge(msg.data)
-        self._awaiting.discard(msg.node_id)
-        if not self._awaiting:
-            self._all_final.set()
+        self._final_from(msg.node_id)
 
     def await_workers(self, runner: Any, workers: list[str]) -> None:
-        """Master: ask every worker for its last recording and wait until all have answered
-        (or :data:`FLUSH_TIMEOUT`, after which missing workers are named in the log)."""
-        if not workers:
-            return
-        self._awaiting = set(workers)
+        """Master: ask every worker whose last recording is not in yet for it, and wait until
+        all have answered (or :data:`FLUSH_TIMEOUT`, or the master stopped listening to
+        workers: it quits; missing workers are then named in the log)."""
         self._all_final.clear()
-        for worker in workers:
+        self._awaiting = set(workers) - self._finals
+        if not self._awaiting:
+            return
+        for worker in sorted(self._awaiting):
             runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
-        if not self._all_final.wait(FLUSH_TIMEOUT):
-            logger.warning("no final recording from worker(s) %s", ", ".join(self._awaiting))
+        deadline = time.monotonic() + FLUSH_TIMEOUT
+        while not self._all_final.wait(0.1):
+            listening = len(getattr(runner, "greenlet", ())) > 0
+            if not listening or time.monotonic() > deadline:
+                logger.warning("no final recording from worker(s) %s", ", ".join(self._awaiting))
+                return
 
     def fail(self, exc: HarnessError) -> None:
         sys.stderr.write(f"harness: {exc}\n")

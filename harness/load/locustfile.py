@@ -168,6 +168,7 @@ def _init(environment: Environment, **_: Any) -> None:
             state.generator = "master"
         gevent.spawn(state.watch_loop)
         if isinstance(runner, WorkerRunner):
+            state.worker_runner = runner
             runner.register_message(PHASE_MESSAGE, state.on_phase_message)
             runner.register_message(FLUSH_MESSAGE, state.on_flush_message)
             environment.events.report_to_master.add_listener(state.report_to_master)

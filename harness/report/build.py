@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from harness.measure.health import LoadHealth, saturation
 from harness.measure.recorder import Recorder
 from harness.measure.verdicts import PhaseWindow, Verdict, sample_percentile
 from harness.report.model import (
     FaultRecord,
     FaultRow,
+    GeneratorRow,
+    HealthSection,
+    LoadCountersRow,
     PhaseRow,
     Report,
     RequestRow,
@@ -37,6 +41,44 @@ def _stats_row(recorder: Recorder, name: str | None, phase: str | None) -> Reque
         max=stats.max(),
         errors=dict(stats.errors),
         statuses=dict(stats.statuses),
+    )
+
+
+def health_section(health: LoadHealth) -> HealthSection:
+    """The report's view of a run's measurement health."""
+    phases = []
+    for phase, counters in health.phases.items():
+        row = LoadCountersRow(phase=phase)
+        row.add(counters)
+        phases.append(row)
+    reasons = saturation(health)
+    return HealthSection(
+        load_model=health.load_model,
+        scheduled_starts=health.counters.scheduled_starts,
+        missed_starts=health.counters.missed_starts,
+        in_flight_cap_hits=health.counters.in_flight_cap_hits,
+        missed_start_fraction=health.missed_fraction,
+        start_delay_p99=health.start_delay.p99,
+        start_delay_max=health.start_delay.max,
+        cpu_max=health.cpu_max,
+        loop_lag_p99=health.loop_lag_p99,
+        tail_samples=dict(health.tail_samples),
+        saturated=bool(reasons),
+        saturation=reasons,
+        generators=[
+            GeneratorRow(
+                name=g.name,
+                cpu_seconds=g.cpu_seconds,
+                wall_seconds=g.wall_seconds,
+                cpu=g.cpu,
+                loop_lag_p50=g.loop_lag.p50,
+                loop_lag_p99=g.loop_lag.p99,
+                loop_lag_max=g.loop_lag.max,
+                loop_lag_samples=g.loop_lag.samples,
+            )
+            for g in health.generators
+        ],
+        phases=phases,
     )
 
 
@@ -136,6 +178,7 @@ def build_report(
         requests=rows,
         resilience=resilience,
         series=series,
+        health=health_section(recorder.health()),
         problems=problems,
         recorder=recorder.snapshot(),
     )

@@ -1,0 +1,107 @@
+"""`harness load` with an open-loop load (``load.rate``): Locust offers the declared rate, on
+one process or split across workers, and records its measurement health."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from load_support import harness, only_report, totals
+
+DURATION = 3.0
+SCENARIO = """
+name: open loop {rate}
+target: {{url: "{url}", request: {{method: GET, path: /, body: {{}}}}}}
+load: {{rate: {rate}/s}}
+phases:
+  - {{name: steady, duration: {duration}s}}
+sla:
+  - availability >= 99%
+"""
+
+
+class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real service
+    disable_nagle_algorithm = True  # headers and body are two writes
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fast_service() -> Iterator[str]:
+    """A trivially fast HTTP service (a thread of this process)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def run_open_loop(tmp_path: Path, url: str, rate: int, *extra: str) -> tuple[dict, str]:  # type: ignore[type-arg]
+    """``harness load`` at ``rate`` per second: its report and its output."""
+    scenario = tmp_path / "open.yaml"
+    scenario.write_text(SCENARIO.format(url=url, rate=rate, duration=DURATION))
+    out = tmp_path / "reports"
+    result = harness("load", str(scenario), "--report-dir", str(out), *extra)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "health: open loop, starts" in result.stdout
+    return only_report(out), result.stdout + result.stderr
+
+
+def test_locust_offers_the_declared_rate_and_misses_no_start(
+    tmp_path: Path, fast_service: str
+) -> None:
+    report, _ = run_open_loop(tmp_path, fast_service, 200)
+    health = report["health"]
+    wanted = 200 * DURATION
+    assert health["load_model"] == "open"
+    # the timetable starts when Locust's user does (a few ms in): 600 starts, give or take
+    assert 0.95 * wanted <= health["scheduled_starts"] <= wanted
+    assert health["missed_starts"] == 0 and health["in_flight_cap_hits"] == 0
+    # every start was sent; a few may still be in flight when Locust stops its users
+    assert health["scheduled_starts"] - 10 <= totals(report)["count"] <= health["scheduled_starts"]
+    (generator,) = health["generators"]
+    assert generator["name"] == "locust" and generator["loop_lag_samples"] > 20
+    assert generator["cpu"] is not None and generator["wall_seconds"] >= DURATION - 0.5
+    assert health["phases"] == [
+        {
+            "phase": "steady",
+            "scheduled_starts": health["scheduled_starts"],
+            "missed_starts": 0,
+            "in_flight_cap_hits": 0,
+        }
+    ]
+
+
+def test_workers_split_the_timetable_and_each_reports_its_cpu(
+    tmp_path: Path, fast_service: str
+) -> None:
+    report, output = run_open_loop(tmp_path, fast_service, 100, "--processes", "2")
+    # each worker's last recording came with its last report (the master told it to quit):
+    # the master did not wait for flush answers that never come
+    assert "no final recording" not in output
+    health = report["health"]
+    wanted = 100 * DURATION
+    # two workers, each every other start: together the declared rate, not twice it
+    assert 0.9 * wanted <= health["scheduled_starts"] <= wanted
+    assert health["missed_starts"] == 0
+    assert totals(report)["count"] >= health["scheduled_starts"] - 10
+    names = sorted(g["name"] for g in health["generators"])
+    assert names == ["master", "worker 0", "worker 1"]
+    for generator in health["generators"]:
+        assert generator["cpu_seconds"] > 0 and generator["loop_lag_samples"] > 0
