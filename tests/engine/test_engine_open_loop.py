@@ -243,3 +243,88 @@ def test_an_in_flight_cap_bounds_concurrency_and_counts_its_hits() -> None:
     assert recorder.stats().count == 3
     assert counters.in_flight_cap_hits == counters.missed_starts
     assert counters.scheduled_starts == 3 + counters.missed_starts >= 45
+
+
+# -- the scenario's load: validation --------------------------------------------------------------
+
+LOAD_SCENARIO = """
+name: t
+target: {{core: llm}}
+upstreams: [{{name: p, backend: respx}}]
+load: {load}
+phases:
+  - {{name: a, duration: 1s}}
+  - {{name: b, duration: 1s{phase}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "per_second"),
+    [
+        ("40/s", 40.0),
+        ("2400/m", 40.0),
+        ("40", 40.0),
+        ("0.5/s", 0.5),
+        ("36/h", 0.01),
+        ("1e3/s", 1000.0),
+        ("12 / min", 0.2),
+    ],
+)
+def test_a_rate_reads_as_requests_started_per_second(written: str, per_second: float) -> None:
+    scenario = parse_scenario(LOAD_SCENARIO.format(load=f"{{rate: {written}}}", phase=""))
+    assert scenario.load.open_loop
+    assert scenario.load.rate == pytest.approx(per_second)
+    assert scenario.load.rate_of(scenario.phases[1]) == pytest.approx(per_second)
+
+
+def test_a_phase_rate_overrides_the_load_rate_and_old_scenarios_stay_closed_loop() -> None:
+    scenario = parse_scenario(LOAD_SCENARIO.format(load="{rate: 10/s}", phase=", rate: 50/s"))
+    assert [scenario.load.rate_of(p) for p in scenario.phases] == [10.0, 50.0]
+    old = parse_scenario(LOAD_SCENARIO.format(load="{spawn_rate: 5}", phase=""))
+    assert not old.load.open_loop and old.load.users == 10
+
+
+def test_the_default_in_flight_cap_is_twice_rate_times_timeout_within_bounds() -> None:
+    load = parse_scenario(LOAD_SCENARIO.format(load="{rate: 40/s}", phase="")).load
+    assert load.in_flight_cap(40.0, 30.0) == 2400
+    assert load.in_flight_cap(0.1, 1.0) == 10  # at least a few
+    assert load.in_flight_cap(10_000.0, 30.0) == 10_000  # at most MAX_IN_FLIGHT
+    capped = parse_scenario(LOAD_SCENARIO.format(load="{rate: 40/s, max_in_flight: 7}", phase=""))
+    assert capped.load.in_flight_cap(40.0, 30.0) == 7
+
+
+@pytest.mark.parametrize(
+    ("load", "phase", "error"),
+    [
+        (
+            "{rate: 0}",
+            "",
+            "s.yaml: load.rate (line 5): expected a request rate above 0 and at most 10000/s, got 0",
+        ),
+        ("{rate: -3/s}", "", "load.rate (line 5): expected a request rate such as 40/s"),
+        ("{rate: 20000/s}", "", "got '20000/s'"),
+        ("{rate: 1e400}", "", "load.rate (line 5): expected a request rate above 0"),
+        ("{rate: 40/day}", "", "expected a request rate such as 40/s, 2400/m or 40"),
+        ("{rate: true}", "", "got True"),
+        (
+            "{rate: 40/s, users: 5}",
+            "",
+            "s.yaml: load.users (line 5): both 'rate' (open loop: requests started per second) "
+            "and 'users' (closed loop) are given: give exactly one of them",
+        ),
+        ("{rate: 40/s, think_time: 1s}", "", "load.think_time (line 5): 'think_time' applies"),
+        ("{users: 5, max_in_flight: 10}", "", "load.max_in_flight (line 5): 'max_in_flight' caps"),
+        ("{rate: 40/s, max_in_flight: 0}", "", "load.max_in_flight (line 5): Input should be"),
+        (
+            "{users: 5}",
+            ", rate: 10/s",
+            "s.yaml: phases[1].rate (line 8): a phase's 'rate' overrides 'load.rate', and this "
+            "load is closed loop (users): give 'load.rate' to run open loop",
+        ),
+        ("{rate: 5/s}", ", rate: 0/s", "phases[1].rate (line 8): expected a request rate above 0"),
+    ],
+)
+def test_a_bad_load_is_a_scenario_error_naming_the_field(load: str, phase: str, error: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_scenario(LOAD_SCENARIO.format(load=load, phase=phase), "s.yaml")
+    assert error in str(info.value)
