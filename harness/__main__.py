@@ -1,7 +1,7 @@
-"""``python -m harness``."""
+"""``python -m harness`` (the same guard as the ``harness`` console script)."""
 
 import sys
 
-from harness.cli import main
+from harness._entry import main
 
 sys.exit(main())

@@ -149,10 +149,11 @@ class _State:
         return path if path.is_absolute() else self.config.rootpath / path
 
     def run_options(self, driver: str = "pytest") -> RunOptions:
+        from harness.report.files import check_report_dir
         from harness.run.session import RunOptions
 
         return RunOptions(
-            report_dir=self.report_dir(),
+            report_dir=check_report_dir(self.report_dir(), "--chaos-report-dir"),
             seed=self.config.getoption("chaos_seed"),
             resilience=self.config.getoption("chaos_resilience"),
             users=self.config.getoption("chaos_users"),
@@ -277,9 +278,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     patterns = parent.config.getini("chaos_scenario_patterns")
     relative = f"{file_path.parent.name}/{file_path.name}"
-    if not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
+    named = file_path in _named_files(parent.config)  # `pytest my_scenario.yaml`
+    if not named and not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
         return None
     return ScenarioFile.from_parent(parent, path=file_path)
+
+
+def _named_files(config: pytest.Config) -> set[Path]:
+    """The files named on the command line (a YAML file given by name is always a scenario)."""
+    root = config.invocation_params.dir
+    return {(root / arg.split("::")[0]).resolve() for arg in config.invocation_params.args}
 
 
 class ScenarioFile(pytest.File):

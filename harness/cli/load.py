@@ -7,12 +7,15 @@ file. Locust's exit code is the verdict: 0 held, 1 breached, 2 bad input, 3 infr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import harness.load
 from harness.plugin.manager import get_plugin_manager
@@ -22,6 +25,10 @@ from harness.report.files import new_run_id
 from harness.run.appserver import bind
 from harness.run.procstack import ProcessStack
 from harness.run.signals import sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from harness.plugin.manager import PluginManager
+    from harness.scenario.model import Scenario
 
 LOCUSTFILE = Path(harness.load.__file__).with_name("locustfile.py")
 
@@ -100,8 +107,27 @@ def run_load(
         seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
         report_dir=report_dir,
         scenario=scenario,
+        resilience=resilience,
+        source=scenario_file,
     )
-    with sigterm_as_interrupt(), ProcessStack(scenario, pm, run, resilience=resilience) as stack:
+    try:
+        return _load(scenario_file, scenario, pm, run, users, duration, processes)
+    finally:
+        shutil.rmtree(run.workdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            run.workdir.parent.rmdir()
+
+
+def _load(
+    scenario_file: Path,
+    scenario: Scenario,
+    pm: PluginManager,
+    run: RunContext,
+    users: int | None,
+    duration: str | None,
+    processes: int,
+) -> int:
+    with sigterm_as_interrupt(), ProcessStack(scenario, pm, run) as stack:
         info = stack.info()
         stack_file = run.workdir / "stack.json"
         info.save(stack_file)
@@ -109,7 +135,7 @@ def run_load(
             scenario_file,
             stack_file=stack_file,
             target_url=info.target_url,
-            report_dir=report_dir,
+            report_dir=run.report_dir,
             users=users,
             duration=duration,
             processes=processes,

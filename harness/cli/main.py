@@ -19,6 +19,9 @@ from rich.console import Console
 
 from harness.errors import EXIT_BREACH, EXIT_INPUT, EXIT_OK, HarnessError, InputError
 from harness.plugin.manager import PluginManager, get_plugin_manager
+from harness.report.files import check_report_dir
+from harness.run.signals import sigterm_as_interrupt
+from harness.units import parse_duration
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # scenario text is not markup
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -98,6 +101,7 @@ def run_cmd(
 
     pm = get_plugin_manager(disable=disable or ())
     scenario = pm.load_scenario(scenario_file)
+    check_report_dir(report_dir)
     report = run_scenario(
         scenario,
         pm,
@@ -187,6 +191,9 @@ def load_cmd(
     """Run a scenario as a Locust load test (headless) with live progress, then gate on its SLA."""
     from harness.cli.load import run_load
 
+    check_report_dir(report_dir)
+    if duration is not None:
+        duration = _load_duration(duration)
     raise typer.Exit(
         run_load(
             scenario_file,
@@ -199,6 +206,22 @@ def load_cmd(
             disable=disable or [],
         )
     )
+
+
+MAX_DURATION = 24 * 3600.0
+
+
+def _load_duration(text: str) -> str:
+    """``--duration`` checked here (Locust would answer a bad one with a traceback)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise InputError(f"--duration {text!r}: {exc}") from None
+    if not 0 < seconds <= MAX_DURATION:
+        raise InputError(
+            f"--duration {text!r}: expected more than 0s and at most 24h, e.g. 30s or 5m"
+        )
+    return f"{seconds:g}s"
 
 
 def build_app(pm: PluginManager | None) -> typer.Typer:
@@ -236,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     place a :class:`HarnessError` becomes a message and an exit code."""
     try:
         app = build_app(get_plugin_manager())
-        app(args=argv, standalone_mode=True)
+        with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C: faults, processes, files
+            app(args=argv, standalone_mode=True)
     except SystemExit as exc:
         if exc.code is None:
             return EXIT_OK

@@ -35,8 +35,10 @@ def stack_up(
         scenario=scenario,
         detached=True,
         log_dir=state.parent / "logs",
+        resilience=resilience,
+        source=scenario_file,
     )
-    stack = ProcessStack(scenario, pm, run, resilience=resilience)
+    stack = ProcessStack(scenario, pm, run)
     info = stack.start()
     info.save(state)
     return info

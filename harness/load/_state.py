@@ -175,10 +175,9 @@ class LoadState:
                 report_dir=self.report_dir,
                 scenario=self.scenario,
                 resilience=options.chaos_resilience,
+                source=Path(self.source),
             )
-            self.stack = ProcessStack(
-                self.scenario, self.pm, self.run, resilience=options.chaos_resilience
-            )
+            self.stack = ProcessStack(self.scenario, self.pm, self.run)
             self.stack_info = self.stack.start()
         target = self.stack_info.target_url
         if self.scenario.target.app:

@@ -35,6 +35,7 @@ class RunContext:
       files in ``log_dir``.
     - ``toxiproxy_url``: a running Toxiproxy to use instead of the embedded one.
     - ``resilience``: whether the target runs with the resilient core on (the naive client off).
+    - ``source``: the scenario file (relative paths in it are relative to its directory).
     - ``stash``: per-run state a backend keeps (keyed by its name).
     """
 
@@ -42,6 +43,7 @@ class RunContext:
     seed: int
     report_dir: Path
     scenario: Scenario | None = None
+    source: Path | None = None
     isolation: Isolation = "thread"
     detached: bool = False
     log_dir: Path | None = None

@@ -68,3 +68,20 @@ def new_run_id(name: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:40] or "run"
     return f"{slug}-{stamp}-{os.getpid()}"
+
+
+def check_report_dir(path: Path, option: str = "--report-dir") -> Path:
+    """Make sure reports can be written to ``path`` before a run starts (creating it), so an
+    unwritable directory is bad input at once (:class:`InputError`, exit 2, naming ``option``,
+    the path and the reason) rather than a lost report after minutes of load."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"{option} {path}: reports cannot be written there ({exc.strerror or exc}); "
+            "choose a writable directory"
+        ) from None
+    return path

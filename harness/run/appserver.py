@@ -7,6 +7,7 @@ error.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import socket
 import threading
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, InputError
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -32,15 +33,52 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def serve_app(factory: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve ``factory`` until SIGTERM, printing ``app listening on http://HOST:PORT`` once up."""
+def load_app(spec: str) -> Any:
+    """The ASGI app ``spec`` (``"package.module:attribute"``) names: the attribute itself when
+    it is an app (``app = FastAPI()``), or what it returns when it is a factory (a callable
+    that takes no arguments, ``def create_app() -> FastAPI``). Failures are an
+    :class:`InputError` naming the import string."""
+    from uvicorn.importer import ImportFromStringError, import_from_string
+
+    try:
+        target = import_from_string(spec)
+    except ImportFromStringError as exc:
+        raise InputError(f"target.app {spec!r}: {exc}") from None
+    except Exception as exc:  # the user's module raised while importing
+        raise InfrastructureError(
+            f"target.app {spec!r} could not be imported: {type(exc).__name__}: {exc}",
+            f"run `python -c 'import {spec.split(':', maxsplit=1)[0]}'` to see the error",
+        ) from exc
+    if not callable(target):
+        raise InputError(f"target.app {spec!r} is neither an ASGI app nor a factory of one")
+    try:
+        required = [
+            p
+            for p in inspect.signature(target).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):  # no signature to read: take it as an app
+        return target
+    if required:
+        return target  # an ASGI app: (scope, receive, send)
+    try:
+        return target()
+    except Exception as exc:
+        raise InfrastructureError(
+            f"the factory target.app {spec!r} raised {type(exc).__name__}: {exc}",
+            "run the factory by hand to see the error",
+        ) from exc
+
+
+def serve_app(spec: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve the app ``spec`` names (see :func:`load_app`) until SIGTERM, printing ``app
+    listening on http://HOST:PORT`` once up."""
     import uvicorn
 
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        factory,
-        factory=True,
+        load_app(spec),
         log_level="warning",
         lifespan="on",
         backlog=2048,
@@ -74,11 +112,12 @@ def _patched_env(env: dict[str, str]) -> Iterator[None]:
 
 
 class AppServer:
-    """An ASGI app factory served by uvicorn on 127.0.0.1 in a background thread. The factory
-    runs with ``env`` set (that is how the harness points it at the scenario's endpoints)."""
+    """An ASGI app (see :func:`load_app`) served by uvicorn on 127.0.0.1 in a background
+    thread. It is imported (and a factory called) with ``env`` set: that is how the harness
+    points it at the scenario's endpoints."""
 
-    def __init__(self, factory: str, env: dict[str, str]) -> None:
-        self.factory = factory
+    def __init__(self, spec: str, env: dict[str, str]) -> None:
+        self.spec = spec
         self.env = env
         self.url = ""
         self._server: Any = None
@@ -89,7 +128,7 @@ class AppServer:
         import uvicorn
 
         with _patched_env(self.env):
-            config = uvicorn.Config(self.factory, factory=True, log_level="warning", lifespan="on")
+            config = uvicorn.Config(load_app(self.spec), log_level="warning", lifespan="on")
             config.load()
         self._server = uvicorn.Server(config)
         self._sock = bind()
@@ -106,7 +145,7 @@ class AppServer:
         if not self._server.started:
             self.stop()
             raise InfrastructureError(
-                f"the target app {self.factory!r} did not start",
+                f"the target app {self.spec!r} did not start",
                 "run it by hand (harness app serve ...) to see its error",
             )
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"

@@ -19,11 +19,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from harness.errors import InfrastructureError, InputError
-from harness.plugin.process import ChildProcess, harness_command, start_server
 from harness.plugin.types import Endpoint, RunContext
 from harness.report.files import write_atomic
+from harness.run.launch import StartedTarget, launch_target
 from harness.run.stack import Stack
-from harness.run.targets import app_factory, harness_env
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
@@ -77,17 +76,12 @@ class ProcessStack:
         scenario: Scenario,
         pm: PluginManager,
         run: RunContext,
-        *,
-        resilience: bool = True,
-        extra_env: dict[str, str] | None = None,
     ) -> None:
         run.isolation = "process"
         self.scenario = scenario
         self.run = run
-        self.resilience = resilience
-        self.extra_env = extra_env or {}
         self.stack = Stack(scenario, pm, run)
-        self.app: ChildProcess | None = None
+        self.target: StartedTarget | None = None
         self.target_url = ""
 
     def start(self) -> StackInfo:
@@ -100,28 +94,11 @@ class ProcessStack:
         return self.info()
 
     def _start_target(self) -> str:
-        spec = self.scenario.target
-        if spec.url:
-            return spec.url.rstrip("/")
-        if spec.core:
-            raise InputError(
-                f"scenario {self.scenario.name!r}: a load test needs a service to send HTTP to; "
-                "target 'core' runs only in-process (harness run, pytest)"
-            )
-        assert spec.app is not None
-        env = {
-            **spec.env,
-            **self.extra_env,
-            **harness_env(self.scenario, self.run.endpoints, resilience=self.resilience),
-            "HARNESS_WORKDIR": str(self.run.workdir.resolve()),
-        }
-        app = app_factory(spec.app)
-        argv = harness_command("app", "serve", app, "--port", "0")
-        self.app = start_server(f"target app {app}", argv, self.run, env=env)
-        return self.app.url
+        self.target = launch_target(self.scenario, self.run)
+        return self.target.url
 
     def info(self) -> StackInfo:
-        pids = [self.app.pid] if self.app and self.app.pid else []
+        pids = [self.target.pid] if self.target and self.target.pid else []
         for endpoint in self.run.endpoints.values():
             pid = endpoint.descriptor.get("pid")
             if pid and pid not in pids:
@@ -137,8 +114,8 @@ class ProcessStack:
 
     def close(self) -> None:
         try:
-            if self.app is not None:
-                self.app.stop()
+            if self.target is not None:
+                self.target.stop()
         finally:
             self.stack.close()
 

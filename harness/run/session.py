@@ -9,8 +9,10 @@ reports. It returns the :class:`Report`; deciding the exit code is the caller's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,18 +27,16 @@ from harness.plugin.types import RunContext
 from harness.report.build import build_report
 from harness.report.files import new_run_id
 from harness.report.model import Report, ScenarioInfo
-from harness.run.appserver import AppServer
 from harness.run.driver import Progress, drive
+from harness.run.launch import StartedTarget, launch_target
 from harness.run.stack import Stack
 from harness.run.targets import (
     CoreTarget,
     HttpTarget,
     Target,
-    app_factory,
     build_wrapper,
     chain_endpoints,
     core_client_config,
-    harness_env,
 )
 from harness.run.timeline import Timeline
 
@@ -97,6 +97,7 @@ def run_scenario(
         scenario=scenario,
         toxiproxy_url=options.toxiproxy_url,
         resilience=options.resilience,
+        source=Path(source) if source else None,
     )
     recorder = Recorder(seed=seed)
     unsubscribe = subscribe(recorder.on_event)
@@ -107,7 +108,14 @@ def run_scenario(
             Stack(scenario, pm, run),
             Timeline(scenario, pm, run, on_phase=recorder.set_phase) as timeline,
         ):
-            asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress))
+            # the target starts in this (the main) thread: a service process is then tied to it
+            # and dies with the harness even when the harness is killed (PR_SET_PDEATHSIG)
+            started = None if scenario.target.core else launch_target(scenario, run)
+            try:
+                asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress, started))
+            finally:
+                if started is not None:
+                    started.stop()
         recorder.finish()
         windows = phase_windows(scenario, recorder)
         report = build_report(
@@ -128,6 +136,9 @@ def run_scenario(
         return report
     finally:
         unsubscribe()
+        shutil.rmtree(run.workdir, ignore_errors=True)  # scratch files: databases, stack files
+        with contextlib.suppress(OSError):
+            run.workdir.parent.rmdir()  # .work itself, when no other run uses it
         pm.hooks.harness_run_end(run=run, report=report)
 
 
@@ -138,8 +149,9 @@ async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and dr
     timeline: Timeline,
     options: RunOptions,
     on_progress: Callable[[Progress], None] | None,
+    started: StartedTarget | None,
 ) -> None:
-    target, close = await _open_target(scenario, run, options)
+    target = _target(scenario, run, options, started)
     try:
         await drive(
             scenario,
@@ -152,37 +164,32 @@ async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and dr
         )
     finally:
         await target.aclose()
-        await asyncio.to_thread(close)
 
 
-async def _open_target(
-    scenario: Scenario, run: RunContext, options: RunOptions
-) -> tuple[Target, Callable[[], None]]:
+def _target(
+    scenario: Scenario, run: RunContext, options: RunOptions, started: StartedTarget | None
+) -> Target:
+    """What the driver sends requests to: the started service, or the core itself."""
     spec = scenario.target
-    if spec.core:
-        timeouts, breaker = core_client_config(spec)
-        wrapper = build_wrapper(
-            chain_endpoints(scenario, run.endpoints),
-            resilience=options.resilience,
-            seed=run.seed,
-            timeouts=timeouts,
-            breaker=breaker,
-        )
-        return CoreTarget(wrapper, spec.request), lambda: None
-    if spec.url:
-        return HttpTarget(spec.url, spec.request), lambda: None
-    assert spec.app is not None
-    env = {**spec.env, **harness_env(scenario, run.endpoints, resilience=options.resilience)}
-    env["HARNESS_WORKDIR"] = str(run.workdir)
-    server = AppServer(app_factory(spec.app), env)
-    url = await asyncio.to_thread(server.start)
-    return HttpTarget(url, spec.request), server.stop
+    if started is not None:
+        return HttpTarget(started.url, spec.request)
+    timeouts, breaker = core_client_config(spec)
+    wrapper = build_wrapper(
+        chain_endpoints(scenario, run.endpoints),
+        resilience=options.resilience,
+        seed=run.seed,
+        timeouts=timeouts,
+        breaker=breaker,
+    )
+    return CoreTarget(wrapper, spec.request)
 
 
 def _describe_target(scenario: Scenario) -> str:
     spec = scenario.target
     if spec.core:
         return f"core:{spec.core}"
+    if spec.command is not None:
+        return "command:" + " ".join(spec.argv_template)
     return spec.url or f"app:{spec.app}"
 
 

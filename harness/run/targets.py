@@ -34,8 +34,8 @@ EXAMPLE_APP = "examples.genai_service.app:create_app"
 """What ``target: {app: example}`` serves: the example GenAI service's uvicorn factory."""
 
 
-def app_factory(app: str) -> str:
-    """The ``module:factory`` import string of an app target."""
+def app_spec(app: str) -> str:
+    """The import string of an app target (``example`` is the example service's factory)."""
     return EXAMPLE_APP if app == "example" else app
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import shlex
 import types
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -31,6 +32,7 @@ from pydantic import (
 
 from harness.measure.sla import Threshold, parse_threshold
 from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec
+from harness.scenario.wiring import describe_known, known_names, unknown_placeholders
 from harness.units import Duration, Rate
 
 
@@ -159,38 +161,89 @@ class CoreBreakerSpec(_Model):
     break_duration: Duration | None = Field(default=None, ge=0)
 
 
-class TargetSpec(_Model):
-    """The system under test: exactly one of ``app`` (the example service), ``url`` (your
-    service), or ``core`` (the resilient core driven directly, no HTTP service)."""
+AppImport = Annotated[str, Field(pattern=r"^(example|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$")]
 
-    app: Literal["example"] | None = None
+
+class TargetSpec(_Model):
+    """The system under test: exactly one of
+
+    - ``app``: an ASGI app the harness serves on uvicorn: ``example`` (the example service on
+      the core) or any import string ``"package.module:attribute"`` naming an app instance
+      or a factory that returns one;
+    - ``command``: your service, started by the harness as a process (``"uvicorn mysvc:app
+      --port {port}"``) in ``cwd``, with ``env`` (placeholders name the run's endpoints, see
+      :mod:`harness.run.wiring`), ready when ``ready`` answers;
+    - ``url``: your service, already running (started by hand, e.g. against ``harness stack
+      up``); probed before the load starts;
+    - ``core``: the resilient core driven directly, no HTTP service.
+    """
+
+    app: AppImport | None = None
     url: HttpURL | None = None
     core: Literal["llm"] | None = None
+    command: str | list[str] | None = None
+    cwd: str | None = Field(default=None, description="working directory of a command target")
+    ready: str | None = Field(
+        default=None,
+        description="path that must answer 2xx before the load starts (default: any answer to '/')",
+    )
+    ready_timeout: Duration | None = Field(default=None, gt=0, le=600)
     request: RequestSpec = Field(default_factory=RequestSpec)
     env: dict[str, str] = Field(
-        default_factory=dict, description="extra environment for an app target"
+        default_factory=dict, description="extra environment of an app or command target"
     )
     timeouts: CoreTimeoutsSpec | None = None
     breaker: CoreBreakerSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetSpec:
-        chosen = [k for k in ("app", "url", "core") if getattr(self, k) is not None]
+        chosen = [k for k in ("app", "url", "core", "command") if getattr(self, k) is not None]
         if len(chosen) != 1:
             raise ValueError(
-                f"target needs exactly one of 'app', 'url' or 'core', got {chosen or 'none'}"
+                "target needs exactly one of 'app', 'command', 'url' or 'core', got "
+                f"{chosen or 'none'}"
             )
         configured = [k for k in ("timeouts", "breaker") if getattr(self, k) is not None]
         if configured and self.core is None:
             raise ValueError(
                 f"{' and '.join(configured)} configure the core a 'core' target builds; "
-                "an app or url target configures its own client"
+                "an app, command or url target configures its own client"
             )
+        if self.command is not None and not self.argv_template:
+            raise ValueError("command is empty: expected e.g. 'uvicorn mysvc:app --port {port}'")
+        if self.cwd is not None and self.command is None:
+            raise ValueError("cwd is the working directory of a 'command' target")
+        if self.ready is not None and not self.ready.startswith("/"):
+            raise ValueError(f"ready is a path such as /healthz, got {self.ready!r}")
         return self
 
     @property
     def kind(self) -> str:
-        return "app" if self.app else "url" if self.url else "core"
+        return next(k for k in ("app", "command", "url", "core") if getattr(self, k) is not None)
+
+    @property
+    def argv_template(self) -> list[str]:
+        """The command as arguments (a string is split like a shell would, without one)."""
+        if self.command is None:
+            return []
+        if isinstance(self.command, list):
+            return list(self.command)
+        try:
+            return shlex.split(self.command)
+        except ValueError:  # unbalanced quotes: reported by _exactly_one as empty
+            return []
+
+    def templates(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every text of this target that may hold placeholders, with its field path."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        if isinstance(self.command, list):
+            out += [(("target", "command", i), arg) for i, arg in enumerate(self.command)]
+        elif self.command is not None:
+            out.append((("target", "command"), self.command))
+        if self.cwd is not None:
+            out.append((("target", "cwd"), self.cwd))
+        out += [(("target", "env", key), value) for key, value in self.env.items()]
+        return out
 
 
 MAX_REQUEST_RATE = 10_000.0
@@ -407,6 +460,17 @@ class Scenario(_Model):
                 )
         if self.target.core and not self.upstreams:
             problems.append((("upstreams",), "target 'core' needs at least one upstream to call"))
+        known = known_names(upstreams, proxies)
+        for loc, text in self.target.templates():
+            unknown = unknown_placeholders(text, known)
+            if unknown:
+                problems.append(
+                    (
+                        loc,
+                        f"unknown placeholder {{{unknown[0]}}}; expected one of: "
+                        f"{describe_known(known)}",
+                    )
+                )
         if problems:
             raise ScenarioProblems(problems)
         return self

@@ -16,7 +16,7 @@ vendor_app = typer.Typer(help="The fake OpenAI/Anthropic vendor.", no_args_is_he
 @vendor_app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind (loopback only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 0,
     seed: Annotated[int | None, typer.Option(help="Default seed of fault schedules.")] = None,
     options_json: Annotated[
         str,

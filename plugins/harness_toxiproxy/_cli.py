@@ -14,7 +14,7 @@ toxiproxy_app = typer.Typer(help="The embedded Toxiproxy-compatible server.", no
 @toxiproxy_app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind (loopback only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API port (0: a free one).")] = 8474,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="API port (0: a free one).")] = 8474,
     config: Annotated[
         Path | None, typer.Option(help="Proxies to create (JSON, as toxiproxy -config).")
     ] = None,

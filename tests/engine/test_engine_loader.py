@@ -213,7 +213,7 @@ CASES: list[tuple[str, str, str]] = [
         phases: [{name: a, duration: 1s}]
         """,
         "s.yaml: target.zzz (line 2): unknown key 'zzz'; expected one of: app, url, core, "
-        "request, env, timeouts, breaker",
+        "command, cwd, ready, ready_timeout, request, env, timeouts, breaker",
     ),
     (
         "unknown fault kind with the did-you-mean hint",
@@ -465,8 +465,8 @@ CASES: list[tuple[str, str, str]] = [
         target: {app: example, url: 'http://127.0.0.1:8000'}
         phases: [{name: a, duration: 1s}]
         """,
-        "s.yaml: target (line 2): target needs exactly one of 'app', 'url' or 'core', got "
-        "['app', 'url']",
+        "s.yaml: target (line 2): target needs exactly one of 'app', 'command', 'url' or "
+        "'core', got ['app', 'url']",
     ),
     (
         "target needs exactly one of app/url/core: none",
@@ -475,7 +475,8 @@ CASES: list[tuple[str, str, str]] = [
         target: {}
         phases: [{name: a, duration: 1s}]
         """,
-        "s.yaml: target (line 2): target needs exactly one of 'app', 'url' or 'core', got none",
+        "s.yaml: target (line 2): target needs exactly one of 'app', 'command', 'url' or "
+        "'core', got none",
     ),
     (
         "client timeouts and breaker configure only a core target",
@@ -485,7 +486,7 @@ CASES: list[tuple[str, str, str]] = [
         phases: [{name: a, duration: 1s}]
         """,
         "s.yaml: target (line 2): timeouts and breaker configure the core a 'core' target "
-        "builds; an app or url target configures its own client",
+        "builds; an app, command or url target configures its own client",
     ),
     (
         "a core target's client settings are checked like everything else",

@@ -85,3 +85,12 @@ def test_yaml_outside_a_scenarios_directory_is_not_collected(pytester: pytest.Py
     result = pytester.runpytest("--collect-only", "-q")
     assert "config.yaml" not in result.stdout.str()
     assert "big.yaml" not in result.stdout.str()
+
+
+def test_a_yaml_file_named_on_the_command_line_is_a_scenario(pytester: pytest.Pytester) -> None:
+    body = SCENARIO.format(name="mine", sla="  - availability >= 99%")
+    (pytester.path / "my_scenario.yaml").write_text(body)
+    result = pytester.runpytest("my_scenario.yaml", "--chaos-report-dir", str(pytester.path / "r"))
+    result.assert_outcomes(passed=1)
+    # and only by name: the same file is not collected from its directory
+    assert "my_scenario" not in pytester.runpytest("--collect-only", "-q").stdout.str()
