@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from load_support import harness, only_report, totals
 
+from harness.measure.health import LAG_INTERVAL
+from harness.run.pacing import START_TOLERANCE
+
 DURATION = 3.0
 SCENARIO = """
 name: open loop {rate}
@@ -63,6 +66,14 @@ def run_open_loop(tmp_path: Path, url: str, rate: int, *extra: str) -> tuple[dic
     return only_report(out), result.stdout + result.stderr
 
 
+def assert_no_missed_start_unless_stalled(health: dict, *generators: dict) -> None:  # type: ignore[type-arg]
+    """On a trivially fast service a start is missed only when the generator's process
+    stalled for more than START_TOLERANCE (100 ms): then its loop-lag probe, which wakes every
+    50 ms, woke at least 50 ms late. Without such a stall, no start may be missed."""
+    stalled = any((g["loop_lag_max"] or 0) >= START_TOLERANCE - LAG_INTERVAL for g in generators)
+    assert health["missed_starts"] == 0 or stalled, (health, generators)
+
+
 def test_locust_offers_the_declared_rate_and_misses_no_start(
     tmp_path: Path, fast_service: str
 ) -> None:
@@ -72,17 +83,19 @@ def test_locust_offers_the_declared_rate_and_misses_no_start(
     assert health["load_model"] == "open"
     # the timetable starts when Locust's user does (a few ms in): 600 starts, give or take
     assert 0.95 * wanted <= health["scheduled_starts"] <= wanted
-    assert health["missed_starts"] == 0 and health["in_flight_cap_hits"] == 0
-    # every start was sent; a few may still be in flight when Locust stops its users
-    assert health["scheduled_starts"] - 10 <= totals(report)["count"] <= health["scheduled_starts"]
     (generator,) = health["generators"]
     assert generator["name"] == "locust" and generator["loop_lag_samples"] > 20
+    assert health["in_flight_cap_hits"] == 0
+    assert_no_missed_start_unless_stalled(health, generator)
+    # every start was sent; a few may still be in flight when Locust stops its users
+    sent = health["scheduled_starts"] - health["missed_starts"]
+    assert sent - 10 <= totals(report)["count"] <= sent
     assert generator["cpu"] is not None and generator["wall_seconds"] >= DURATION - 0.5
     assert health["phases"] == [
         {
             "phase": "steady",
             "scheduled_starts": health["scheduled_starts"],
-            "missed_starts": 0,
+            "missed_starts": health["missed_starts"],
             "in_flight_cap_hits": 0,
         }
     ]
@@ -99,9 +112,10 @@ def test_workers_split_the_timetable_and_each_reports_its_cpu(
     wanted = 100 * DURATION
     # two workers, each every other start: together the declared rate, not twice it
     assert 0.9 * wanted <= health["scheduled_starts"] <= wanted
-    assert health["missed_starts"] == 0
-    assert totals(report)["count"] >= health["scheduled_starts"] - 10
     names = sorted(g["name"] for g in health["generators"])
     assert names == ["master", "worker 0", "worker 1"]
     for generator in health["generators"]:
         assert generator["cpu_seconds"] > 0 and generator["loop_lag_samples"] > 0
+    workers = [g for g in health["generators"] if g["name"].startswith("worker")]
+    assert_no_missed_start_unless_stalled(health, *workers)
+    assert totals(report)["count"] >= health["scheduled_starts"] - health["missed_starts"] - 10
