@@ -228,6 +228,9 @@ def test_a_generator_that_falls_behind_counts_missed_starts_and_reports_saturati
     # the starts that did happen were late, and their latency counts the wait
     assert (health.start_delay.max or 0) >= 0.02
     assert (recorder.stats().percentile(50) or 0) >= 0.08
+    # the latest start's request took its 80 ms after starting that late: both are counted
+    late = health.start_delay.max or 0
+    assert (recorder.stats().max() or 0) >= (late + 0.08) * 0.999
     # the probe's 50 ms sleeps end inside back-to-back 80 ms blocks: it wakes >= 30 ms late
     assert (health.loop_lag_p99 or 0) >= 0.025
     assert is_saturated(health)

@@ -3,6 +3,9 @@ one process or split across workers, and records its measurement health."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,3 +122,25 @@ def test_workers_split_the_timetable_and_each_reports_its_cpu(
     workers = [g for g in health["generators"] if g["name"].startswith("worker")]
     assert_no_missed_start_unless_stalled(health, *workers)
     assert totals(report)["count"] >= health["scheduled_starts"] - health["missed_starts"] - 10
+
+
+ON_REQUEST = """
+import json, time
+from harness.load._state import INTENDED, STARTED_IN, LoadState
+state = LoadState()
+state.phase = "now"
+intended = time.monotonic() - 0.5  # meant to start half a second ago
+state.on_request(name="r", response_time=3.0, context={INTENDED: intended, STARTED_IN: "then"})
+state.on_request(name="r", response_time=3.0, context={})  # closed loop: Locust's own time
+print(json.dumps({p: state.recorder.stats(phase=p).max() for p in ("then", "now")}))
+"""
+
+
+def test_an_open_loop_request_is_timed_from_its_intended_start() -> None:
+    # in a child process: importing Locust gevent-patches the interpreter
+    result = subprocess.run(
+        [sys.executable, "-c", ON_REQUEST], capture_output=True, text=True, check=True, timeout=60
+    )
+    latencies = json.loads(result.stdout.strip().splitlines()[-1])
+    assert latencies["then"] >= 0.5  # from the intended start, in the phase it was due in
+    assert latencies["now"] == pytest.approx(0.003, rel=0.01)  # Locust's response_time, 3 ms
