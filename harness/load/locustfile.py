@@ -69,6 +69,10 @@ def _add_options(parser: Any) -> None:
     )
 
 
+SPAWN_AT_ONCE = 1000
+"""Users per second when spawning the open-loop schedulers (one per process): all at once."""
+
+
 def _state(environment: Environment) -> LoadState:
     """The harness's state in this Locust process: it lives on the scenario's shape."""
     shape = environment.shape_class
@@ -108,6 +112,7 @@ class ChatUser(FastHttpUser):
 
 class ScenarioShape(LoadTestShape):
     """The scenario's phases, in order, at its number of users; ends after the last one.
+    Open loop: one user per process, and the phases begin once those users run.
 
     Holds the harness's state for this process (:class:`LoadState`); Locust gives it the
     runner (``self.runner``)."""
@@ -116,14 +121,21 @@ class ScenarioShape(LoadTestShape):
         super().__init__()
         self.state = LoadState()
         self._entering: str | None = None
+        self._origin = 0.0  # run time at which the phases began
 
     def tick(self) -> tuple[int, float] | None:
         state = self.state
         if state.scenario is None or state.run is None:
             return None
         if state.timeline is None:  # the first tick comes before Locust's test_start event
+            running = self.runner.user_count if self.runner is not None else 0
+            if state.open_loop and running < self._processes():
+                # The arrival schedulers are spawned first; the phases (and the timetable)
+                # begin once they run, so no start is due before a process can make it.
+                return self._processes(), float(SPAWN_AT_ONCE)
             state.start_test()
-        elapsed = self.get_run_time()
+            self._origin = self.get_run_time()
+        elapsed = self.get_run_time() - self._origin
         for start, end, phase in state.plan():
             if start <= elapsed < end:
                 if phase.name not in (state.phase, self._entering):
@@ -131,8 +143,7 @@ class ScenarioShape(LoadTestShape):
                     name = phase.name
                     spawn_enter(state, phase).link(lambda _, name=name: self._broadcast(name))
                 if state.open_loop:  # one arrival scheduler per process running users
-                    schedulers = self._processes()
-                    return schedulers, float(schedulers)
+                    return self._processes(), float(SPAWN_AT_ONCE)
                 rate = state.scenario.load.spawn_rate or float(state.users)
                 return state.users, rate
         return None

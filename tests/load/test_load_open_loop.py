@@ -84,8 +84,8 @@ def test_locust_offers_the_declared_rate_and_misses_no_start(
     health = report["health"]
     wanted = 200 * DURATION
     assert health["load_model"] == "open"
-    # the timetable starts when Locust's user does (a few ms in): 600 starts, give or take
-    assert 0.95 * wanted <= health["scheduled_starts"] <= wanted
+    # the phases begin once the scheduler runs: 600 starts, but for the last few ms
+    assert 0.97 * wanted <= health["scheduled_starts"] <= wanted
     (generator,) = health["generators"]
     assert generator["name"] == "locust" and generator["loop_lag_samples"] > 20
     assert health["in_flight_cap_hits"] == 0
@@ -114,7 +114,7 @@ def test_workers_split_the_timetable_and_each_reports_its_cpu(
     health = report["health"]
     wanted = 100 * DURATION
     # two workers, each every other start: together the declared rate, not twice it
-    assert 0.9 * wanted <= health["scheduled_starts"] <= wanted
+    assert 0.97 * wanted <= health["scheduled_starts"] <= wanted
     names = sorted(g["name"] for g in health["generators"])
     assert names == ["master", "worker 0", "worker 1"]
     for generator in health["generators"]:
