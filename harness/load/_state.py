@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import gevent.event
 import gevent.pool
+from gevent import GreenletExit
 from locust.runners import STATE_STOPPED
 
 from harness.errors import HarnessError, InputError
@@ -307,18 +308,23 @@ class LoadState:
         # starts due before this scheduler began were nobody's (Locust was spawning it)
         starts = timetable(segments, share=self.share, index=self.index, begin=time.monotonic())
         pacer = Pacer(starts)
-        while (at := pacer.next_start()) is not None:
-            wait = at - time.monotonic()
-            if wait > 0:
-                gevent.sleep(wait)
-            phase = self.phase or ""
-            cap = math.ceil(self.in_flight_cap(phase or None) / self.share)
-            due = pacer.due(time.monotonic(), cap - len(group))
-            self.recorder.record_starts(
-                scheduled=due.scheduled, missed=due.missed, capped=due.capped, phase=phase
-            )
-            for intended in due.send:
-                group.spawn(self._arrival, user, intended, phase)
+        try:
+            while (at := pacer.next_start()) is not None:
+                wait = at - time.monotonic()
+                if wait > 0:
+                    gevent.sleep(wait)
+                phase = self.phase or ""
+                cap = math.ceil(self.in_flight_cap(phase or None) / self.share)
+                due = pacer.due(time.monotonic(), cap - len(group))
+                self.recorder.record_starts(
+                    scheduled=due.scheduled, missed=due.missed, capped=due.capped, phase=phase
+                )
+                for intended in due.send:
+                    group.spawn(self._arrival, user, intended, phase)
+        except GreenletExit:  # stopped before the timetable's end: what was due is missed
+            missed = pacer.abandon(time.monotonic())
+            self.recorder.record_starts(scheduled=missed, missed=missed, phase=self.phase or "")
+            raise
 
     def _arrival(self, user: Any, intended: float, phase: str) -> None:
         """One open-loop request (Locust's client fires the request event when it ends)."""

@@ -152,24 +152,29 @@ class _Load:
         """Start requests on the timetable until it ends (or ``max_requests`` were sent)."""
         load = self.scenario.load
         pacer = Pacer(timetable(self.segments()))
-        while (at := pacer.next_start()) is not None:
-            if load.max_requests is not None and self.sent >= load.max_requests:
-                return
-            wait = at - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            phase = self.phase
-            due = pacer.due(time.monotonic(), self.in_flight_cap() - len(self.in_flight))
-            if load.max_requests is not None:
-                del due.send[max(0, load.max_requests - self.sent) :]
-            self.recorder.record_starts(
-                scheduled=due.scheduled, missed=due.missed, capped=due.capped, phase=phase or ""
-            )
-            for intended in due.send:
-                self.sent += 1
-                task = asyncio.create_task(self.arrival(self.sent, intended, phase or ""))
-                self.in_flight.add(task)
-                task.add_done_callback(self.in_flight.discard)
+        try:
+            while (at := pacer.next_start()) is not None:
+                if load.max_requests is not None and self.sent >= load.max_requests:
+                    return
+                wait = at - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                phase = self.phase or ""
+                due = pacer.due(time.monotonic(), self.in_flight_cap() - len(self.in_flight))
+                if load.max_requests is not None:
+                    del due.send[max(0, load.max_requests - self.sent) :]
+                self.recorder.record_starts(
+                    scheduled=due.scheduled, missed=due.missed, capped=due.capped, phase=phase
+                )
+                for intended in due.send:
+                    self.sent += 1
+                    task = asyncio.create_task(self.arrival(self.sent, intended, phase))
+                    self.in_flight.add(task)
+                    task.add_done_callback(self.in_flight.discard)
+        except asyncio.CancelledError:  # a generator too slow to finish its timetable in time
+            missed = pacer.abandon(time.monotonic())
+            self.recorder.record_starts(scheduled=missed, missed=missed, phase=self.phase or "")
+            raise
 
     async def arrival(self, n: int, intended: float, phase: str) -> None:
         """One open-loop request; its latency counts from its intended start."""

@@ -108,3 +108,12 @@ class Pacer:
                 result.capped += 1
             self._next = next(self._starts, None)
         return result
+
+    def abandon(self, now: float) -> int:
+        """The generator stops at ``now`` (cancelled, killed): the starts due by then that it
+        never got to are missed; the number of them (later ones were never due)."""
+        missed = 0
+        while self._next is not None and self._next <= now:
+            missed += 1
+            self._next = next(self._starts, None)
+        return missed

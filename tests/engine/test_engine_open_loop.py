@@ -78,6 +78,14 @@ def test_a_full_in_flight_cap_misses_starts_and_says_so() -> None:
     assert due.send == pytest.approx([0.05]) and (due.behind, due.capped) == (0, 1)
 
 
+def test_a_generator_stopped_mid_timetable_misses_what_was_due_and_nothing_later() -> None:
+    pacer = Pacer(timetable([Segment(0.0, 1.0, 10.0)]), tolerance=0.1)
+    assert len(pacer.due(0.05, free=10).send) == 1
+    # cancelled at 0.52 (its loop blocked since 0.05): 0.1 .. 0.5 were due, never handled
+    assert pacer.abandon(0.52) == 5
+    assert pacer.next_start() == pytest.approx(0.6)
+
+
 @given(
     wakeups=st.lists(st.floats(0.0, 0.5), min_size=1, max_size=30),
     free=st.lists(st.integers(0, 3), min_size=30, max_size=30),
