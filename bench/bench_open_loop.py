@@ -61,7 +61,7 @@ def main() -> None:
     url = endpoint.start()
     print(f"open-loop rate, {args.seconds} s per run, bare endpoint {url}")
     print(
-        "  driver       rate/s  sent/declared  missed  cap hits  start delay p99  "
+        "  driver       rate/s  answered/declared  missed  unfinished  start delay p99  "
         "generator CPU  loop lag p99"
     )
     try:
@@ -77,8 +77,8 @@ def main() -> None:
                     delay = health["start_delay_p99"] or 0.0
                     lag = health["loop_lag_p99"] or 0.0
                     print(
-                        f"  {driver:<11} {rate:>7}  {total['count'] / declared:>13.3f}  "
-                        f"{health['missed_starts']:>6}  {health['in_flight_cap_hits']:>8}  "
+                        f"  {driver:<11} {rate:>7}  {total['count'] / declared:>17.3f}  "
+                        f"{health['missed_starts']:>6}  {health['unfinished_requests']:>10}  "
                         f"{delay * 1000:>13.2f}ms  {health['cpu_max'] or 0:>13.0%}  "
                         f"{lag * 1000:>10.2f}ms"
                     )

@@ -103,6 +103,7 @@ class LoadState:
         self.usage = UsageMeter()
         self._pacing = False
         self._arrivals: gevent.pool.Group | None = None
+        self._due_in: dict[Any, str] = {}  # open loop: request greenlet -> phase
         self._sent = 0
 
     # -- configuration ---------------------------------------------------------------------------
@@ -293,6 +294,10 @@ class LoadState:
             while True:  # done: Locust stops this user when the shape ends
                 gevent.sleep(1.0)
         finally:
+            for arrival, phase in self._due_in.items():
+                if not arrival.dead:  # never answered: no latency to record
+                    self.recorder.record_unfinished(1, phase=phase)
+            self._due_in.clear()
             group.kill(block=False)
             self._pacing = False
 
@@ -320,11 +325,16 @@ class LoadState:
                     scheduled=due.scheduled, missed=due.missed, capped=due.capped, phase=phase
                 )
                 for intended in due.send:
-                    group.spawn(self._arrival, user, intended, phase)
+                    arrival = group.spawn(self._arrival, user, intended, phase)
+                    self._due_in[arrival] = phase
+                    arrival.link(self._landed)
         except GreenletExit:  # stopped before the timetable's end: what was due is missed
             missed = pacer.abandon(time.monotonic())
             self.recorder.record_starts(scheduled=missed, missed=missed, phase=self.phase or "")
             raise
+
+    def _landed(self, arrival: Any) -> None:
+        self._due_in.pop(arrival, None)
 
     def _arrival(self, user: Any, intended: float, phase: str) -> None:
         """One open-loop request (Locust's client fires the request event when it ends)."""

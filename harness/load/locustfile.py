@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import gevent
+from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -104,10 +105,15 @@ class ChatUser(FastHttpUser):
         spec = scenario.target.request
         self.n += 1
         body = fill_request(spec.body, self.user_id, self.n) if spec.body else None
-        if spec.method == "GET":
-            self.client.get(spec.path, params=body, name=spec.label)
-        else:
-            self.client.post(spec.path, json=body, name=spec.label)
+        phase = state.phase
+        try:
+            if spec.method == "GET":
+                self.client.get(spec.path, params=body, name=spec.label)
+            else:
+                self.client.post(spec.path, json=body, name=spec.label)
+        except GreenletExit:  # stopped mid-request when the test ended
+            state.recorder.record_unfinished(1, phase=phase or "")
+            raise
 
 
 class ScenarioShape(LoadTestShape):

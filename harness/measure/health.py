@@ -12,7 +12,8 @@ itself fared:
   every request start and every response read by as much.
 - **Missed starts** (open loop): intended starts that could not happen within the tolerance
   of their time, because the generator was behind or ``max_in_flight`` requests were
-  running; **in-flight cap hits** are the latter.
+  running; **in-flight cap hits** are the latter. **Unfinished requests**: sent, but still
+  running when the run ended (so no latency was recorded for them).
 - **Tail samples**: how many requests each percentile rests on (p99 of 150 requests is the
   second-highest of them).
 
@@ -51,6 +52,9 @@ class LoadCounters(CounterSet):
     scheduled_starts: int = counter("scheduled")
     missed_starts: int = counter("missed")
     in_flight_cap_hits: int = counter("in-flight cap hits")
+    unfinished_requests: int = counter("unfinished")
+    """Requests sent but still running when the run ended (cancelled: no latency recorded).
+    Either load model; a service that holds requests past the end of the run has some."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -300,6 +300,15 @@ class Recorder:
             counters.missed_starts += missed
             counters.in_flight_cap_hits += capped
 
+    def record_unfinished(self, count: int, *, phase: str | None = None) -> None:
+        """``count`` requests that started in ``phase`` were still running when the run ended."""
+        with self._lock:
+            key = phase if phase is not None else (self.phase or "")
+            counters = self.load.get(key)
+            if counters is None:
+                counters = self.load[key] = LoadCounters()
+            counters.unfinished_requests += count
+
     def record_start_delay(self, seconds: float) -> None:
         """Open loop: a request started ``seconds`` after its intended start."""
         with self._lock:

@@ -57,6 +57,7 @@ def health_section(health: LoadHealth) -> HealthSection:
         scheduled_starts=health.counters.scheduled_starts,
         missed_starts=health.counters.missed_starts,
         in_flight_cap_hits=health.counters.in_flight_cap_hits,
+        unfinished_requests=health.counters.unfinished_requests,
         missed_start_fraction=health.missed_fraction,
         start_delay_p99=health.start_delay.p99,
         start_delay_max=health.start_delay.max,

@@ -16,13 +16,14 @@ Schema (``version`` 1)::
                       "attempts_per_call": {n: calls}, "attempts_by_provider": {p: n}}],
       "series": [{"t", "phase", "requests", "errors", "p50", "p95", "max"}],
       "health": {"load_model", "scheduled_starts", "missed_starts", "in_flight_cap_hits",
-                 "missed_start_fraction", "start_delay_p99", "start_delay_max", "cpu_max",
-                 "loop_lag_p99", "tail_samples": {"p99": n}, "saturated", "saturation": [str],
+                 "unfinished_requests", "missed_start_fraction", "start_delay_p99",
+                 "start_delay_max", "cpu_max", "loop_lag_p99", "tail_samples": {"p99": n},
+                 "saturated", "saturation": [str],
                  "generators": [{"name", "cpu_seconds", "wall_seconds", "cpu",
                                  "loop_lag_p50", "loop_lag_p99", "loop_lag_max",
                                  "loop_lag_samples"}],
                  "phases": [{"phase", "scheduled_starts", "missed_starts",
-                             "in_flight_cap_hits"}]} | null,
+                             "in_flight_cap_hits", "unfinished_requests"}]} | null,
       "problems": [str],       # e.g. a declared fault that never fired
       "recorder": {...}        # the exact, mergeable recorder snapshot (HDR histograms)
     }
@@ -163,6 +164,7 @@ class HealthSection(_Row):
     scheduled_starts: int
     missed_starts: int
     in_flight_cap_hits: int
+    unfinished_requests: int
     missed_start_fraction: float | None
     start_delay_p99: float | None
     start_delay_max: float | None

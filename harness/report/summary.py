@@ -74,6 +74,8 @@ def health_line(health: HealthSection) -> str:
             f"starts {health.scheduled_starts} missed {health.missed_starts} ({fraction:.1%}), "
             f"cap hits {health.in_flight_cap_hits}"
         )
+    if health.unfinished_requests:
+        parts.append(f"unfinished {health.unfinished_requests}")
     if health.cpu_max is not None:
         parts.append(f"generator CPU {health.cpu_max:.0%}")
     parts.append(f"loop lag p99 {_fmt_latency(health.loop_lag_p99)}")

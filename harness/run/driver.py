@@ -81,7 +81,7 @@ class _Load:
         self.steady = asyncio.Event()  # clear while the timeline swaps faults
         self.steady.set()
         self.running: list[asyncio.Task[None]] = []
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.in_flight: dict[asyncio.Task[None], str] = {}  # open loop: request -> phase
 
     async def phases(self) -> None:
         left = self.total
@@ -116,7 +116,11 @@ class _Load:
             n += 1
             phase = self.phase
             began = time.perf_counter()
-            outcome = await self.target.request(index, n)
+            try:
+                outcome = await self.target.request(index, n)
+            except asyncio.CancelledError:  # still running when the run ended
+                self.recorder.record_unfinished(1, phase=phase or "")
+                raise
             self.recorder.record_request(
                 self.target.name,
                 time.perf_counter() - began,
@@ -169,12 +173,15 @@ class _Load:
                 for intended in due.send:
                     self.sent += 1
                     task = asyncio.create_task(self.arrival(self.sent, intended, phase))
-                    self.in_flight.add(task)
-                    task.add_done_callback(self.in_flight.discard)
+                    self.in_flight[task] = phase
+                    task.add_done_callback(self._landed)
         except asyncio.CancelledError:  # a generator too slow to finish its timetable in time
             missed = pacer.abandon(time.monotonic())
             self.recorder.record_starts(scheduled=missed, missed=missed, phase=self.phase or "")
             raise
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.pop(task, None)
 
     async def arrival(self, n: int, intended: float, phase: str) -> None:
         """One open-loop request; its latency counts from its intended start."""
@@ -244,6 +251,9 @@ class _Load:
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=5.0)
         finally:
+            for task, phase in self.in_flight.items():
+                if not task.done():  # never answered: no latency to record
+                    self.recorder.record_unfinished(1, phase=phase)
             tasks = (*self.running, *self.in_flight, *helpers)
             for task in tasks:
                 task.cancel()

@@ -340,3 +340,38 @@ def test_a_bad_load_is_a_scenario_error_naming_the_field(load: str, phase: str, 
     with pytest.raises(InputError) as info:
         parse_scenario(LOAD_SCENARIO.format(load=load, phase=phase), "s.yaml")
     assert error in str(info.value)
+
+
+class HangingTarget:
+    """Never answers within the test (a request stuck on a dead upstream)."""
+
+    name = "hanging"
+
+    async def request(self, user: int, n: int) -> Outcome:
+        await asyncio.sleep(60)
+        return Outcome(True)
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("load", ["{rate: 20/s}", "{users: 3}"])
+def test_requests_still_running_when_the_run_ends_are_counted_unfinished(load: str) -> None:
+    scenario = parse_scenario(STALL_SCENARIO.format(load=load))
+    recorder = Recorder()
+
+    async def cut_short() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                drive(scenario, HangingTarget(), recorder, Phases()),  # type: ignore[arg-type]
+                timeout=0.6,
+            )
+
+    asyncio.run(cut_short())
+    counters = recorder.health().counters
+    assert recorder.stats().count == 0  # nothing answered: no latency recorded ...
+    if scenario.load.open_loop:  # ... but every request sent is accounted for
+        sent = counters.scheduled_starts - counters.missed_starts
+        assert counters.unfinished_requests == sent >= 8
+    else:
+        assert counters.unfinished_requests == 3
