@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import gevent
+from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -69,6 +70,10 @@ def _add_options(parser: Any) -> None:
     )
 
 
+SPAWN_AT_ONCE = 1000
+"""Users per second when spawning the open-loop schedulers (one per process): all at once."""
+
+
 def _state(environment: Environment) -> LoadState:
     """The harness's state in this Locust process: it lives on the scenario's shape."""
     shape = environment.shape_class
@@ -77,7 +82,10 @@ def _state(environment: Environment) -> LoadState:
 
 
 class ChatUser(FastHttpUser):
-    """Sends the scenario's request (``target.request``) back to back."""
+    """Closed loop (``load.users``): sends the scenario's request (``target.request``) back to
+    back, plus ``think_time``. Open loop (``load.rate``): one per process, it is the arrival
+    scheduler, starting requests on the timetable (:meth:`LoadState.pace`); its client's
+    connection pool is sized to the in-flight cap."""
 
     wait_time = constant(0)
 
@@ -87,20 +95,30 @@ class ChatUser(FastHttpUser):
 
     @task
     def request(self) -> None:
-        scenario = _state(self.environment).scenario
+        state = _state(self.environment)
+        scenario = state.scenario
         if scenario is None:
+            return
+        if scenario.load.open_loop:
+            state.pace(self)
             return
         spec = scenario.target.request
         self.n += 1
         body = fill_request(spec.body, self.user_id, self.n) if spec.body else None
-        if spec.method == "GET":
-            self.client.get(spec.path, params=body, name=spec.label)
-        else:
-            self.client.post(spec.path, json=body, name=spec.label)
+        phase = state.phase
+        try:
+            if spec.method == "GET":
+                self.client.get(spec.path, params=body, name=spec.label)
+            else:
+                self.client.post(spec.path, json=body, name=spec.label)
+        except GreenletExit:  # stopped mid-request when the test ended
+            state.recorder.record_unfinished(1, phase=phase or "")
+            raise
 
 
 class ScenarioShape(LoadTestShape):
     """The scenario's phases, in order, at its number of users; ends after the last one.
+    Open loop: one user per process, and the phases begin once those users run.
 
     Holds the harness's state for this process (:class:`LoadState`); Locust gives it the
     runner (``self.runner``)."""
@@ -109,28 +127,44 @@ class ScenarioShape(LoadTestShape):
         super().__init__()
         self.state = LoadState()
         self._entering: str | None = None
+        self._origin = 0.0  # run time at which the phases began
 
     def tick(self) -> tuple[int, float] | None:
         state = self.state
         if state.scenario is None or state.run is None:
             return None
         if state.timeline is None:  # the first tick comes before Locust's test_start event
+            running = self.runner.user_count if self.runner is not None else 0
+            if state.open_loop and running < self._processes():
+                # The arrival schedulers are spawned first; the phases (and the timetable)
+                # begin once they run, so no start is due before a process can make it.
+                return self._processes(), float(SPAWN_AT_ONCE)
             state.start_test()
-        elapsed = self.get_run_time()
+            self._origin = self.get_run_time()
+        elapsed = self.get_run_time() - self._origin
         for start, end, phase in state.plan():
             if start <= elapsed < end:
                 if phase.name not in (state.phase, self._entering):
                     self._entering = phase.name
                     name = phase.name
                     spawn_enter(state, phase).link(lambda _, name=name: self._broadcast(name))
+                if state.open_loop:  # one arrival scheduler per process running users
+                    return self._processes(), float(SPAWN_AT_ONCE)
                 rate = state.scenario.load.spawn_rate or float(state.users)
                 return state.users, rate
         return None
 
+    def _processes(self) -> int:
+        """How many processes run users: the workers, or this one."""
+        if isinstance(self.runner, MasterRunner):
+            return max(1, self.runner.worker_count)
+        return 1
+
     def _broadcast(self, phase: str) -> None:
         if isinstance(self.runner, MasterRunner):
             self.runner.send_message(
-                PHASE_MESSAGE, {"phase": phase, "t0": self.state.recorder.started}
+                PHASE_MESSAGE,
+                {"phase": phase, "t0": self.state.recorder.started, "share": self._processes()},
             )
 
 
@@ -145,7 +179,13 @@ def _init(environment: Environment, **_: Any) -> None:
     try:
         state.configure(options)
         ChatUser.wait_time = constant(state.scenario.load.think_time if state.scenario else 0)
+        if state.open_loop:
+            ChatUser.concurrency = max(ChatUser.concurrency, state.in_flight_cap())
+        if isinstance(runner, MasterRunner):
+            state.generator = "master"
+        gevent.spawn(state.watch_loop)
         if isinstance(runner, WorkerRunner):
+            state.worker_runner = runner
             runner.register_message(PHASE_MESSAGE, state.on_phase_message)
             runner.register_message(FLUSH_MESSAGE, state.on_flush_message)
             environment.events.report_to_master.add_listener(state.report_to_master)

@@ -8,6 +8,10 @@ workers or Locust workers merge *exactly* (:meth:`Recorder.merge` of :meth:`Reco
 
 A per-second time series (requests, errors and a bounded latency sample) feeds the plots and
 the ``recovery_time`` threshold.
+
+The drivers also record the measurement's health (:mod:`harness.measure.health`): open-loop
+start counters per phase, how late requests started, each generator process's CPU use and
+event-loop lag; :meth:`Recorder.health` sums them up. They merge exactly like the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ from harness.core import (
     RetryScheduled,
 )
 from harness.measure.hdr import Distribution
+from harness.measure.health import (
+    TAIL_PERCENTILES,
+    GeneratorUsage,
+    LatencyFigures,
+    LoadCounters,
+    LoadHealth,
+    tail_samples,
+)
 from harness.measure.stats import CounterSet, counter, tally
 
 LOWEST_US = 1
@@ -45,6 +57,34 @@ ALL = "*"
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+def _micros(seconds: float) -> int:
+    return min(max(int(seconds * 1e6), LOWEST_US), HIGHEST_US)
+
+
+def _encode(histogram: HdrHistogram) -> str:
+    if not histogram.get_total_count():
+        return ""
+    return base64.b64encode(histogram.encode()).decode("ascii")
+
+
+def _decode_into(histogram: HdrHistogram, text: str) -> None:
+    if text:
+        histogram.add(HdrHistogram.decode(base64.b64decode(text)))
+
+
+def _figures(histogram: HdrHistogram) -> LatencyFigures:
+    count = histogram.get_total_count()
+    if not count:
+        return LatencyFigures()
+    distribution = Distribution.of(histogram)  # hdrh's readers walk every counter in Python
+    return LatencyFigures(
+        samples=count,
+        p50=distribution.percentile(50) / 1e6,
+        p99=distribution.percentile(99) / 1e6,
+        max=distribution.max() / 1e6,
+    )
 
 
 @dataclass
@@ -120,6 +160,15 @@ class ResilienceStats(CounterSet):
 
 
 @dataclass
+class GeneratorStats:
+    """One load-generator process: CPU and wall seconds, and its event-loop lag histogram."""
+
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    loop_lag: HdrHistogram = field(default_factory=new_histogram)
+
+
+@dataclass
 class Second:
     """One second of the run (``t`` seconds from the start)."""
 
@@ -149,6 +198,10 @@ class Recorder:
         self.resilience: dict[tuple[str, str], ResilienceStats] = {}
         self.seconds: dict[int, Second] = {}
         self.phase_spans: dict[str, list[float]] = {}
+        self.load_model: str | None = None
+        self.load: dict[str, LoadCounters] = {}
+        self.start_delay = new_histogram()
+        self.generators: dict[str, GeneratorStats] = {}
 
     # -- feeding -----------------------------------------------------------------------------------
 
@@ -177,7 +230,7 @@ class Recorder:
         at: float | None = None,
     ) -> None:
         """One request the driver made: ``latency`` seconds, ``ok`` or failed with ``error``."""
-        value = min(max(int(latency * 1e6), LOWEST_US), HIGHEST_US)
+        value = _micros(latency)
         with self._lock:
             phase_name = phase if phase is not None else (self.phase or "")
             stats = self.requests.get((name, phase_name))
@@ -234,6 +287,92 @@ class Recorder:
         with self._lock:
             self.resilience.setdefault((source, phase), ResilienceStats()).add(stats)
 
+    # -- measurement health ----------------------------------------------------------------------
+
+    def set_load_model(self, model: str) -> None:
+        """``"open"`` (a start timetable) or ``"closed"`` (users): what drove this run."""
+        self.load_model = model
+
+    def record_starts(
+        self, *, scheduled: int, missed: int = 0, capped: int = 0, phase: str | None = None
+    ) -> None:
+        """Open loop: ``scheduled`` intended starts came due, of which ``missed`` could not
+        start in time (``capped`` of those because ``max_in_flight`` requests were running)."""
+        with self._lock:
+            key = phase if phase is not None else (self.phase or "")
+            counters = self.load.get(key)
+            if counters is None:
+                counters = self.load[key] = LoadCounters()
+            counters.scheduled_starts += scheduled
+            counters.missed_starts += missed
+            counters.in_flight_cap_hits += capped
+
+    def record_unfinished(self, count: int, *, phase: str | None = None) -> None:
+        """``count`` requests that started in ``phase`` were still running when the run ended."""
+        with self._lock:
+            key = phase if phase is not None else (self.phase or "")
+            counters = self.load.get(key)
+            if counters is None:
+                counters = self.load[key] = LoadCounters()
+            counters.unfinished_requests += count
+
+    def record_start_delay(self, seconds: float) -> None:
+        """Open loop: a request started ``seconds`` after its intended start."""
+        with self._lock:
+            self.start_delay.record_value(_micros(seconds))
+
+    def _generator(self, name: str) -> GeneratorStats:
+        stats = self.generators.get(name)
+        if stats is None:
+            stats = self.generators[name] = GeneratorStats()
+        return stats
+
+    def record_loop_lag(self, generator: str, seconds: float) -> None:
+        """The event loop of process ``generator`` woke ``seconds`` later than it asked to."""
+        with self._lock:
+            self._generator(generator).loop_lag.record_value(_micros(seconds))
+
+    def record_usage(self, generator: str, cpu_seconds: float, wall_seconds: float) -> None:
+        """Process ``generator`` used ``cpu_seconds`` of CPU over ``wall_seconds`` (added up)."""
+        with self._lock:
+            stats = self._generator(generator)
+            stats.cpu_seconds += cpu_seconds
+            stats.wall_seconds += wall_seconds
+
+    def load_stats(self, *, phase: str | None = None) -> LoadCounters:
+        """Open-loop start counters over ``phase`` (None: the whole run)."""
+        merged = LoadCounters()
+        with self._lock:
+            for p, counters in self.load.items():
+                if phase is None or p == phase:
+                    merged.add(counters)
+        return merged
+
+    def health(self) -> LoadHealth:
+        """The run's measurement health (:mod:`harness.measure.health`)."""
+        with self._lock:
+            count = sum(stats.count for stats in self.requests.values())
+            phases = {}
+            for p, counters in self.load.items():
+                phases[p] = LoadCounters()
+                phases[p].add(counters)
+            generators = [
+                GeneratorUsage(name, g.cpu_seconds, g.wall_seconds, _figures(g.loop_lag))
+                for name, g in sorted(self.generators.items())
+            ]
+            start_delay = _figures(self.start_delay)
+        total = LoadCounters()
+        for counters in phases.values():
+            total.add(counters)
+        return LoadHealth(
+            load_model=self.load_model,
+            counters=total,
+            phases=phases,
+            start_delay=start_delay,
+            generators=generators,
+            tail_samples={f"p{p:g}": tail_samples(count, p) for p in TAIL_PERCENTILES},
+        )
+
     def drain(self) -> dict[str, Any]:
         """A snapshot of everything recorded since the last drain, then forget it (what a Locust
         worker sends its master at each report, so nothing is counted twice). Atomic: a request
@@ -243,6 +382,9 @@ class Recorder:
             self.requests.clear()
             self.resilience.clear()
             self.seconds.clear()
+            self.load.clear()
+            self.start_delay = new_histogram()
+            self.generators.clear()
         return snapshot
 
     def finish(self) -> None:
@@ -342,6 +484,18 @@ class Recorder:
                 }
                 for s in self.series()
             ],
+            "load_model": self.load_model,
+            "load": [{"phase": p, **c.to_json()} for p, c in self.load.items()],
+            "start_delay": _encode(self.start_delay),
+            "generators": [
+                {
+                    "name": name,
+                    "cpu_seconds": g.cpu_seconds,
+                    "wall_seconds": g.wall_seconds,
+                    "loop_lag": _encode(g.loop_lag),
+                }
+                for name, g in self.generators.items()
+            ],
         }
 
     def merge(self, snapshot: dict[str, Any]) -> None:
@@ -367,6 +521,17 @@ class Recorder:
                 bucket.seen += row["seen"]
                 room = SAMPLES_PER_SECOND - len(bucket.samples)
                 bucket.samples.extend(row["samples"][: max(0, room)])
+            if snapshot.get("load_model") and self.load_model is None:
+                self.load_model = snapshot["load_model"]
+            for row in snapshot.get("load", ()):
+                counters = self.load.setdefault(row["phase"], LoadCounters())
+                counters.add(LoadCounters.from_json(row))
+            _decode_into(self.start_delay, snapshot.get("start_delay", ""))
+            for row in snapshot.get("generators", ()):
+                gen = self._generator(row["name"])
+                gen.cpu_seconds += row["cpu_seconds"]
+                gen.wall_seconds += row["wall_seconds"]
+                _decode_into(gen.loop_lag, row["loop_lag"])
             for phase, span in snapshot.get("phase_spans", {}).items():
                 if phase not in self.phase_spans:
                     self.phase_spans[phase] = list(span)

@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from harness.measure.hdr import Distribution
+from harness.measure.health import LoadHealth, saturation
 from harness.measure.recorder import Recorder, RequestStats
 from harness.measure.verdicts import PhaseWindow, Verdict, sample_percentile
 from harness.report.model import (
     FaultRecord,
     FaultRow,
+    GeneratorRow,
+    HealthSection,
+    LoadCountersRow,
     PhaseRow,
     Report,
     RequestRow,
@@ -90,6 +94,45 @@ def request_rows(recorder: Recorder, phase_names: list[str]) -> list[RequestRow]
             by_key.get((name, phase), empty).row(name, phase, spans[phase]) for phase in phase_names
         ]
     return rows
+
+
+def health_section(health: LoadHealth) -> HealthSection:
+    """The report's view of a run's measurement health."""
+    phases = []
+    for phase, counters in health.phases.items():
+        row = LoadCountersRow(phase=phase)
+        row.add(counters)
+        phases.append(row)
+    reasons = saturation(health)
+    return HealthSection(
+        load_model=health.load_model,
+        scheduled_starts=health.counters.scheduled_starts,
+        missed_starts=health.counters.missed_starts,
+        in_flight_cap_hits=health.counters.in_flight_cap_hits,
+        unfinished_requests=health.counters.unfinished_requests,
+        missed_start_fraction=health.missed_fraction,
+        start_delay_p99=health.start_delay.p99,
+        start_delay_max=health.start_delay.max,
+        cpu_max=health.cpu_max,
+        loop_lag_p99=health.loop_lag_p99,
+        tail_samples=dict(health.tail_samples),
+        saturated=bool(reasons),
+        saturation=reasons,
+        generators=[
+            GeneratorRow(
+                name=g.name,
+                cpu_seconds=g.cpu_seconds,
+                wall_seconds=g.wall_seconds,
+                cpu=g.cpu,
+                loop_lag_p50=g.loop_lag.p50,
+                loop_lag_p99=g.loop_lag.p99,
+                loop_lag_max=g.loop_lag.max,
+                loop_lag_samples=g.loop_lag.samples,
+            )
+            for g in health.generators
+        ],
+        phases=phases,
+    )
 
 
 def build_report(
@@ -174,6 +217,7 @@ def build_report(
         requests=rows,
         resilience=resilience,
         series=series,
+        health=health_section(recorder.health()),
         problems=problems,
         recorder=recorder.snapshot(),
     )

@@ -15,6 +15,15 @@ Schema (``version`` 1)::
       "resilience": [{"phase", <every counter of ResilienceStats>: n,
                       "attempts_per_call": {n: calls}, "attempts_by_provider": {p: n}}],
       "series": [{"t", "phase", "requests", "errors", "p50", "p95", "max"}],
+      "health": {"load_model", "scheduled_starts", "missed_starts", "in_flight_cap_hits",
+                 "unfinished_requests", "missed_start_fraction", "start_delay_p99",
+                 "start_delay_max", "cpu_max", "loop_lag_p99", "tail_samples": {"p99": n},
+                 "saturated", "saturation": [str],
+                 "generators": [{"name", "cpu_seconds", "wall_seconds", "cpu",
+                                 "loop_lag_p50", "loop_lag_p99", "loop_lag_max",
+                                 "loop_lag_samples"}],
+                 "phases": [{"phase", "scheduled_starts", "missed_starts",
+                             "in_flight_cap_hits", "unfinished_requests"}]} | null,
       "problems": [str],       # e.g. a declared fault that never fired
       "recorder": {...}        # the exact, mergeable recorder snapshot (HDR histograms)
     }
@@ -31,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.measure.health import LoadCounters
 from harness.measure.recorder import ResilienceStats
 
 REPORT_VERSION = 1
@@ -123,6 +133,52 @@ class SecondRow(_Row):
     max: float | None
 
 
+class GeneratorRow(_Row):
+    """One load-generator process: CPU seconds over wall seconds (``cpu``, 1.0 = one core)
+    and how late its event loop woke (seconds)."""
+
+    name: str
+    cpu_seconds: float
+    wall_seconds: float
+    cpu: float | None
+    loop_lag_p50: float | None
+    loop_lag_p99: float | None
+    loop_lag_max: float | None
+    loop_lag_samples: int
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadCountersRow(LoadCounters):
+    """Open-loop start counters over one phase: the fields of
+    :class:`~harness.measure.health.LoadCounters`, declared once there."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    phase: str = "*"
+
+
+class HealthSection(_Row):
+    """Measurement health (:mod:`harness.measure.health`): could the load generator do what
+    the scenario asked? Latencies in seconds, ``cpu`` and fractions as fractions.
+    ``saturated`` (with its ``saturation`` reasons) says the generator, not the service,
+    may have shaped the figures."""
+
+    load_model: str | None
+    scheduled_starts: int
+    missed_starts: int
+    in_flight_cap_hits: int
+    unfinished_requests: int
+    missed_start_fraction: float | None
+    start_delay_p99: float | None
+    start_delay_max: float | None
+    cpu_max: float | None
+    loop_lag_p99: float | None
+    tail_samples: dict[str, int]
+    saturated: bool
+    saturation: list[str] = Field(default_factory=list)
+    generators: list[GeneratorRow] = Field(default_factory=list)
+    phases: list[LoadCountersRow] = Field(default_factory=list)
+
+
 class ScenarioInfo(_Row):
     name: str
     description: str = ""
@@ -146,6 +202,7 @@ class Report(_Row):
     requests: list[RequestRow]
     resilience: list[ResilienceRow]
     series: list[SecondRow]
+    health: HealthSection | None = None
     problems: list[str] = Field(default_factory=list)
     recorder: dict[str, Any] = Field(default_factory=dict)
 

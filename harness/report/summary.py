@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.measure.sla import format_metric_value
-from harness.report.model import Report
+from harness.report.model import HealthSection, Report
 
 
 def _fmt_latency(value: float | None) -> str:
@@ -41,6 +41,8 @@ def run_summary(report: Report) -> list[str]:
     res = next((r for r in report.resilience if r.phase == "*"), None)
     if res is not None and res.calls:
         lines.append(f"  {res.summary()}")
+    if report.health is not None and report.health.load_model is not None:
+        lines.append(f"  {health_line(report.health)}")
     phase_rows = [r for r in report.requests if r.name == "*" and r.phase != "*"]
     if phase_rows:
         lines.append("  phase            requests  failed      p95  faults fired")
@@ -60,3 +62,26 @@ def run_summary(report: Report) -> list[str]:
 
 def _fired(label: str, fired: int | None) -> str:
     return f"{label}={'n/a' if fired is None else fired}"
+
+
+def health_line(health: HealthSection) -> str:
+    """``health: open loop, starts 2000 missed 0 (0%), cap hits 0, generator CPU 34%, loop lag
+    p99 4ms, p99 rests on 21 samples`` (then ``SATURATED: <reasons>`` when it was)."""
+    parts = [f"health: {health.load_model} loop"]
+    if health.load_model == "open":
+        fraction = health.missed_start_fraction or 0.0
+        parts.append(
+            f"starts {health.scheduled_starts} missed {health.missed_starts} ({fraction:.1%}), "
+            f"cap hits {health.in_flight_cap_hits}"
+        )
+    if health.unfinished_requests:
+        parts.append(f"unfinished {health.unfinished_requests}")
+    if health.cpu_max is not None:
+        parts.append(f"generator CPU {health.cpu_max:.0%}")
+    parts.append(f"loop lag p99 {_fmt_latency(health.loop_lag_p99)}")
+    if "p99" in health.tail_samples:
+        parts.append(f"p99 rests on {health.tail_samples['p99']} samples")
+    line = ", ".join(parts)
+    if health.saturated:
+        line += " - GENERATOR SATURATED: " + "; ".join(health.saturation)
+    return line

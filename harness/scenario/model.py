@@ -12,6 +12,7 @@ exactly like a built-in one (the ``faults`` items are a union discriminated on `
 from __future__ import annotations
 
 import functools
+import math
 import re
 import shlex
 import types
@@ -251,15 +252,122 @@ class TargetSpec(_Model):
         return out
 
 
+MAX_REQUEST_RATE = 10_000.0
+"""Requests started per second at most (``load.rate``): above it, one machine's generator
+falls behind its own timetable, and the run would measure the generator."""
+MAX_IN_FLIGHT = 10_000
+"""The largest ``load.max_in_flight``, and the bound of its default."""
+MIN_DEFAULT_IN_FLIGHT = 10
+"""The smallest default in-flight cap (a low rate with a short timeout still gets some room)."""
+_REQUEST_RATE_RE = re.compile(
+    r"^\s*((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?:/\s*(s|sec|m|min|h))?\s*$"
+)
+_PER_UNIT = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_request_rate(value: object) -> float:
+    """Requests started per second for ``40/s``, ``2400/m``, ``10/h`` or a bare ``40``.
+
+    Raises ``ValueError`` naming the accepted forms and the bounds (more than 0, at most
+    :data:`MAX_REQUEST_RATE` per second)."""
+    forms = "a request rate such as 40/s, 2400/m or 40 (requests started per second)"
+    if isinstance(value, bool):
+        raise ValueError(f"expected {forms}, got {value!r}")
+    try:
+        if isinstance(value, int | float):
+            rate = float(value)
+        elif isinstance(value, str) and (m := _REQUEST_RATE_RE.match(value)):
+            rate = float(m.group(1)) / _PER_UNIT[m.group(2)]
+        else:
+            raise ValueError(f"expected {forms}, got {value!r}")
+    except OverflowError:  # an int too large for a float
+        rate = math.inf
+    if not (math.isfinite(rate) and 0.0 < rate <= MAX_REQUEST_RATE):
+        raise ValueError(
+            f"expected a request rate above 0 and at most {MAX_REQUEST_RATE:g}/s, got {value!r}"
+        )
+    return rate
+
+
+RequestRate = Annotated[float, BeforeValidator(parse_request_rate)]
+"""A pydantic field type: requests started per second, written ``40/s``, ``2400/m`` or ``40``."""
+
+
 class LoadSpec(_Model):
-    """How much load: ``users`` concurrent users arriving at ``spawn_rate`` per second, for
-    ``duration`` (default: the sum of the phases); ``think_time`` between a user's requests."""
+    """How much load, in one of two models.
+
+    - **Closed loop** (``users``, the default): ``users`` concurrent users arriving at
+      ``spawn_rate`` per second, each sending its next request when the last one answered
+      (plus ``think_time``). A stalled service receives fewer requests, so the stall hides
+      from the percentiles, and with no think time the users saturate the service.
+    - **Open loop** (``rate``): requests *start* on a fixed timetable, ``rate`` per second
+      (each phase may set its own ``rate``), whatever the service does; latency counts from
+      each request's intended start, and at most ``max_in_flight`` requests run at once.
+
+    ``duration`` (default: the sum of the phases) and ``max_requests`` apply to both.
+    """
 
     users: int = Field(default=10, ge=1, le=10_000)
     spawn_rate: float | None = Field(default=None, gt=0)
     duration: Duration | None = None
     think_time: Duration = 0.0
     max_requests: int | None = Field(default=None, ge=1)
+    rate: RequestRate | None = None
+    max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT)
+
+    @model_validator(mode="after")
+    def _one_load_model(self) -> LoadSpec:
+        problems: list[tuple[tuple[int | str, ...], str]] = []
+        if self.rate is not None:
+            if "users" in self.model_fields_set:
+                problems.append(
+                    (
+                        ("users",),
+                        "both 'rate' (open loop: requests started per second) and 'users' "
+                        "(closed loop) are given: give exactly one of them",
+                    )
+                )
+            for closed in ("spawn_rate", "think_time"):
+                if closed in self.model_fields_set:
+                    problems.append(
+                        (
+                            (closed,),
+                            f"'{closed}' applies to closed-loop 'users', and 'rate' makes this "
+                            "load open loop: remove one of them",
+                        )
+                    )
+        elif self.max_in_flight is not None:
+            problems.append(
+                (
+                    ("max_in_flight",),
+                    "'max_in_flight' caps an open-loop load: give 'rate' too "
+                    "(closed-loop 'users' are their own cap)",
+                )
+            )
+        if problems:
+            raise ScenarioProblems(problems)
+        return self
+
+    @property
+    def open_loop(self) -> bool:
+        """True when requests start on a timetable (``rate``), not when users are free."""
+        return self.rate is not None
+
+    def rate_of(self, phase: PhaseSpec) -> float:
+        """Requests started per second during ``phase`` (its own ``rate``, else ``load.rate``)."""
+        rate = phase.rate if phase.rate is not None else self.rate
+        if rate is None:
+            raise ValueError("a closed-loop load (users) has no rate")
+        return rate
+
+    def in_flight_cap(self, rate: float, timeout: float) -> int:
+        """At most how many requests run at once at ``rate``: ``max_in_flight`` if given, else
+        twice what a service answering every request only at its ``timeout`` would hold
+        (``2 x rate x timeout``), within [:data:`MIN_DEFAULT_IN_FLIGHT`, :data:`MAX_IN_FLIGHT`]."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        wanted = math.ceil(2.0 * rate * timeout)
+        return min(MAX_IN_FLIGHT, max(MIN_DEFAULT_IN_FLIGHT, wanted))
 
 
 def _fault_union(kinds: tuple[type[FaultSpec], ...]) -> Any:
@@ -272,6 +380,8 @@ class PhaseSpec(_Model):
     name: Identifier
     duration: PhaseDuration = Field(gt=0)
     faults: list[FaultSpec] = Field(default_factory=list)
+    rate: RequestRate | None = None
+    """Requests started per second in this phase, overriding ``load.rate`` (open loop only)."""
 
 
 class Scenario(_Model):
@@ -335,6 +445,15 @@ class Scenario(_Model):
                             f"(declared: {declared})",
                         )
                     )
+        for p, phase in enumerate(self.phases):
+            if phase.rate is not None and not self.load.open_loop:
+                problems.append(
+                    (
+                        ("phases", p, "rate"),
+                        "a phase's 'rate' overrides 'load.rate', and this load is closed loop "
+                        "(users): give 'load.rate' to run open loop",
+                    )
+                )
         phase_names = [p.name for p in self.phases]
         for i, threshold in enumerate(self.sla):
             if threshold.phase and threshold.phase not in phase_names:
