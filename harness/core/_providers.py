@@ -22,7 +22,13 @@ from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from harness.core._clock import Clock, get_clock
 from harness.core._errors import ConnectError, ServerError, Timeout, UpstreamError
-from harness.core._http import Secret, classify_response, translate_transport_error
+from harness.core._http import (
+    TRANSPORT_ERRORS,
+    Secret,
+    classify_response,
+    translate_transport_error,
+)
+from harness.core._transport import admission
 
 Message = Mapping[str, Any]
 
@@ -31,24 +37,28 @@ Message = Mapping[str, Any]
 class Timeouts:
     """Per-attempt limits. Each is also clipped to the call's remaining deadline.
 
-    ``first_token`` bounds the wait for the first text of a stream, ``stall`` the gap between
-    two stream events.
+    ``connect`` bounds opening a connection and ``read`` the wait for each piece of the
+    answer. ``pool`` bounds the wait for a free connection when the client's are all busy
+    (:class:`~harness.core.PoolTimeout`); the call's deadline bounds that wait too, so a call
+    never waits for a connection past it. ``first_token`` bounds the wait for the first text
+    of a stream, ``stall`` the gap between two stream events.
     """
 
     connect: float = 5.0
     read: float = 60.0
+    pool: float = 60.0
     first_token: float = 30.0
     stall: float = 15.0
 
     def for_attempt(self, limit: float) -> httpx.Timeout:
         """httpx limits for one attempt with ``limit`` seconds left."""
-        if limit >= max(self.connect, self.read):
+        if limit >= max(self.connect, self.read, self.pool):
             return _unclipped(self)
         return httpx.Timeout(
             connect=min(self.connect, limit),
             read=min(self.read, limit),
             write=min(self.read, limit),
-            pool=min(self.connect, limit),
+            pool=min(self.pool, limit),
         )
 
 
@@ -56,7 +66,7 @@ class Timeouts:
 def _unclipped(timeouts: Timeouts) -> httpx.Timeout:
     """The httpx limits when the deadline is farther than every timeout (the common case)."""
     return httpx.Timeout(
-        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.connect
+        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.pool
     )
 
 
@@ -204,6 +214,9 @@ class HTTPProvider(abc.ABC):
         limit: float,
     ) -> Reply:
         body = self.request_body(messages, params, stream=False)
+        queue = admission(client)
+        if queue is not None:
+            await queue.enter(min(self.timeouts.pool, limit), provider=self.name)
         try:
             response = await client.post(
                 self.url,
@@ -211,8 +224,11 @@ class HTTPProvider(abc.ABC):
                 headers=self._headers(),
                 timeout=self.timeouts.for_attempt(limit),
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise translate_transport_error(exc, self.name) from exc
+        finally:
+            if queue is not None:
+                queue.leave()
         if response.status_code >= 400:
             raise self._error(response, response.content)
         try:
@@ -240,6 +256,10 @@ class HTTPProvider(abc.ABC):
     ) -> OpenedStream:
         body = self.request_body(messages, params, stream=True)
         stack = AsyncExitStack()
+        queue = admission(client)
+        if queue is not None:
+            await queue.enter(min(self.timeouts.pool, limit), provider=self.name)
+            stack.callback(queue.leave)  # runs after the response closes: its connection is free
         try:
             try:
                 response = await stack.enter_async_context(
@@ -251,12 +271,12 @@ class HTTPProvider(abc.ABC):
                         timeout=self.timeouts.for_attempt(limit),
                     )
                 )
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise translate_transport_error(exc, self.name) from exc
             if response.status_code >= 400:
                 try:
                     content = await response.aread()
-                except httpx.HTTPError as exc:
+                except TRANSPORT_ERRORS as exc:
                     raise translate_transport_error(exc, self.name) from exc
                 raise self._error(response, content)
             progress = StreamProgress()
@@ -281,7 +301,7 @@ class HTTPProvider(abc.ABC):
                     yield text
                 if progress.done:
                     return
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise translate_transport_error(exc, self.name) from exc
         except SSEError as exc:
             raise ServerError(f"not an event stream: {exc}", provider=self.name) from exc
