@@ -12,6 +12,7 @@ import abc
 import asyncio
 import functools
 import json
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -202,6 +203,11 @@ class HTTPProvider(abc.ABC):
             headers = self._built_headers = {**self.extra_headers, **self.auth_headers()}
         return headers
 
+    def _pool_wait(self, limit: float) -> float:
+        """How long to wait for a free connection: ``Timeouts.pool`` when that ends first;
+        otherwise ``inf``, as the attempt's time limit (the deadline) will end the wait."""
+        return self.timeouts.pool if self.timeouts.pool < limit else math.inf
+
     def _wall(self) -> float:
         return (self._clock or get_clock()).wall()
 
@@ -216,7 +222,7 @@ class HTTPProvider(abc.ABC):
         body = self.request_body(messages, params, stream=False)
         queue = admission(client)
         if queue is not None:
-            await queue.enter(min(self.timeouts.pool, limit), provider=self.name)
+            await queue.enter(self._pool_wait(limit), provider=self.name)
         try:
             response = await client.post(
                 self.url,
@@ -258,7 +264,7 @@ class HTTPProvider(abc.ABC):
         stack = AsyncExitStack()
         queue = admission(client)
         if queue is not None:
-            await queue.enter(min(self.timeouts.pool, limit), provider=self.name)
+            await queue.enter(self._pool_wait(limit), provider=self.name)
             stack.callback(queue.leave)  # runs after the response closes: its connection is free
         try:
             try:

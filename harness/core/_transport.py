@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import weakref
 
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
@@ -53,11 +52,13 @@ class Admission:
         (the call's deadline) cancels the wait as it cancels everything else in the attempt.
         """
         slots = self._slots
-        if not slots.locked():
-            await slots.acquire()  # a free slot: returns without suspending, no timer armed
+        if not slots.locked() or math.isinf(wait):
+            # A free slot returns at once; an unbounded wait ends with the attempt's own time
+            # limit. Neither arms a loop timer of its own.
+            await slots.acquire()
             return
         try:
-            async with asyncio.timeout(wait if math.isfinite(wait) else None):
+            async with asyncio.timeout(wait):
                 await slots.acquire()
         except TimeoutError as exc:
             raise PoolTimeout(
@@ -78,12 +79,15 @@ class Admission:
         return f"Admission(capacity={self.capacity})"
 
 
-_ADMISSIONS: weakref.WeakKeyDictionary[httpx.AsyncClient, Admission] = weakref.WeakKeyDictionary()
+class _PooledClient(HttpxAiohttpClient):
+    """The core's client: an ``httpx.AsyncClient`` on aiohttp's pool that carries its queue."""
+
+    admission: Admission | None = None
 
 
 def admission(client: httpx.AsyncClient) -> Admission | None:
     """The admission queue of a client made by :func:`pooled_client` (None for any other)."""
-    return _ADMISSIONS.get(client)
+    return client.admission if isinstance(client, _PooledClient) else None
 
 
 def pooled_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
@@ -94,7 +98,7 @@ def pooled_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
     ``aclose()``. respx intercepts it with ``respx.mock(using="httpx")``: respx's default,
     ``using="httpcore"``, patches httpcore's pool, which this client does not use.
     """
-    client = HttpxAiohttpClient(limits=limits, timeout=DEFAULT_HTTP_TIMEOUT)
+    client = _PooledClient(limits=limits, timeout=DEFAULT_HTTP_TIMEOUT)
     if limits.max_connections is not None:
-        _ADMISSIONS[client] = Admission(limits.max_connections)
+        client.admission = Admission(limits.max_connections)
     return client
