@@ -93,10 +93,12 @@ def admission(client: httpx.AsyncClient) -> Admission | None:
 def pooled_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
     """A new ``httpx.AsyncClient`` on aiohttp's pool, with an :class:`Admission` queue in front.
 
-    ``limits.max_connections`` caps connections and requests in flight (``None``: no cap, no
-    queue); idle connections are kept ``limits.keepalive_expiry`` seconds. Close it with
-    ``aclose()``. respx intercepts it with ``respx.mock(using="httpx")``: respx's default,
-    ``using="httpcore"``, patches httpcore's pool, which this client does not use.
+    ``limits.max_connections`` caps connections and requests in flight (``None``: no queue,
+    and aiohttp's own default cap of 100 connections); idle connections are kept
+    ``limits.keepalive_expiry`` seconds. Close it with ``aclose()`` (aiohttp reports a session
+    left open when it is collected). respx intercepts it with ``respx.mock(using="httpx")``:
+    respx's default, ``using="httpcore"``, patches httpcore's pool, which this client does not
+    use.
     """
     client = _PooledClient(limits=limits, timeout=DEFAULT_HTTP_TIMEOUT)
     if limits.max_connections is not None:
