@@ -1,5 +1,9 @@
-"""Core overhead: the same requests through raw ``httpx.AsyncClient`` and through
+"""Core overhead: the same requests through the raw client the core sends with and through
 ``BaseLLMWrapper`` (no faults), side by side in one run.
+
+That client is ``harness.core.pooled_client()``: an ``httpx.AsyncClient`` on aiohttp's pool
+(see ``harness/core/_transport.py``); the wrapper is given the same client, so the difference is
+the core itself: retries, breaker, budget, deadline, admission queue, request and reply shapes.
 
 The server is the fake vendor in its own process (so it does not share the client's GIL).
 Requests alternate one raw, one wrapped (so both see the same machine load at the same moment);
@@ -18,7 +22,7 @@ import time
 
 import httpx
 
-from harness.core import BaseLLMWrapper, OpenAIProvider
+from harness.core import BaseLLMWrapper, OpenAIProvider, pooled_client
 from harness.plugin.process import ChildProcess, harness_command
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
@@ -65,8 +69,8 @@ async def main(requests: int) -> None:
     base = vendor.start()
     try:
         url = f"{base}/v1/chat/completions"
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(limits=limits) as client:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with pooled_client(limits) as client:
             llm = BaseLLMWrapper(
                 OpenAIProvider(base_url=f"{base}/v1", api_key="sk-bench", model="gpt-4o-mini"),
                 client=client,
@@ -97,7 +101,7 @@ async def main(requests: int) -> None:
     print(f"requests per path: {len(raw_lat)} sequential, raw and wrapped alternating")
     print(f"{'path':<18}{'median latency':>16}{'p90':>12}{'50 users rps':>16}")
     for name, lat, rps in (
-        ("raw httpx", raw_lat, raw_rps),
+        ("raw client", raw_lat, raw_rps),
         ("BaseLLMWrapper", wrapped_lat, wrapped_rps),
     ):
         p90 = statistics.quantiles(lat, n=10)[-1] * 1e6

@@ -30,6 +30,7 @@ from harness.core._errors import (
     NotFound,
     Overloaded,
     PermanentError,
+    PoolTimeout,
     QuotaExhausted,
     RateLimited,
     ResilienceError,
@@ -66,6 +67,7 @@ from harness.core._providers import HTTPProvider, Provider, Reply, Timeouts, Usa
 from harness.core._retry_after import parse_retry_after, parse_should_retry
 from harness.core._sqltool import SQLTool
 from harness.core._tool import BaseTool
+from harness.core._transport import pooled_client
 
 __all__ = [
     "GLOBAL_EVENTS",
@@ -104,6 +106,7 @@ __all__ = [
     "OpenAIProvider",
     "Overloaded",
     "PermanentError",
+    "PoolTimeout",
     "Provider",
     "QuotaExhausted",
     "RateLimitGate",
@@ -133,6 +136,7 @@ __all__ = [
     "is_retryable",
     "parse_retry_after",
     "parse_should_retry",
+    "pooled_client",
     "subscribe",
     "use_clock",
 ]

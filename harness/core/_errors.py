@@ -9,6 +9,7 @@
     │   │   ├── Overloaded            Anthropic 529 ``overloaded_error``
     │   │   ├── ServerError           500, 502, 503, 504 (and other 5xx, 408/409-style conflicts)
     │   │   ├── Timeout               no answer in time (connect, read, first token, stall)
+    │   │   │   └── PoolTimeout       no free pooled connection in time; the upstream was not asked
     │   │   ├── ConnectError          could not connect, or the connection dropped before an answer
     │   │   └── Locked                a store is busy ("database is locked"); nothing was written
     │   ├── PermanentError            never retried on the same upstream
@@ -109,6 +110,15 @@ class ServerError(TransientError):
 
 class Timeout(TransientError):
     """The upstream did not answer in time (connect, read, first token or stalled stream)."""
+
+
+class PoolTimeout(Timeout):
+    """Every connection of the client's pool stayed busy for ``Timeouts.pool`` seconds.
+
+    The request was never sent, so this says nothing about the upstream's health.
+    """
+
+    counts_for_breaker = False
 
 
 class ConnectError(TransientError):

@@ -1,6 +1,6 @@
-"""The HTTP boundary: httpx exceptions and vendor error responses become core errors here.
+"""The HTTP boundary: transport exceptions and vendor error responses become core errors here.
 
-Nothing above this module sees an ``httpx`` exception: each is translated with
+Nothing above this module sees an ``httpx`` or ``aiohttp`` exception: each is translated with
 ``raise ... from exc`` so the original stays in ``__cause__``. API keys are held in
 :class:`Secret`, whose repr never shows the value, and are masked out of vendor messages.
 """
@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import httpx
 
 from harness.core._errors import (
@@ -64,9 +65,22 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-def translate_transport_error(exc: httpx.HTTPError, provider: str) -> UpstreamError:
-    """The core error for an httpx transport failure (raise it ``from exc``)."""
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError)
+"""What a request through the core's client may raise: httpx's errors, and the aiohttp errors
+``httpx-aiohttp`` passes through untranslated (a malformed response, for one)."""
+
+
+def translate_transport_error(exc: BaseException, provider: str) -> UpstreamError:
+    """The core error for a transport failure (raise it ``from exc``).
+
+    Over aiohttp's pool, ``httpx-aiohttp`` reports a refused connection or a dropped one as an
+    ``httpx.ConnectTimeout``; the aiohttp error it came from (``__cause__``) says which, so it
+    decides when there is one.
+    """
+    cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return _translate_aiohttp_error(cause, provider)
+    detail = _detail(exc)
     if isinstance(exc, httpx.ConnectTimeout):
         return ConnectError(f"connect timed out ({detail})", provider=provider)
     if isinstance(exc, httpx.TimeoutException):
@@ -76,6 +90,23 @@ def translate_transport_error(exc: httpx.HTTPError, provider: str) -> UpstreamEr
     if isinstance(exc, httpx.TransportError):
         return ConnectError(f"connection lost ({detail})", provider=provider)
     return ServerError(f"bad response ({detail})", provider=provider)
+
+
+def _translate_aiohttp_error(exc: aiohttp.ClientError, provider: str) -> UpstreamError:
+    detail = _detail(exc)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectError(f"connect timed out ({detail})", provider=provider)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return Timeout(f"timed out ({detail})", provider=provider)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(f"could not connect ({detail})", provider=provider)
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+        return ConnectError(f"connection lost ({detail})", provider=provider)
+    return ServerError(f"bad response ({detail})", provider=provider)
+
+
+def _detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def error_fields(body: bytes) -> tuple[str, str | None, str | None]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
 
 from harness.core._clock import get_clock
-from harness.core._http import classify_response, translate_transport_error
+from harness.core._http import TRANSPORT_ERRORS, classify_response, translate_transport_error
 from harness.core._policy import RetryPolicy
 from harness.core._tool import BaseTool
+from harness.core._transport import admission, pooled_client
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -50,7 +52,7 @@ class HTTPTool(BaseTool):
         if self._client is not None:
             return self._client
         if self._own_client is None:
-            self._own_client = httpx.AsyncClient(timeout=httpx.Timeout(60.0))
+            self._own_client = pooled_client()
         return self._own_client
 
     async def arun(  # type: ignore[override]
@@ -61,12 +63,19 @@ class HTTPTool(BaseTool):
         json: Any = None,
     ) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+        client = self._http()
+        queue = admission(client)
+        if queue is not None:  # the attempt's time limit bounds the wait
+            await queue.enter(math.inf, provider=self.name)
         try:
-            response = await self._http().request(
+            response = await client.request(
                 self.method, url, params=params, json=json, headers=self.headers
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise translate_transport_error(exc, self.name) from exc
+        finally:
+            if queue is not None:
+                queue.leave()
         if response.status_code >= 400:
             raise classify_response(
                 provider=self.name,

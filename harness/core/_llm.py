@@ -36,9 +36,7 @@ from harness.core._events import EventHandler
 from harness.core._executor import AttemptInfo, Resilience
 from harness.core._policy import RetryPolicy
 from harness.core._providers import Message, OpenedStream, Provider, Reply, Usage
-
-DEFAULT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-DEFAULT_HTTP_TIMEOUT = httpx.Timeout(60.0)  # a safety net: every request sets its own limits
+from harness.core._transport import DEFAULT_LIMITS, pooled_client
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +118,7 @@ class BaseLLMWrapper:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = httpx.AsyncClient(limits=self._limits, timeout=DEFAULT_HTTP_TIMEOUT)
+            client = pooled_client(self._limits)
             self._clients[loop] = client
         return client
 

@@ -12,6 +12,7 @@ import abc
 import asyncio
 import functools
 import json
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from harness.core._clock import Clock, get_clock
 from harness.core._errors import ConnectError, ServerError, Timeout, UpstreamError
-from harness.core._http import Secret, classify_response, translate_transport_error
+from harness.core._http import (
+    TRANSPORT_ERRORS,
+    Secret,
+    classify_response,
+    translate_transport_error,
+)
+from harness.core._transport import admission
 
 Message = Mapping[str, Any]
 
@@ -31,24 +38,28 @@ Message = Mapping[str, Any]
 class Timeouts:
     """Per-attempt limits. Each is also clipped to the call's remaining deadline.
 
-    ``first_token`` bounds the wait for the first text of a stream, ``stall`` the gap between
-    two stream events.
+    ``connect`` bounds opening a connection and ``read`` the wait for each piece of the
+    answer. ``pool`` bounds the wait for a free connection when the client's are all busy
+    (:class:`~harness.core.PoolTimeout`); the call's deadline bounds that wait too, so a call
+    never waits for a connection past it. ``first_token`` bounds the wait for the first text
+    of a stream, ``stall`` the gap between two stream events.
     """
 
     connect: float = 5.0
     read: float = 60.0
+    pool: float = 60.0
     first_token: float = 30.0
     stall: float = 15.0
 
     def for_attempt(self, limit: float) -> httpx.Timeout:
         """httpx limits for one attempt with ``limit`` seconds left."""
-        if limit >= max(self.connect, self.read):
+        if limit >= max(self.connect, self.read, self.pool):
             return _unclipped(self)
         return httpx.Timeout(
             connect=min(self.connect, limit),
             read=min(self.read, limit),
             write=min(self.read, limit),
-            pool=min(self.connect, limit),
+            pool=min(self.pool, limit),
         )
 
 
@@ -56,7 +67,7 @@ class Timeouts:
 def _unclipped(timeouts: Timeouts) -> httpx.Timeout:
     """The httpx limits when the deadline is farther than every timeout (the common case)."""
     return httpx.Timeout(
-        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.connect
+        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.pool
     )
 
 
@@ -192,6 +203,11 @@ class HTTPProvider(abc.ABC):
             headers = self._built_headers = {**self.extra_headers, **self.auth_headers()}
         return headers
 
+    def _pool_wait(self, limit: float) -> float:
+        """How long to wait for a free connection: ``Timeouts.pool`` when that ends first;
+        otherwise ``inf``, as the attempt's time limit (the deadline) will end the wait."""
+        return self.timeouts.pool if self.timeouts.pool < limit else math.inf
+
     def _wall(self) -> float:
         return (self._clock or get_clock()).wall()
 
@@ -204,6 +220,9 @@ class HTTPProvider(abc.ABC):
         limit: float,
     ) -> Reply:
         body = self.request_body(messages, params, stream=False)
+        queue = admission(client)
+        if queue is not None:
+            await queue.enter(self._pool_wait(limit), provider=self.name)
         try:
             response = await client.post(
                 self.url,
@@ -211,8 +230,11 @@ class HTTPProvider(abc.ABC):
                 headers=self._headers(),
                 timeout=self.timeouts.for_attempt(limit),
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise translate_transport_error(exc, self.name) from exc
+        finally:
+            if queue is not None:
+                queue.leave()
         if response.status_code >= 400:
             raise self._error(response, response.content)
         try:
@@ -240,6 +262,10 @@ class HTTPProvider(abc.ABC):
     ) -> OpenedStream:
         body = self.request_body(messages, params, stream=True)
         stack = AsyncExitStack()
+        queue = admission(client)
+        if queue is not None:
+            await queue.enter(self._pool_wait(limit), provider=self.name)
+            stack.callback(queue.leave)  # runs after the response closes: its connection is free
         try:
             try:
                 response = await stack.enter_async_context(
@@ -251,12 +277,12 @@ class HTTPProvider(abc.ABC):
                         timeout=self.timeouts.for_attempt(limit),
                     )
                 )
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise translate_transport_error(exc, self.name) from exc
             if response.status_code >= 400:
                 try:
                     content = await response.aread()
-                except httpx.HTTPError as exc:
+                except TRANSPORT_ERRORS as exc:
                     raise translate_transport_error(exc, self.name) from exc
                 raise self._error(response, content)
             progress = StreamProgress()
@@ -281,7 +307,7 @@ class HTTPProvider(abc.ABC):
                     yield text
                 if progress.done:
                     return
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise translate_transport_error(exc, self.name) from exc
         except SSEError as exc:
             raise ServerError(f"not an event stream: {exc}", provider=self.name) from exc

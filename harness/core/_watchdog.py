@@ -86,11 +86,19 @@ class Watchdog:
         self._armed_at = math.inf
         now = self._loop.time()
         due = [timer for timer in self._timers if timer.when <= now]
+        # Earliest expiry first: cancelled tasks run in the order they are cancelled, and when
+        # many expire together (a burst of calls all queued for a connection), the one whose
+        # deadline passed first must not wait behind the others' error handling.
+        due.sort(key=_expiry)
         for timer in due:
             self._timers.discard(timer)
             timer._expire()
         if self._timers:
             self._arm(min(timer.when for timer in self._timers))
+
+
+def _expiry(timer: AttemptTimer) -> float:
+    return timer.when
 
 
 _WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (

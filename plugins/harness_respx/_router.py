@@ -1,6 +1,7 @@
 """One respx router for the whole process: in-process vendors register their base URLs on it.
 
-respx patches httpx's transport process-wide, so a single catch-all route dispatches: requests
+respx patches httpx's clients process-wide (``using="httpx"``: whatever their transport, the
+core's aiohttp-backed one included), so a single catch-all route dispatches: requests
 under a registered base URL go to that :class:`InProcessVendor`, everything else passes through
 to the network untouched (the fake vendor's control API, the target app, ...).
 """
@@ -53,7 +54,9 @@ class RespxRouter:
             vendors = {**self._vendors, base: vendor}
             self._vendors = dict(sorted(vendors.items(), key=lambda item: -len(item[0])))
             if self._router is None:
-                router = respx.MockRouter(assert_all_mocked=False, assert_all_called=False)
+                router = respx.MockRouter(
+                    assert_all_mocked=False, assert_all_called=False, using="httpx"
+                )
                 router.route().mock(side_effect=self._dispatch)
                 router.start()
                 self._router = router

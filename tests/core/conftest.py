@@ -1,4 +1,8 @@
-"""Fixtures for the core's tests: a virtual clock and a strict respx router."""
+"""Fixtures for the core's tests: a virtual clock and a strict respx router.
+
+The router mocks at httpx's client (``using="httpx"``): the core's own client sends through
+aiohttp's pool, which respx's default (httpcore) mocker never sees.
+"""
 
 from __future__ import annotations
 
@@ -19,5 +23,5 @@ def clock() -> Iterator[VirtualClock]:
 
 @pytest.fixture
 def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+    with respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as router:
         yield router

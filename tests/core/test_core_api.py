@@ -44,6 +44,7 @@ EXPECTED = {
     "OpenAIProvider",
     "Overloaded",
     "PermanentError",
+    "PoolTimeout",
     "Provider",
     "QuotaExhausted",
     "RateLimitGate",
@@ -73,6 +74,7 @@ EXPECTED = {
     "is_retryable",
     "parse_retry_after",
     "parse_should_retry",
+    "pooled_client",
     "subscribe",
     "use_clock",
 }
@@ -113,6 +115,7 @@ def test_errors_form_the_documented_hierarchy() -> None:
         NotFound,
         Overloaded,
         PermanentError,
+        PoolTimeout,
         QuotaExhausted,
         RateLimited,
         ResilienceError,
@@ -126,6 +129,7 @@ def test_errors_form_the_documented_hierarchy() -> None:
 
     for cls in (RateLimited, Overloaded, ServerError, Timeout, ConnectError, Locked):
         assert issubclass(cls, TransientError) and cls("x").retryable
+    assert issubclass(PoolTimeout, Timeout) and not PoolTimeout.counts_for_breaker
     for cls in (QuotaExhausted, BadRequest, AuthError, NotFound, ContextWindowExceeded):
         assert issubclass(cls, PermanentError) and not cls("x").retryable
     for cls in (TransientError, PermanentError, StreamInterrupted):

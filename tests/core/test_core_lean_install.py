@@ -69,7 +69,7 @@ def test_the_engine_dependencies_are_not_installed(lean: Path) -> None:
     """
     result = _ok(_run([lean / "python", "-c", textwrap.dedent(script)]))
     assert result.stdout.strip() == str(
-        sorted(["aiosqlite", "anyio", "httpx", "httpx-sse", "tenacity"])
+        sorted(["aiohttp", "aiosqlite", "anyio", "httpx", "httpx-aiohttp", "httpx-sse"])
     )
 
 
@@ -90,7 +90,7 @@ CORE_CALL = """
             OpenAIProvider(name="primary", base_url="https://primary.test/v1", api_key="k"),
             AnthropicProvider(name="backup", base_url="https://backup.test/v1", api_key="k"),
         ])
-        with use_clock(VirtualClock()) as clock, respx.mock(assert_all_called=True) as mock:
+        with use_clock(VirtualClock()) as clock, respx.mock(assert_all_called=True, using="httpx") as mock:
             primary = mock.post("https://primary.test/v1/chat/completions").mock(OPENAI_503)
             mock.post("https://backup.test/v1/messages").mock(CLAUDE_OK)
             answer = await llm.complete("hello")
@@ -98,7 +98,7 @@ CORE_CALL = """
         print(answer.text, answer.provider, answer.fallback, primary.call_count, len(clock.sleeps))
 
     asyncio.run(main())
-    print("engine loaded:", sorted(m for m in sys.modules if m in ("pydantic", "harness._scenario")))
+    print("engine loaded:", sorted(m for m in sys.modules if m in ("pydantic", "harness.scenario.model")))
 """
 
 

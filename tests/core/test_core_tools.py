@@ -203,7 +203,7 @@ async def test_sql_tool_retries_a_locked_database(database: Path) -> None:
 
 
 async def test_http_tool_translates_errors_and_retries_gets() -> None:
-    with respx.mock(assert_all_called=True) as mock, VirtualClockContext():
+    with respx.mock(using="httpx", assert_all_called=True) as mock, VirtualClockContext():
         route = mock.get("https://tools.test/weather")
         route.side_effect = [
             httpx.Response(503, json={"error": {"message": "busy"}}),

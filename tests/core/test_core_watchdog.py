@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -41,6 +42,28 @@ async def test_each_attempt_stops_at_its_own_limit_whatever_the_order_they_start
         labelled("instant", limit=5.0, work=0.0),
     )
     assert finished == ["instant done", "short timed out", "medium timed out", "long done"]
+
+
+async def test_attempts_expiring_together_are_cancelled_earliest_deadline_first() -> None:
+    # A busy loop lets many limits pass before the timer fires; the tasks then run their
+    # error handling in the order they were cancelled, so that order must be the deadlines'.
+    finished: list[float] = []
+
+    async def attempt(limit: float) -> None:
+        timer = start_attempt_timer(limit)
+        try:
+            await asyncio.sleep(5.0)
+        except asyncio.CancelledError:
+            assert timer.expired_here()
+            finished.append(timer.when)
+
+    limits = [0.01 + 0.001 * ((7 * n) % 40) for n in range(40)]  # shuffled, all distinct
+    tasks = [asyncio.create_task(attempt(limit)) for limit in limits]
+    await asyncio.sleep(0)  # every attempt has started its timer
+    time.sleep(0.1)  # noqa: ASYNC251 - block the loop: every limit passes before the timer fires
+    await asyncio.gather(*tasks)
+    assert len(finished) == len(limits)
+    assert finished == sorted(finished)
 
 
 async def test_a_finished_attempt_never_cancels_its_task_later() -> None:
