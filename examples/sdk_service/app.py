@@ -8,7 +8,7 @@ default retries (2, honouring ``Retry-After``), and on any exception one call to
     OPENAI_MODEL (gpt-4o-mini), ANTHROPIC_MODEL (claude-3-5-haiku-latest)
 
 The harness starts it as a ``command`` target and points those variables at its fake vendors
-(``scenarios/sdk_service_outage.yaml``)::
+(``scenarios/own_service/chaos_sdk_service_outage.yaml``)::
 
     uvicorn examples.sdk_service.app:app --port 8000
 """
