@@ -23,6 +23,7 @@ from harness._errors import InfrastructureError
 
 from ._api import ToxiproxyApi
 from ._http import HttpServer
+from ._loop import new_event_loop
 from ._registry import ProxyCollection
 
 __all__ = ["EmbeddedToxiproxy", "ToxiproxyServer", "serve"]
@@ -176,7 +177,7 @@ class EmbeddedToxiproxy:
         return self
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         try:
             try:
@@ -243,7 +244,8 @@ def serve(
     Prints ``toxiproxy listening on http://HOST:PORT`` (flushed) once it accepts requests.
     Raises :class:`~harness._errors.InfrastructureError` if it cannot listen.
     """
-    asyncio.run(_serve(host, port, config_path))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(_serve(host, port, config_path))
 
 
 async def _serve(host: str, port: int, config_path: str | Path | None) -> None:
