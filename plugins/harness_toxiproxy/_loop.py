@@ -25,9 +25,7 @@ if hasattr(selectors, "EpollSelector"):
     class PreciseEpollSelector(selectors.EpollSelector):
         """``EpollSelector`` with microsecond timeouts (Linux)."""
 
-        def select(
-            self, timeout: float | None = None
-        ) -> list[tuple[selectors.SelectorKey, int]]:
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
             if timeout is not None and timeout > 0:
                 fd = self.fileno()
                 if fd < _FD_SETSIZE:

@@ -81,9 +81,9 @@ class ProxyCollection:
                 return [], MISSING_FIELD.join(f"upstream at proxy {index}")
         done: list[Proxy] = []
         for entry in entries:
-            proxy = self.new_proxy(entry["name"], entry["listen"], entry["upstream"])
             enabled = True if entry["enabled"] is None else bool(entry["enabled"])
             try:
+                proxy = self.new_proxy(entry["name"], entry["listen"], entry["upstream"])
                 done.append(await self.add_or_replace(proxy, enabled))
             except Exception as exc:  # Go turns any error into the answer
                 return done, as_api_error(exc)
