@@ -29,6 +29,7 @@ from ._addr import (
 from ._addr import resolve_tcp_addr as _resolve
 from ._apierrors import ApiError
 from ._connection import Connection
+from ._hosts import HostCache
 from ._toxic_collection import ToxicCollection
 
 __all__ = ["Proxy", "check_listen"]
@@ -52,10 +53,16 @@ class Proxy:
     """One named proxy (``listen`` -> ``upstream``)."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, name: str, listen: str, upstream: str
+        self,
+        loop: asyncio.AbstractEventLoop,
+        name: str,
+        listen: str,
+        upstream: str,
+        hosts: HostCache | None = None,
     ) -> None:
         check_listen(listen)
         self.loop = loop
+        self.hosts = hosts if hosts is not None else HostCache(loop)
         self.name = name
         self.listen = listen
         self.upstream = upstream
@@ -97,6 +104,16 @@ class Proxy:
             raise
         self.listen = bound
         self.enabled = True
+        self._warm_upstream()
+
+    def _warm_upstream(self) -> None:
+        """Look the upstream host up now, so the first connection does not wait for it."""
+        try:
+            host, _ = split_host_port(self.upstream)
+        except AddrError:
+            return  # each connection will fail to dial it, as in Go
+        if host:
+            self.hosts.warm(host)
 
     def stop(self) -> None:
         """Close the listener and drop every connection (no-op when disabled)."""
