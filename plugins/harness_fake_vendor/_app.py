@@ -84,6 +84,11 @@ is ~3,000 tokens; building its stream events takes ~20 ms, about what the loop m
 
 _T = TypeVar("_T")
 
+_YIELD_EVERY = 64
+"""A stream lets other requests run every this many events (uvicorn's ``send`` only waits
+when the socket's buffer is full, so a fast reader would otherwise get the whole stream in
+one go while every other connection waits)."""
+
 # what a fault pause ended with
 _ELAPSED, _STOPPING, _GONE = "elapsed", "stopping", "gone"
 
@@ -583,6 +588,7 @@ class VendorApp:
         )
         events = answer.events
         delay = self.config.stream_chunk_delay
+        transport = current_transport()
         if plan is None:
             for index, event in enumerate(events):
                 if delay and index:
@@ -590,6 +596,11 @@ class VendorApp:
                     if ended != _ELAPSED:
                         await self._stop_stream(ended, receive, send, watch)
                         return
+                elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # a long stream must not hold the loop
+                if transport is not None and transport.is_closing():
+                    await watch.wait()  # the client left mid-stream: stop writing
+                    return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
@@ -609,6 +620,11 @@ class VendorApp:
                 if ended != _ELAPSED:
                     await self._stop_stream(ended, receive, send, watch)
                     return
+            elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+            if transport is not None and transport.is_closing():
+                await watch.wait()
+                return
             if index in malformed:
                 await send(
                     {"type": "http.response.body", "body": malformed_event, "more_body": True}

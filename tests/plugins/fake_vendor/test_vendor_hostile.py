@@ -234,3 +234,28 @@ def test_cli_reports_a_bad_option_with_exit_2(capsys: pytest.CaptureFixture[str]
     assert "Traceback" not in err
     assert "error: unknown fake vendor option(s) 'bogus'" in err
     assert "error: fake vendor host must be a loopback address (127.0.0.1, ::1 or localhost)" in err
+
+
+def test_a_client_leaving_a_long_stream_stops_the_writes(
+    small: FakeVendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failed before: the rest of the stream went to the dead socket in one go, each write
+    logging asyncio's "socket.send() raised exception." while every other request waited."""
+    with FakeVendor() as vendor:
+        body = json.dumps(chat_body("word " * 50_000, stream=True)).encode()
+        with socket.create_connection((vendor.host, vendor.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+        with httpx.Client(base_url=vendor.url, timeout=5, trust_env=False) as other:
+            assert other.get("/_harness/health").status_code == 200
+            time.sleep(0.3)  # what the old loop wrote meanwhile, it logged
+            assert other.get("/_harness/counters").json()["responses_by_status"] == {"200": 1}
+    noisy = [r for r in caplog.records if "socket.send() raised exception" in r.getMessage()]
+    assert noisy == []
