@@ -96,9 +96,13 @@ class ClientWatch:
         while (await self._receive())["type"] != "http.disconnect":
             pass
 
-    @property
     def gone(self) -> bool:
-        return self._task is not None and self._task.done() and not self._task.cancelled()
+        """Whether the client has disconnected (its answer cannot land)."""
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            return True
+        transport = _TRANSPORT.get()
+        return transport is not None and transport.is_closing()
 
     async def wait(self, within: float = 5.0) -> None:
         """Wait until the server reports the connection gone, so the app can return quietly.
@@ -113,11 +117,3 @@ class ClientWatch:
     def close(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-
-
-def client_gone(watch: ClientWatch) -> bool:
-    """Whether the client of the running request has disconnected (its answer cannot land)."""
-    if watch.gone:
-        return True
-    transport = _TRANSPORT.get()
-    return transport is not None and transport.is_closing()
