@@ -200,10 +200,11 @@ class VendorApp:
             closing.set_result(None)
 
     def close(self) -> None:
-        """Let the worker threads go (a computation under way finishes on its own)."""
+        """End the worker threads (after the server stopped: waits for an answer being built,
+        at most what one ``max_body_bytes`` request costs, so no thread outlives the server)."""
         workers, self._workers = self._workers, None
         if workers is not None:
-            workers.shutdown(wait=False, cancel_futures=True)
+            workers.shutdown(wait=True, cancel_futures=True)
 
     def _closing_future(self) -> asyncio.Future[None]:
         if self._closing is None:
