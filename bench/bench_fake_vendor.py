@@ -25,7 +25,15 @@ uses it. On a 2-core machine both processes share caches, interrupts and the ker
 absolute numbers are only indicative; the ratios, measured in the same conditions, are the
 result. Rounds interleave the servers so that drift hits them alike.
 
-Run: ``.venv/bin/python bench/bench_fake_vendor.py`` (about 35 s). Exit status 1 when a ratio
+**Big prompts and the event loop** (``--big-prompts`` runs only this, about 20 s): while one
+client sends 1 MiB prompts back to back (streaming and not, alternating), another asks
+``GET /_harness/health`` every 20 ms; the health latency shows how long the event loop was
+held. Side by side: the shipped vendor (a body over 16 KiB is parsed and answered in a worker
+thread) and the same vendor with that threshold set out of reach (everything on the loop, as
+before). Then a 50 MB prompt, over the 4 MiB ``max_body_bytes``: how long until its 413, and
+the health latency meanwhile.
+
+Run: ``.venv/bin/python bench/bench_fake_vendor.py`` (about 55 s). Exit status 1 when a ratio
 falls below the 0.7 target.
 """
 
@@ -152,11 +160,185 @@ def serve_starlette(cpu: int | None) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_vendor(cpu: int | None) -> None:
+def serve_vendor(cpu: int | None, *, inline: bool = False) -> None:
     from harness_fake_vendor import serve
 
+    if inline:  # every answer built on the event loop, however large the request (before)
+        import harness_fake_vendor._app as app
+
+        app.OFFLOAD_BYTES = 1 << 62
     _pin(cpu)
     serve(port=0, seed=1)
+
+
+# --- big prompts -------------------------------------------------------------------------------
+
+BIG_PROMPT_WORDS = (1 << 20) // 5  # "word " x this: a 1 MiB prompt
+PROBE_EVERY_S = 0.02
+BIG_ROUND_S = 6.0
+
+
+def _http_request(port: int, method: str, path: str, body: bytes = b"") -> bytes:
+    return (
+        f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+        "authorization: Bearer sk-bench\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+class _Reader:
+    """Buffered reads from a blocking socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("closed mid-answer")
+        self.buf += chunk
+
+    def until(self, marker: bytes) -> bytes:
+        while (at := self.buf.find(marker)) < 0:
+            self._fill()
+        out = bytes(self.buf[: at + len(marker)])
+        del self.buf[: at + len(marker)]
+        return out
+
+    def skip(self, size: int) -> None:
+        while len(self.buf) < size:
+            size -= len(self.buf)
+            self.buf.clear()
+            self._fill()
+        del self.buf[:size]
+
+
+def _read_answer(reader: _Reader) -> int:
+    """Read one HTTP answer (content-length or chunked); return its status."""
+    head = reader.until(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        while (size := int(reader.until(b"\r\n").split(b";")[0], 16)) > 0:
+            reader.skip(size + 2)
+        reader.until(b"\r\n")  # no trailers: the empty line
+        return status
+    marker = lower.find(b"content-length:")
+    reader.skip(int(head[marker + 15 : head.find(b"\r\n", marker)]) if marker >= 0 else 0)
+    return status
+
+
+def _probe_health(port: int, stop: Any, latencies: list[float]) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        request = _http_request(port, "GET", "/_harness/health")
+        reader = _Reader(sock)
+        while not stop.is_set():
+            started = time.perf_counter()
+            sock.sendall(request)
+            _read_answer(reader)
+            latencies.append(time.perf_counter() - started)
+            time.sleep(PROBE_EVERY_S)
+
+
+def big_prompt_round(port: int) -> dict[str, Any]:
+    """Health latency (ms) while 1 MiB prompts are answered back to back."""
+    import threading
+
+    prompt = "word " * BIG_PROMPT_WORDS
+    bodies = [
+        json.dumps(
+            {
+                "model": "gpt-4o-mini",
+                "stream": stream,
+                "messages": [{"role": "user", "content": prompt}],
+            }
+        ).encode()
+        for stream in (False, True)
+    ]
+    stop = threading.Event()
+    latencies: list[float] = []
+    prober = threading.Thread(target=_probe_health, args=(port, stop, latencies))
+    answered = 0
+    started = time.perf_counter()
+    prober.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            reader = _Reader(sock)
+            while time.perf_counter() - started < BIG_ROUND_S:
+                sock.sendall(
+                    _http_request(port, "POST", "/v1/chat/completions", bodies[answered % 2])
+                )
+                if _read_answer(reader) != 200:
+                    raise SystemExit("a big prompt was not answered 200")
+                answered += 1
+    finally:
+        stop.set()
+        prober.join()
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "prompts": answered,
+        "probes": len(ms),
+        "p50": statistics.median(ms),
+        "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+        "max": ms[-1],
+    }
+
+
+def huge_prompt(port: int) -> dict[str, float]:
+    """A 50 MB prompt: seconds to its answer, and the worst health latency meanwhile (ms)."""
+    import threading
+
+    body = json.dumps(
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "word " * 10_000_000}]}
+    ).encode()
+    stop = threading.Event()
+    latencies: list[float] = []
+    prober = threading.Thread(target=_probe_health, args=(port, stop, latencies))
+    prober.start()
+    try:
+        started = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(_http_request(port, "POST", "/v1/chat/completions", body))
+            status = _read_answer(_Reader(sock))
+        seconds = time.perf_counter() - started
+    finally:
+        stop.set()
+        prober.join()
+    return {"status": status, "seconds": seconds, "health_max": max(latencies) * 1000}
+
+
+def big_prompts_section() -> None:
+    print(
+        f"\nbig prompts: 1 MiB prompts back to back for {BIG_ROUND_S:g}s (streaming and not, "
+        f"alternating) while GET /_harness/health is asked every {PROBE_EVERY_S * 1000:g} ms"
+    )
+    print(f"{'server':<34}{'prompts':>8}{'probes':>8}{'health p50':>12}{'p99':>10}{'max':>10}")
+    servers = {
+        "shipped (large bodies off the loop)": "vendor",
+        "all on the loop (before)": "vendor-inline",
+    }
+    for label, mode in servers.items():
+        server = Server(mode, None)
+        try:
+            row = big_prompt_round(server.port)
+        finally:
+            server.stop()
+        print(
+            f"{label:<34}{row['prompts']:>8}{row['probes']:>8}{row['p50']:>10.1f}ms"
+            f"{row['p99']:>8.1f}ms{row['max']:>8.1f}ms"
+        )
+    server = Server("vendor", None)
+    try:
+        huge = huge_prompt(server.port)
+    finally:
+        server.stop()
+    print(
+        f"50 MB prompt (over the 4 MiB limit): HTTP {huge['status']:.0f} after "
+        f"{huge['seconds'] * 1000:.0f} ms; worst health latency meanwhile "
+        f"{huge['health_max']:.1f} ms"
+    )
 
 
 # --- load generator process --------------------------------------------------------------------
@@ -322,12 +504,14 @@ def main() -> int:
         f"target: vendor >= {TARGET_RATIO} x bare (per server CPU-second) -> "
         f"{'FAIL' if failed else 'ok'}"
     )
+    big_prompts_section()
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", choices=["bare", "vendor", "starlette"])
+    parser.add_argument("--serve", choices=["bare", "vendor", "vendor-inline", "starlette"])
+    parser.add_argument("--big-prompts", action="store_true", help="only the big-prompt section")
     parser.add_argument("--load", type=int, metavar="PORT")
     parser.add_argument("--duration", type=float, default=WINDOW_S)
     parser.add_argument("--cpu", type=int)
@@ -336,9 +520,13 @@ if __name__ == "__main__":
         serve_bare(options.cpu)
     elif options.serve == "vendor":
         serve_vendor(options.cpu)
+    elif options.serve == "vendor-inline":
+        serve_vendor(options.cpu, inline=True)
     elif options.serve == "starlette":
         serve_starlette(options.cpu)
     elif options.load:
         run_load(options.load, options.duration, CONNECTIONS, options.cpu)
+    elif options.big_prompts:
+        big_prompts_section()
     else:
         sys.exit(main())

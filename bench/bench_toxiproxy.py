@@ -1,6 +1,8 @@
-"""Benchmark: the embedded Toxiproxy (no toxics) against a direct connection.
+"""Benchmark: the embedded Toxiproxy (no toxics) against a direct connection, and how exactly
+its latency toxic keeps its setting.
 
-Run: ``.venv/bin/python bench/bench_toxiproxy.py`` (about 30 s).
+Run: ``.venv/bin/python bench/bench_toxiproxy.py`` (about 80 s), or with ``--latency-only``
+for the latency toxic accuracy section alone (about 50 s).
 
 What it measures, honestly:
 
@@ -17,6 +19,17 @@ What it measures, honestly:
   machine is.
 * **Bulk transfer**: a sender process writes 1 GiB as fast as it can, a receiver process
   reads it, through the proxy (and directly, for reference).
+
+* **Latency toxic accuracy**: a 4-byte echo round trip through a ``latency`` toxic of 0, 10,
+  50 and 100 ms on a keep-alive connection, minus the setting, p50 and p99 (and the minimum:
+  the toxic must never be early). Three targets take turns, one round trip each, so load
+  changes hit all three alike: the shipped server (its own loop with microsecond timer
+  waits), the same server on asyncio's stock loop (timers rounded up to the millisecond by
+  ``epoll_wait``: how it was before) and a **floor**: an echo server that itself sleeps the
+  setting in a thread (``time.sleep``) before answering, i.e. what any process on this
+  machine pays to sleep and wake up. Then the unloaded added latency with no toxic: a new
+  connection per request (connect, write, read, close, as Toxiproxy's client tests do),
+  direct and through each proxy.
 
 On a 2-core machine the proxy competes with uvicorn and the load generator for CPU, so when
 the cores are busy (other jobs included) the requests/s ratio shows the proxy's CPU cost and
@@ -42,7 +55,10 @@ ROUND_SECONDS = 1.5
 ROUNDS = 6
 SEQUENTIAL_REQUESTS = 2000
 BULK_BYTES = 1 << 30
-TARGETS = {"rps_ratio": 0.9, "added_median_ms": 1.0, "bulk_mb_s": 400.0}
+TARGETS = {"rps_ratio": 0.9, "added_median_ms": 1.0, "bulk_mb_s": 400.0, "latency_p99_ms": 2.0}
+LATENCIES_MS = (0, 10, 50, 100)
+ACCURACY_TRIPS = 100
+UNLOADED_TRIPS = 300
 
 
 # ----------------------------------------------------------------------------- servers
@@ -73,15 +89,38 @@ def _run_uvicorn(port_queue: Any) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _run_proxy(port_queue: Any) -> None:
+def _run_proxy(port_queue: Any, stock_loop: bool = False) -> None:
+    """The server as ``harness toxiproxy serve`` runs it (or on asyncio's stock loop)."""
     from harness_toxiproxy import ToxiproxyServer
+    from harness_toxiproxy._loop import new_event_loop
 
     async def main() -> None:
         async with ToxiproxyServer("127.0.0.1", 0) as server:
             port_queue.put(server.port)
             await asyncio.Event().wait()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=None if stock_loop else new_event_loop) as runner:
+        runner.run(main())
+
+
+def _run_echo(port_queue: Any, sleep_ms: Any = None) -> None:
+    """A threaded echo server; with ``sleep_ms`` (a shared value) it sleeps that long first."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    port_queue.put(listener.getsockname()[1])
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while data := conn.recv(65536):
+                if sleep_ms is not None and sleep_ms.value:
+                    time.sleep(sleep_ms.value / 1000)
+                conn.sendall(data)
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
 def _run_bulk_sender(port_queue: Any, total: int) -> None:
@@ -185,6 +224,152 @@ def _load_worker(port: int, connections: int, seconds: float, result_queue: Any)
     result_queue.put((count / elapsed, statistics.median(latencies), p99, cpu))
 
 
+# ----------------------------------------------------------------------------- latency accuracy
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _round_trip(sock: socket.socket) -> float:
+    start = time.perf_counter()
+    sock.sendall(b"omg\n")
+    got = 0
+    while got < 4:
+        got += len(sock.recv(64))
+    return time.perf_counter() - start
+
+
+def _fresh_round_trip(port: int) -> float:
+    start = time.perf_counter()
+    with _connect(port) as sock:
+        sock.sendall(b"omg\n")
+        got = 0
+        while got < 4:
+            got += len(sock.recv(64))
+    return time.perf_counter() - start
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+@dataclass
+class Accuracy:
+    """Round trip minus the setting, in ms, per target and setting."""
+
+    errors: dict[str, dict[int, list[float]]]
+    unloaded: dict[str, list[float]]
+
+
+def _latency_accuracy(ctx: Any) -> Accuracy:
+    from harness_toxiproxy import ToxiproxyClient
+
+    procs = []
+    try:
+        echo_proc, echo_port = _start(ctx, _run_echo)
+        procs.append(echo_proc)
+        floor_sleep = ctx.Value("i", 0)
+        floor_proc, floor_port = _start(ctx, _run_echo, floor_sleep)
+        procs.append(floor_proc)
+        proxy_ports: dict[str, int] = {}
+        by_name_ports: dict[str, int] = {}
+        clients: dict[str, Any] = {}
+        for name, stock in (("shipped", False), ("stock loop", True)):
+            proc, api_port = _start(ctx, _run_proxy, stock)
+            procs.append(proc)
+            clients[name] = ToxiproxyClient(f"http://127.0.0.1:{api_port}")
+            proxy = clients[name].create_proxy("echo", f"127.0.0.1:{echo_port}")
+            proxy_ports[name] = proxy.listen_port
+            # Toxiproxy's own client tests name their upstreams "localhost:PORT"
+            by_name = clients[name].create_proxy("echo_by_name", f"localhost:{echo_port}")
+            by_name_ports[f"{name}, upstream localhost"] = by_name.listen_port
+        for port in (echo_port, floor_port, *proxy_ports.values(), *by_name_ports.values()):
+            _wait_port(port)
+
+        errors: dict[str, dict[int, list[float]]] = {
+            "floor": {},
+            **{name: {} for name in proxy_ports},
+        }
+        for latency in LATENCIES_MS:
+            floor_sleep.value = latency
+            for client in clients.values():
+                if latency:
+                    client.add_toxic("echo", "latency", attributes={"latency": latency})
+            socks = {"floor": _connect(floor_port)}
+            socks.update({name: _connect(port) for name, port in proxy_ports.items()})
+            for name in socks:
+                errors[name][latency] = []
+            try:
+                _round_trip(socks["floor"])  # the first sleep of a new thread, not measured
+                for _ in range(ACCURACY_TRIPS):
+                    for name, sock in socks.items():
+                        errors[name][latency].append(_round_trip(sock) * 1000 - latency)
+            finally:
+                for sock in socks.values():
+                    sock.close()
+            for client in clients.values():
+                if latency:
+                    client.remove_toxic("echo", "latency_downstream")
+            print(f"  latency {latency} ms done", flush=True)
+
+        targets = {"direct": echo_port, **proxy_ports, **by_name_ports}
+        unloaded: dict[str, list[float]] = {name: [] for name in targets}
+        for _ in range(UNLOADED_TRIPS):
+            for name, port in targets.items():
+                unloaded[name].append(_fresh_round_trip(port) * 1000)
+        for client in clients.values():
+            client.delete_proxy("echo")
+            client.delete_proxy("echo_by_name")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join(5)
+    return Accuracy(errors, unloaded)
+
+
+def _print_accuracy(result: Accuracy) -> bool:
+    names = list(result.errors)
+    print()
+    print(
+        f"latency toxic accuracy: round trip minus the setting, ms ({ACCURACY_TRIPS} round "
+        f"trips per setting and target, one keep-alive connection each, taking turns)"
+    )
+    header = "".join(f"{name + ' p50/p99/min':>26}" for name in names)
+    print(f"{'setting':>8}{header}")
+    worst = 0.0
+    early = False
+    for latency in LATENCIES_MS:
+        cells = []
+        for name in names:
+            values = result.errors[name][latency]
+            p50, p99, low = statistics.median(values), _quantile(values, 0.99), min(values)
+            cells.append(f"{p50:+8.3f}{p99:+9.3f}{low:+9.3f}")
+            if name == "shipped":
+                worst = max(worst, abs(p99))
+                early = early or low < 0
+        print(f"{latency:>6}ms" + "".join(f"{cell:>26}" for cell in cells))
+    print()
+    print(
+        f"unloaded, no toxic: a new connection per request (connect, write, read, close), "
+        f"{UNLOADED_TRIPS} each, ms"
+    )
+    direct = statistics.median(result.unloaded["direct"])
+    for name, values in result.unloaded.items():
+        p50, p99 = statistics.median(values), _quantile(values, 0.99)
+        added = "" if name == "direct" else f"   added p50 {p50 - direct:+.3f}"
+        print(f"  {name:30} p50 {p50:7.3f}  p99 {p99:7.3f}{added}")
+    ok = worst <= TARGETS["latency_p99_ms"] and not early
+    print()
+    print(
+        f"  latency toxic p99 error within +/-{TARGETS['latency_p99_ms']:.0f} ms and never "
+        f"early (shipped): worst p99 {worst:.3f} ms, "
+        f"{'an early round trip!' if early else 'none early'} {'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
 # ----------------------------------------------------------------------------- driver
 @dataclass
 class Round:
@@ -248,6 +433,11 @@ def main() -> int:
     from harness_toxiproxy import ToxiproxyClient
 
     ctx = mp.get_context("spawn")
+    if "--latency-only" in sys.argv[1:]:
+        print(f"cpus: {os.cpu_count()}  load average before: {_load_average()}", flush=True)
+        _print_accuracy(_latency_accuracy(ctx))
+        print(f"load average after: {_load_average()}")
+        return 0
     procs = []
     try:
         uvicorn_proc, app_port = _start(ctx, _run_uvicorn)
@@ -363,6 +553,9 @@ def main() -> int:
         f"  bulk through the proxy >= {TARGETS['bulk_mb_s']:.0f} MB/s: "
         f"{bulk['proxy']:.0f} MB/s {verdict(ok_bulk)}"
     )
+    print(f"\nlatency toxic accuracy (load average now: {_load_average()}) ...", flush=True)
+    _print_accuracy(_latency_accuracy(ctx))
+    print(f"load average after: {_load_average()}")
     return 0
 
 

@@ -18,7 +18,7 @@ import sys
 from importlib import metadata
 
 DISTRIBUTION = "genai-chaos-harness"
-EXIT_INFRA = 3  # harness._errors.EXIT_INFRA, not imported: this module must need nothing
+EXIT_INFRA = 3  # harness.errors.EXIT_INFRA, not imported: this module must need nothing
 
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")

@@ -41,6 +41,7 @@ from harness.plugin.httpfaults import (
     StreamPlacement,
     TerminalFault,
 )
+from harness.plugin.net import is_loopback_host, loopback_problem
 from harness.plugin.process import ChildProcess, start_server
 from harness.plugin.types import AppliedFault, Endpoint, FaultBackend, Reporter, RunContext
 from harness.report.files import write_atomic
@@ -139,6 +140,8 @@ __all__ = [
     "format_metric_value",
     "hookimpl",
     "hookspec",
+    "is_loopback_host",
+    "loopback_problem",
     "metric_kind",
     "parse_duration",
     "parse_fault",

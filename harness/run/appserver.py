@@ -16,10 +16,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.errors import InfrastructureError, InputError
+from harness.plugin.net import loopback_problem
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A TCP socket bound to ``host:port``; a taken port is an :class:`InfrastructureError`."""
+    """A TCP socket bound to ``host:port``; a taken port is an :class:`InfrastructureError`, a
+    host off this machine an :class:`InputError` (the one loopback rule,
+    :mod:`harness.plugin.net`)."""
+    problem = loopback_problem("the host to bind", host)
+    if problem is not None:
+        raise InputError(problem)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

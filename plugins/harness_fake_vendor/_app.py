@@ -7,6 +7,13 @@ Vendor routes (``/v1`` may be left out of any of them):
 - ``GET /v1/models`` (Anthropic's shape when the request has ``anthropic-version``).
 
 The control API lives under ``/_harness/`` (see :mod:`harness_fake_vendor._control_api`).
+
+Hostile input never reaches a 500: a body over ``max_body_bytes`` is answered 413 in the
+vendor's error format; JSON too deeply nested for Python's parser is "not JSON" (400); the
+answer to a request larger than :data:`OFFLOAD_BYTES` (parsing it, building its text and
+stream events) is computed in a worker thread, so one huge prompt cannot stall the event loop
+that serves every other request. A client that disconnects before its answer is counted as
+aborted, not under the status it would have got.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.plugin import (
     ConnectionResetFault,
@@ -34,6 +43,8 @@ from harness.plugin.wire.common import (
 from harness.plugin.wire.errors import error_response, fault_response, retry_after_headers
 from harness.plugin.wire.text import complete, prompt_tokens
 from harness_fake_vendor._asgi import (
+    BodyTooLarge,
+    ClientGone,
     Receive,
     Scope,
     Send,
@@ -44,12 +55,12 @@ from harness_fake_vendor._asgi import (
 )
 from harness_fake_vendor._config import VendorConfig
 from harness_fake_vendor._conn import (
+    ClientWatch,
     close_connection,
     current_transport,
     reset_connection,
-    wait_disconnect,
 )
-from harness_fake_vendor._control_api import ControlApi
+from harness_fake_vendor._control_api import ControlApi, too_large
 from harness_fake_vendor._state import Counters, FaultBook, Plan, RateLimiter, Window
 
 CONTROL_PREFIX = "/_harness"
@@ -65,6 +76,20 @@ _INVALID_JSON = object()
 _OPENAI_RID = openai.REQUEST_ID_HEADER
 _ANTHROPIC_RID = anthropic.REQUEST_ID_HEADER
 _JSON = json.JSONDecoder()
+
+OFFLOAD_BYTES = 16 * 1024
+"""Requests with a larger body are parsed and answered in a worker thread (a 16 KiB prompt
+is ~3,000 tokens; building its stream events takes ~20 ms, about what the loop may lose)."""
+
+_T = TypeVar("_T")
+
+_YIELD_EVERY = 64
+"""A stream lets other requests run every this many events (uvicorn's ``send`` only waits
+when the socket's buffer is full, so a fast reader would otherwise get the whole stream in
+one go while every other connection waits)."""
+
+# what a fault pause ended with
+_ELAPSED, _STOPPING, _GONE = "elapsed", "stopping", "gone"
 
 
 @dataclass(slots=True)
@@ -127,7 +152,7 @@ def _parse(scope: Scope, body: bytes) -> VendorRequest:
         try:
             # decode first: json.loads(bytes) spends time sniffing the encoding
             payload = _JSON.decode(body.decode())
-        except ValueError:  # UnicodeDecodeError is a ValueError too
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
             payload = _INVALID_JSON
         if isinstance(payload, dict):
             raw_model = payload.get("model")
@@ -160,8 +185,9 @@ class VendorApp:
             enforce=config.enforce_rate_limit,
         )
         self.control = ControlApi(self.faults, self.counters, self.limiter)
-        self._closing: asyncio.Event | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._limit_text = str(config.rate_limit_requests)
+        self._workers: ThreadPoolExecutor | None = None
 
     def begin_serving(self) -> None:
         """Forget a previous run's shutdown (the app may be served again after a stop)."""
@@ -169,29 +195,57 @@ class VendorApp:
 
     def begin_shutdown(self) -> None:
         """Cut short every fault pause (called on the server loop when it starts stopping)."""
-        if self._closing is None:
-            self._closing = asyncio.Event()
-        self._closing.set()
+        closing = self._closing_future()
+        if not closing.done():
+            closing.set_result(None)
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep ``seconds``; False if the server started stopping meanwhile."""
+    def close(self) -> None:
+        """End the worker threads (after the server stopped: waits for an answer being built,
+        at most what one ``max_body_bytes`` request costs, so no thread outlives the server)."""
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown(wait=True, cancel_futures=True)
+
+    def _closing_future(self) -> asyncio.Future[None]:
         if self._closing is None:
-            self._closing = asyncio.Event()
-        if self._closing.is_set():
-            return False
+            self._closing = asyncio.get_running_loop().create_future()
+        return self._closing
+
+    async def _pause(self, seconds: float, watch: ClientWatch) -> str:
+        """Sleep ``seconds``; ends early if the server starts stopping or the client goes."""
+        closing = self._closing_future()
+        if closing.done():
+            return _STOPPING
+        gone = watch.future()
+        done, _ = await asyncio.wait(
+            (closing, gone), timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        if gone in done:
+            return _GONE
+        return _STOPPING if closing in done else _ELAPSED
+
+    async def _offload(self, work: Callable[..., _T], *args: Any) -> _T:
+        """``work(*args)`` in a worker thread (for a request over :data:`OFFLOAD_BYTES`)."""
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(4, thread_name_prefix="fake-vendor-work")
         try:
-            async with asyncio.timeout(seconds):
-                await self._closing.wait()
-        except TimeoutError:
-            return True
-        return False
+            future = asyncio.get_running_loop().run_in_executor(self._workers, work, *args)
+        except RuntimeError:  # the workers were let go: the server is stopping
+            return work(*args)
+        return await future
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
         if path.startswith(CONTROL_PREFIX):
-            body = await read_body(receive)
+            try:
+                body = await read_body(receive, self.config.max_body_bytes)
+            except ClientGone:
+                return
+            except BodyTooLarge as exc:
+                await send_response(send, too_large(exc.size, exc.limit))
+                return
             await send_response(send, self.control.handle(scope["method"], path, body))
             return
         await self._vendor(scope, receive, send)
@@ -199,37 +253,90 @@ class VendorApp:
     # --- vendor side -------------------------------------------------------------------------
 
     async def _vendor(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = _parse(scope, await read_body(receive))
+        try:
+            body = await read_body(receive, self.config.max_body_bytes)
+        except ClientGone:
+            self.counters.request(_route(scope["path"]))
+            self.counters.aborted()
+            return
+        except BodyTooLarge as exc:
+            await self._too_large(scope, send, exc)
+            return
+        size = len(body)
+        large = size > OFFLOAD_BYTES  # (tested inline: the small request is the hot path)
+        request = await self._offload(_parse, scope, body) if large else _parse(scope, body)
         self.counters.request(request.route)
         api, model = request.api, request.model
         plan = self.faults.plan(request.path, model, request.streaming)
         window = self.limiter.take()
-        if plan is not None:
-            self.counters.fired(plan.fired)
-            if plan.delay > 0 and not await self._pause(plan.delay):
-                await self._cut(receive, send)
-                return
-            terminal = plan.terminal
-            if isinstance(terminal, ConnectionResetFault):
-                await self._reset(receive, send)
-                return
-            if isinstance(terminal, HttpStatusFault):
-                answer = fault_response(terminal, api, model=model)
-                answer = self._with_limits(api, answer, window, 0, rate_limited=terminal)
-                self.counters.answered(answer.status)
-                await send_response(send, answer)
-                return
-            if isinstance(terminal, EmptyResponseFault):
-                await self._empty(api, send, window, request.streaming)
-                return
+        watch = ClientWatch(receive)
+        try:
+            if plan is not None:
+                self.counters.fired(plan.fired)
+                if plan.delay > 0:
+                    ended = await self._pause(plan.delay, watch)
+                    if ended != _ELAPSED:
+                        await self._interrupted(ended, receive, send, watch)
+                        return
+                terminal = plan.terminal
+                if isinstance(terminal, ConnectionResetFault):
+                    await self._reset(receive, send, watch)
+                    return
+                if isinstance(terminal, HttpStatusFault):
+                    answer = fault_response(terminal, api, model=model)
+                    answer = self._with_limits(api, answer, window, 0, rate_limited=terminal)
+                    await self._send_answer(send, answer, watch)
+                    return
+                if isinstance(terminal, EmptyResponseFault):
+                    await self._empty(api, send, window, request.streaming, watch)
+                    return
 
-        result = self._answer(request, window)
-        if isinstance(result, StreamAnswer):
-            self.counters.answered(200)
-            await self._stream(result, plan, receive, send)
+            result = (
+                await self._offload(self._answer, request, window)
+                if large
+                else self._answer(request, window)
+            )
+            if isinstance(result, StreamAnswer):
+                if watch.gone():
+                    self.counters.aborted()
+                    return
+                self.counters.answered(200)
+                await self._stream(result, plan, receive, send, watch)
+                return
+            await self._send_answer(send, result, watch)
+        finally:
+            watch.close()
+
+    async def _send_answer(self, send: Send, answer: WireResponse, watch: ClientWatch) -> None:
+        """Send a complete answer and count it (as aborted if the client already left)."""
+        if watch.gone():
+            self.counters.aborted()
             return
-        self.counters.answered(result.status)
-        await send_response(send, result)
+        self.counters.answered(answer.status)
+        await send_response(send, answer)
+
+    async def _interrupted(
+        self, ended: str, receive: Receive, send: Send, watch: ClientWatch
+    ) -> None:
+        """A fault pause before the answer ended early: the client left, or the server stops."""
+        if ended == _GONE:
+            self.counters.aborted()
+            return
+        await self._cut(receive, send, watch)
+
+    async def _too_large(self, scope: Scope, send: Send, exc: BodyTooLarge) -> None:
+        """413 in the vendor's own error format (the body was never parsed)."""
+        route = _route(scope["path"])
+        api = _api_for(route, header_map(scope))
+        self.counters.request(route)
+        message = (
+            f"Request too large: the body is {exc.size} bytes, the limit is {exc.limit}."
+            if api == "openai"
+            else f"Request exceeds the maximum allowed number of bytes ({exc.limit})."
+        )
+        answer = error_response(api, 413, message=message)
+        self.counters.answered(413)
+        await send_response(send, answer)
 
     def _with_limits(
         self,
@@ -453,35 +560,49 @@ class VendorApp:
 
     # --- answers that bend HTTP --------------------------------------------------------------
 
-    async def _reset(self, receive: Receive, send: Send) -> None:
+    async def _reset(self, receive: Receive, send: Send, watch: ClientWatch) -> None:
         transport = current_transport()
         self.counters.answered("connection_reset")
         if transport is None:  # not under uvicorn (e.g. an in-memory ASGI client)
             await send_response(send, WireResponse(502, {"content-type": JSON_CONTENT_TYPE}, b""))
             return
         reset_connection(transport)
-        await wait_disconnect(receive)
+        await watch.wait()
 
-    async def _empty(self, api: Api, send: Send, window: Window, streaming: bool) -> None:
+    async def _empty(
+        self, api: Api, send: Send, window: Window, streaming: bool, watch: ClientWatch
+    ) -> None:
         content_type = SSE_CONTENT_TYPE if streaming else JSON_CONTENT_TYPE
         rid = new_id("req_", 32 if api == "openai" else 24)
         extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
         answer = WireResponse(200, {"content-type": content_type, **extra}, b"")
-        self.counters.answered(200)
-        await send_response(send, self._with_limits(api, answer, window, 0))
+        await self._send_answer(send, self._with_limits(api, answer, window, 0), watch)
 
     async def _stream(
-        self, answer: StreamAnswer, plan: Plan | None, receive: Receive, send: Send
+        self,
+        answer: StreamAnswer,
+        plan: Plan | None,
+        receive: Receive,
+        send: Send,
+        watch: ClientWatch,
     ) -> None:
         await send(
             {"type": "http.response.start", "status": 200, "headers": raw_headers(answer.headers)}
         )
         events = answer.events
         delay = self.config.stream_chunk_delay
+        transport = current_transport()
         if plan is None:
             for index, event in enumerate(events):
-                if delay and index and not await self._pause(delay):
-                    await self._cut(receive, send)
+                if delay and index:
+                    ended = await self._pause(delay, watch)
+                    if ended != _ELAPSED:
+                        await self._stop_stream(ended, receive, send, watch)
+                        return
+                elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # a long stream must not hold the loop
+                if transport is not None and transport.is_closing():
+                    await watch.wait()  # the client left mid-stream: stop writing
                     return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -490,29 +611,45 @@ class VendorApp:
         malformed_event = (
             openai.malformed_event() if answer.api == "openai" else anthropic.malformed_event()
         )
-        if plan.first_event_delay > 0 and not await self._pause(plan.first_event_delay):
-            await self._cut(receive, send)
-            return
+        if plan.first_event_delay > 0:
+            ended = await self._pause(plan.first_event_delay, watch)
+            if ended != _ELAPSED:
+                await self._stop_stream(ended, receive, send, watch)
+                return
         for index, event in enumerate(events):
             pause = stalls.get(index, delay if index else 0.0)
-            if pause > 0 and not await self._pause(pause):
-                await self._cut(receive, send)
+            if pause > 0:
+                ended = await self._pause(pause, watch)
+                if ended != _ELAPSED:
+                    await self._stop_stream(ended, receive, send, watch)
+                    return
+            elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+            if transport is not None and transport.is_closing():
+                await watch.wait()
                 return
             if index in malformed:
                 await send(
                     {"type": "http.response.body", "body": malformed_event, "more_body": True}
                 )
             if index == cut_at:
-                await self._cut(receive, send)
+                await self._cut(receive, send, watch)
                 return
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _cut(self, receive: Receive, send: Send) -> None:
+    async def _stop_stream(
+        self, ended: str, receive: Receive, send: Send, watch: ClientWatch
+    ) -> None:
+        """A pause inside a stream ended early: nothing more to send if the client left."""
+        if ended != _GONE:
+            await self._cut(receive, send, watch)
+
+    async def _cut(self, receive: Receive, send: Send, watch: ClientWatch) -> None:
         """Close the connection where the answer stands (no terminator, maybe no answer)."""
         transport = current_transport()
         if transport is None:  # not under uvicorn: end the body cleanly, still without terminator
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         close_connection(transport)
-        await wait_disconnect(receive)
+        await watch.wait()

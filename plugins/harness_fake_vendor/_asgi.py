@@ -15,16 +15,47 @@ Send = Callable[[Message], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
 
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body (empty if the client went away)."""
+class ClientGone(Exception):
+    """The client disconnected before its request was answered."""
+
+
+class BodyTooLarge(Exception):
+    """The request body is larger than the server accepts; ``size`` is how large it was."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"request body of {size} bytes is larger than {limit}")
+        self.size = size
+        self.limit = limit
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, at most ``limit`` bytes.
+
+    A larger body is read to its end and dropped, then :class:`BodyTooLarge` is raised: the
+    answer (413) can only reach a client that is done sending (one that is cut off while
+    writing sees a reset, not the answer). Raises :class:`ClientGone` if the client
+    disconnects first.
+    """
     message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
     body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
+    if not message.get("more_body", False) and len(body) <= limit:
         return body
     parts = [body]
+    size = len(body)
     while message.get("more_body", False):
         message = await receive()
-        parts.append(message.get("body", b""))
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            parts.append(chunk)
+        elif parts:
+            parts = []  # over the limit: keep reading, keep nothing
+    if size > limit:
+        raise BodyTooLarge(size, limit)
     return b"".join(parts)
 
 

@@ -72,13 +72,48 @@ def close_connection(transport: asyncio.Transport) -> None:
     transport.close()
 
 
-async def wait_disconnect(receive: Receive, within: float = 5.0) -> None:
-    """Wait until the server reports the connection gone, so the app can return quietly.
+class ClientWatch:
+    """Learns when the client of one request goes away, while the request waits.
 
-    Returning from the ASGI app before that makes uvicorn log "returned without completing
-    response" and answer 500 on a connection that is already closing.
+    One ``receive()`` call, started on first use and shared by every wait of the request:
+    once the body is read, uvicorn answers it only with ``http.disconnect`` (when the client
+    leaves, or when the answer is complete). :meth:`close` cancels it.
     """
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(within):
-            while (await receive())["type"] != "http.disconnect":
-                pass
+
+    __slots__ = ("_receive", "_task")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+
+    def future(self) -> asyncio.Future[None]:
+        """Done once the client is gone."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._until_disconnect())
+        return self._task
+
+    async def _until_disconnect(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
+    def gone(self) -> bool:
+        """Whether the client has disconnected (its answer cannot land)."""
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            return True
+        transport = _TRANSPORT.get()
+        return transport is not None and transport.is_closing()
+
+    async def wait(self, within: float = 5.0) -> None:
+        """Wait until the server reports the connection gone, so the app can return quietly.
+
+        Returning from the ASGI app before that makes uvicorn log "returned without completing
+        response" and answer 500 on a connection that is already closing.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await asyncio.shield(self.future())
+
+    def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()

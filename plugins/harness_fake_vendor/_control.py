@@ -86,7 +86,8 @@ class VendorControl:
         return int(self._call("DELETE", "/faults", "clear faults")["removed"])
 
     def counters(self) -> dict[str, Any]:
-        """``requests_total``, ``requests_by_route``, ``responses_by_status``, ``faults_fired``."""
+        """``requests_total``, ``requests_aborted``, ``requests_by_route``,
+        ``responses_by_status``, ``faults_fired``."""
         return dict(self._call("GET", "/counters", "read counters"))
 
     def reset(self, *, faults: bool = False) -> None:

@@ -15,13 +15,16 @@
 ==========================  =========================================================
 
 Errors are ``{"error": {"message", "field"}}`` (plus ``errors``: one ``{field, message}`` per
-problem for a spec that fails validation): 400 for a body that is not JSON, 422 for a spec that
-is not valid or not an HTTP fault kind, 404/405 for unknown routes and methods.
+problem for a spec that fails validation): 400 for a body that is not JSON (nested too deeply
+for the parser included), 413 for a body over the vendor's ``max_body_bytes``, 422 for a spec
+that is not valid or not an HTTP fault kind, 404/405 for unknown routes and methods. A value
+quoted in a message is cut short (``reprlib``), so a hostile spec cannot make a huge answer.
 """
 
 from __future__ import annotations
 
 import json
+import reprlib
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +34,11 @@ from harness.plugin.wire.common import WireResponse, json_response
 from harness_fake_vendor._state import SUPPORTED_KINDS, Counters, FaultBook, RateLimiter
 
 PREFIX = "/_harness"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 80
+_SHORT.maxother = 80
 
 
 def _error(status: int, message: str, field: str | None = None, **extra: Any) -> WireResponse:
@@ -47,9 +55,22 @@ def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
     for err in exc.errors():
         message = err["msg"]
         if "input" in err and err["type"] != "missing":
-            message = f"{message} (got {err['input']!r})"
+            message = f"{message} (got {_SHORT.repr(err['input'])})"
         problems.append({"field": _field(tuple(err["loc"])), "message": message})
     return problems
+
+
+def too_large(size: int, limit: int) -> WireResponse:
+    """413 for a control request whose body is over the limit (it was not parsed)."""
+    return _error(413, f"request body of {size} bytes is larger than the limit of {limit}")
+
+
+def _loads(body: bytes) -> Any:
+    """The JSON of a body; ValueError also for nesting too deep for the parser."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 class ControlApi:
@@ -84,7 +105,7 @@ class ControlApi:
 
     def _add(self, body: bytes) -> WireResponse:
         try:
-            data = json.loads(body) if body else None
+            data = _loads(body) if body else None
         except ValueError as exc:
             return _error(400, f"request body is not valid JSON: {exc}")
         label = _label(data)
@@ -126,7 +147,7 @@ class ControlApi:
 
     def _reset(self, body: bytes) -> WireResponse:
         try:
-            options = json.loads(body) if body else {}
+            options = _loads(body) if body else {}
         except ValueError as exc:
             return _error(400, f"request body is not valid JSON: {exc}")
         if not isinstance(options, dict) or not isinstance(options.get("faults", False), bool):

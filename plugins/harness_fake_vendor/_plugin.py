@@ -36,6 +36,7 @@ _OPTIONS = {
     "enforce_rate_limit",
     "require_api_key",
     "graceful_timeout",
+    "max_body_bytes",
     "models",
 }
 

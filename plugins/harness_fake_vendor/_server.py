@@ -9,14 +9,14 @@ import socket
 import threading
 from collections.abc import Callable, Generator, Sequence
 from types import FrameType, TracebackType
-from typing import Any, cast
+from typing import Any, Never, cast
 
 import uvicorn
 
 from harness.plugin import InfrastructureError
-from harness.plugin.wire.text import Reply, echo_reply
+from harness.plugin.wire.text import Reply
 from harness_fake_vendor._app import VendorApp
-from harness_fake_vendor._config import DEFAULT_MODELS, VendorConfig
+from harness_fake_vendor._config import DEFAULT_MAX_BODY_BYTES, VendorConfig, vendor_config
 from harness_fake_vendor._conn import protocol_class
 from harness_fake_vendor._control import VendorControl
 
@@ -138,37 +138,6 @@ def _uvicorn_config(app: VendorApp, config: VendorConfig) -> uvicorn.Config:
     )
 
 
-def _make_config(
-    host: str,
-    port: int,
-    seed: int | None,
-    *,
-    models: Sequence[str] | None,
-    rate_limit_requests: int,
-    rate_limit_tokens: int | None,
-    rate_limit_window: float,
-    enforce_rate_limit: bool,
-    require_api_key: bool,
-    stream_chunk_delay: float,
-    graceful_timeout: float,
-    reply: Reply | None,
-) -> VendorConfig:
-    return VendorConfig(
-        host="127.0.0.1" if host == "localhost" else host,
-        port=port,
-        seed=seed,
-        models=tuple(models) if models is not None else DEFAULT_MODELS,
-        rate_limit_requests=rate_limit_requests,
-        rate_limit_tokens=rate_limit_tokens,
-        rate_limit_window=rate_limit_window,
-        enforce_rate_limit=enforce_rate_limit,
-        require_api_key=require_api_key,
-        stream_chunk_delay=stream_chunk_delay,
-        graceful_timeout=graceful_timeout,
-        reply=reply or echo_reply,
-    )
-
-
 class FakeVendor:
     """A fake OpenAI/Anthropic server on loopback, run by uvicorn in a background thread.
 
@@ -196,22 +165,30 @@ class FakeVendor:
         require_api_key: bool = True,
         stream_chunk_delay: float = 0.0,
         graceful_timeout: float = 1.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         reply: Reply | None = None,
         startup_timeout: float = 10.0,
+        **unknown: Never,
     ) -> None:
-        self.config = _make_config(
+        # Every option goes through vendor_config(), so a misspelled or mistyped one is the
+        # same InputError (exit 2) here, in serve() and on the command line.
+        self.config = vendor_config(
             host,
             port,
             seed,
-            models=models,
-            rate_limit_requests=rate_limit_requests,
-            rate_limit_tokens=rate_limit_tokens,
-            rate_limit_window=rate_limit_window,
-            enforce_rate_limit=enforce_rate_limit,
-            require_api_key=require_api_key,
-            stream_chunk_delay=stream_chunk_delay,
-            graceful_timeout=graceful_timeout,
-            reply=reply,
+            {
+                "models": models,
+                "rate_limit_requests": rate_limit_requests,
+                "rate_limit_tokens": rate_limit_tokens,
+                "rate_limit_window": rate_limit_window,
+                "enforce_rate_limit": enforce_rate_limit,
+                "require_api_key": require_api_key,
+                "stream_chunk_delay": stream_chunk_delay,
+                "graceful_timeout": graceful_timeout,
+                "max_body_bytes": max_body_bytes,
+                "reply": reply,
+                **unknown,
+            },
         )
         self.startup_timeout = startup_timeout
         self.app = VendorApp(self.config)
@@ -316,6 +293,7 @@ class FakeVendor:
                 thread.join(5.0)
         if self._sock is not None:
             self._sock.close()
+        self.app.close()
         self._sock = None
         self._server = None
         self._thread = None
@@ -352,26 +330,12 @@ def serve(
     """Run a fake vendor in the foreground until SIGINT or SIGTERM, then stop cleanly.
 
     Prints ``fake vendor listening on http://HOST:PORT`` (flushed) once it accepts
-    connections. ``options`` are :class:`FakeVendor`'s keyword options. Returns normally after
-    a signal (the caller exits 0).
+    connections. ``options`` are :class:`FakeVendor`'s keyword options; an unknown or mistyped
+    one, or a host that is not loopback, raises :class:`~harness.plugin.InputError` (the CLI
+    prints it and exits 2). Returns normally after a signal (the caller exits 0).
     """
     options.pop("startup_timeout", None)
-    config = _make_config(
-        host,
-        port,
-        seed,
-        models=options.pop("models", None),
-        rate_limit_requests=options.pop("rate_limit_requests", 10_000),
-        rate_limit_tokens=options.pop("rate_limit_tokens", None),
-        rate_limit_window=options.pop("rate_limit_window", 60.0),
-        enforce_rate_limit=options.pop("enforce_rate_limit", False),
-        require_api_key=options.pop("require_api_key", True),
-        stream_chunk_delay=options.pop("stream_chunk_delay", 0.0),
-        graceful_timeout=options.pop("graceful_timeout", 1.0),
-        reply=options.pop("reply", None),
-    )
-    if options:
-        raise TypeError(f"serve() got unexpected options: {', '.join(sorted(options))}")
+    config = vendor_config(host, port, seed, options)
     sock = _bind(config.host, config.port)
     bound_port = sock.getsockname()[1]
     shown = f"[{config.host}]" if ":" in config.host else config.host
@@ -392,3 +356,4 @@ def serve(
             runner.run(server.serve(sockets=[sock]))
     finally:
         sock.close()
+        app.close()

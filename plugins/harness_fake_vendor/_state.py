@@ -1,13 +1,15 @@
 """The fake vendor's state: installed faults, counters and the rate-limit window.
 
-All of it is touched only from the server's event loop thread (the control API is served by
-the same loop), so nothing here needs a lock beyond the one inside ``FaultSchedule``. Which
+Faults and counters are touched only from the server's event loop thread (the control API is
+served by the same loop). The rate limiter has a lock: the answer to a large request is built
+in a worker thread, and it spends its tokens from there. Which
 faults apply to a request, and how they combine, is decided by the planner every HTTP backend
 shares: :class:`harness.plugin.httpfaults.FaultBook`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -33,13 +35,20 @@ __all__ = [
 
 
 class Counters:
-    """What the vendor answered: requests by route, answers by status, faults fired by label."""
+    """What the vendor answered: requests by route, answers by status, faults fired by label.
+
+    A request whose client disconnected before it was answered (while its body was being read,
+    during a fault's delay, or while its answer was being built) is counted in
+    ``requests_aborted``, never under a status: ``requests_total`` is the sum of
+    ``responses_by_status`` and ``requests_aborted`` (plus the requests being answered).
+    """
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self.requests_total = 0
+        self.requests_aborted = 0
         self.by_route: dict[str, int] = {}
         self.by_status: dict[int | str, int] = {}
         self.faults_fired: dict[str, int] = {}
@@ -52,6 +61,9 @@ class Counters:
     def answered(self, outcome: int | str) -> None:
         self.by_status[outcome] = self.by_status.get(outcome, 0) + 1
 
+    def aborted(self) -> None:
+        self.requests_aborted += 1
+
     def fired(self, labels: list[str]) -> None:
         for label in labels:
             self.faults_fired[label] = self.faults_fired.get(label, 0) + 1
@@ -59,6 +71,7 @@ class Counters:
     def snapshot(self) -> dict[str, Any]:
         return {
             "requests_total": self.requests_total,
+            "requests_aborted": self.requests_aborted,
             "requests_by_route": dict(self.by_route),
             "responses_by_status": {str(key): n for key, n in self.by_status.items()},
             "faults_fired": dict(self.faults_fired),
@@ -100,12 +113,14 @@ class RateLimiter:
         self.window = window
         self.enforce = enforce
         self._clock = clock
+        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
-        self._start = self._clock()
-        self._used_requests = 0
-        self._used_tokens = 0
+        with self._lock:
+            self._start = self._clock()
+            self._used_requests = 0
+            self._used_tokens = 0
 
     def _roll(self) -> float:
         now = self._clock()
@@ -116,18 +131,20 @@ class RateLimiter:
         return self._start + self.window - now
 
     def take(self) -> Window:
-        reset_in = self._roll()
-        exceeded = self.enforce and self._used_requests >= self.requests
-        if not exceeded:
-            self._used_requests += 1
-        return Window(
-            self.requests,
-            self.requests - self._used_requests,
-            self.tokens,
-            (self.tokens or 0) - self._used_tokens,
-            reset_in,
-            exceeded,
-        )
+        with self._lock:
+            reset_in = self._roll()
+            exceeded = self.enforce and self._used_requests >= self.requests
+            if not exceeded:
+                self._used_requests += 1
+            return Window(
+                self.requests,
+                self.requests - self._used_requests,
+                self.tokens,
+                (self.tokens or 0) - self._used_tokens,
+                reset_in,
+                exceeded,
+            )
 
     def spend(self, tokens: int) -> None:
-        self._used_tokens += tokens
+        with self._lock:
+            self._used_tokens += tokens

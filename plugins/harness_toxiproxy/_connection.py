@@ -3,6 +3,8 @@
 Both sockets start with reading paused; the upstream is dialled after accepting (Go dials
 synchronously in its accept loop; here dials run concurrently), and only once both links
 are wired is reading resumed. A failed dial closes the client socket, as Toxiproxy does.
+An upstream host name is resolved through the server's :class:`~._hosts.HostCache` and its
+addresses are tried in order, never through a thread per connection.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class Connection:
         try:
             host, service = split_host_port(self.proxy.upstream)
             port = parse_port(service)
-            await self.loop.create_connection(lambda: upstream, host or "127.0.0.1", port)
+            await self._open_upstream(upstream, host or "127.0.0.1", port)
         except OSError as exc:
             log.info("proxy %s: unable to open connection to upstream: %s", self.proxy.name, exc)
             if self.client.transport is not None:
@@ -127,6 +129,18 @@ class Connection:
         for endpoint in (self.client, upstream):
             assert endpoint.transport is not None
             endpoint.transport.resume_reading()
+
+    async def _open_upstream(self, upstream: Endpoint, host: str, port: int) -> None:
+        """Connect to each address of ``host`` in turn; the last failure if none answers."""
+        error: OSError | None = None
+        for address in await self.proxy.hosts.addresses(host):
+            try:
+                await self.loop.create_connection(lambda: upstream, address, port)
+            except OSError as exc:
+                error = exc
+                continue
+            return
+        raise error or OSError(f"lookup {host}: no such host")
 
     def link(self, direction: int) -> Link | None:
         return self.links[direction] if self.links else None

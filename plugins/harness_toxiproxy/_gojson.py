@@ -6,7 +6,12 @@ this module reproduces them:
 
 * :func:`decode_first` reads the *first* JSON value of a body like ``json.Decoder.Decode``:
   an empty body is ``EOF``, a cut one ``unexpected EOF``, anything after a complete object or
-  array is ignored, and syntax errors carry Go's scanner wording.
+  array is ignored, and syntax errors carry Go's scanner wording, nesting deeper than Go's
+  10,000 levels included (``invalid character '[' exceeded max depth``). A well-formed
+  object or array is parsed by Python's C decoder; the byte-by-byte Go scanner runs only for
+  what that refuses (to find Go's error text) or nests too deeply for it. Containers nested
+  deeper than any Toxiproxy type looks are read as empty ones of the same kind (a type
+  mismatch there is reported by kind alone, as Go does), so no later step can recurse deeply.
 * :func:`unmarshal` stores a parsed value into a :class:`GoStruct` description like
   ``reflect``-based unmarshalling: keys match fields case-insensitively (exact match first),
   unknown keys are ignored, ``null`` leaves a field alone, a wrongly typed value does not stop
@@ -44,6 +49,11 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 _DIGITS = frozenset(b"0123456789")
 _INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_MAX_DEPTH = 10_000
+"""Go's ``maxNestingDepth``: one more open bracket is a syntax error."""
+_KEEP_DEPTH = 32
+"""Containers deeper than this are read as empty: no Toxiproxy struct is nested that far."""
 
 
 class GoJSONError(ValueError):
@@ -105,6 +115,18 @@ class _Scanner:
         self.stack: list[int] = []
         self.step: Callable[[int], bool] = self._begin_value
         self.done = False
+        self.index = 0  # offset of the byte being stepped (set by the caller)
+        self.cuts: list[tuple[int, int, bytes]] = []  # (start, stop, empty) of too-deep values
+        self._cut_start = 0
+
+    def _push(self, c: int, state: int) -> None:
+        self.stack.append(state)
+        depth = len(self.stack)
+        if depth > _KEEP_DEPTH:
+            if depth > _MAX_DEPTH:
+                raise self._error(c, "exceeded max depth")
+            if depth == _KEEP_DEPTH + 1:
+                self._cut_start = self.index
 
     def _error(self, c: int, context: str) -> GoJSONError:
         return GoJSONError(f"invalid character {_quote_char(c)} {context}")
@@ -122,11 +144,11 @@ class _Scanner:
             return False
         if c == 0x7B:  # {
             self.step = self._begin_string_or_empty
-            self.stack.append(self._OBJ_KEY)
+            self._push(c, self._OBJ_KEY)
             return False
         if c == 0x5B:  # [
             self.step = self._begin_value_or_empty
-            self.stack.append(self._ARR_VALUE)
+            self._push(c, self._ARR_VALUE)
             return False
         if c == 0x22:
             self.step = self._in_string
@@ -192,6 +214,9 @@ class _Scanner:
         raise self._error(c, "after array element")
 
     def _pop(self) -> bool:
+        if len(self.stack) == _KEEP_DEPTH + 1:
+            empty = b"{}" if self.stack[-1] != self._ARR_VALUE else b"[]"
+            self.cuts.append((self._cut_start, self.index + 1, empty))
         self.stack.pop()
         self.step = self._end_value
         # Go's Decoder stops right after the closing bracket of the top-level value.
@@ -296,21 +321,26 @@ class _Scanner:
         return state
 
 
-def _value_end(data: bytes) -> int:
-    """Length of the first JSON value in ``data`` (Go ``Decoder`` rules) or a Go error."""
+def _value_end(data: bytes) -> tuple[int, list[tuple[int, int, bytes]]]:
+    """Length of the first JSON value in ``data`` (Go ``Decoder`` rules) or a Go error.
+
+    Also returns the spans of the containers nested deeper than :data:`_KEEP_DEPTH`, each
+    with the empty container of its kind.
+    """
     scanner = _Scanner()
     seen = False
     for i, c in enumerate(data):
         if not seen and c not in _SPACE:
             seen = True
+        scanner.index = i
         if scanner.step(c):
             # A container ends on its closing bracket; a bare literal on the byte after it.
-            return i + 1 if c in b"}]" else i
+            return (i + 1 if c in b"}]" else i), scanner.cuts
     # Go's Decoder feeds one space at EOF: it ends a bare literal, anything else is cut short.
     if seen:
         try:
             if scanner.step(0x20):
-                return len(data)
+                return len(data), scanner.cuts
         except GoJSONError:
             pass
         raise GoJSONError("unexpected EOF")
@@ -332,6 +362,36 @@ def _restring(value: Any) -> Any:
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; Go does not
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=GoObject,
+    parse_int=GoNumber,
+    parse_float=GoNumber,
+    parse_constant=_no_constant,
+)
+_SLOW = object()
+
+
+def _decode_fast(body: bytes) -> Any:
+    """A body that starts with ``{`` or ``[`` through Python's C decoder, or :data:`_SLOW`.
+
+    Inside a container, what Python's decoder accepts Go's accepts too, with the same value
+    (bare top-level literals differ: ``1.`` is ``1`` to Python, an error to Go).
+    """
+    text = body.decode("utf-8", errors="replace")
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    if start == len(text) or text[start] not in "{[":
+        return _SLOW
+    try:
+        value, _ = _DECODER.raw_decode(text, start)
+        return _restring(value)
+    except (ValueError, RecursionError):  # not JSON, or too deep: Go's scanner decides
+        return _SLOW
+
+
 def decode_first(body: bytes) -> Any:
     """Parse the first JSON value of ``body`` as Go's ``json.Decoder`` does.
 
@@ -339,15 +399,20 @@ def decode_first(body: bytes) -> Any:
     :class:`GoJSONError` with Go's message (``EOF``, ``unexpected EOF``, ``invalid character
     ...``).
     """
-    end = _value_end(body)
-    text = body[:end].decode("utf-8", errors="replace")
-    value = json.loads(
-        text,
-        object_pairs_hook=GoObject,
-        parse_int=GoNumber,
-        parse_float=GoNumber,
-    )
-    return _restring(value)
+    value = _decode_fast(body)
+    if value is not _SLOW:
+        return value
+    end, cuts = _value_end(body)
+    if cuts:
+        pieces, at = [], 0
+        for start, stop, empty in cuts:
+            pieces += [body[at:start], empty]
+            at = stop
+        pieces.append(body[at:end])
+        head = b"".join(pieces)
+    else:
+        head = body[:end]
+    return _restring(_DECODER.decode(head.decode("utf-8", errors="replace")))
 
 
 # --------------------------------------------------------------------------- unmarshal

@@ -5,6 +5,11 @@ exactly what Go's ``net/http`` + gorilla/mux send (e.g. a 405 with an empty body
 unclean path, ``text/plain`` error bodies ending in a newline). It supports keep-alive,
 ``Content-Length`` and chunked request bodies, ``Expect: 100-continue`` and an idle timeout;
 malformed requests get Go's ``400 Bad Request`` and the connection is closed.
+
+One guard real Toxiproxy lacks: a request body over :data:`MAX_BODY` (1 MiB, a thousand times
+any real API call) is read to its end, dropped and answered ``413 Request Entity Too Large``
+(then the connection is closed), so a hostile body can neither fill memory nor hold the
+event loop in the JSON scanner.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 __all__ = ["HttpServer", "Request", "Response"]
 
 log = logging.getLogger("harness_toxiproxy")
 
 _MAX_HEAD = 1 << 20
+MAX_BODY = 1 << 20
 _IDLE_TIMEOUT = 60.0
 _READ_TIMEOUT = 15.0
 
@@ -54,6 +61,19 @@ class _BadRequest(Exception):
     pass
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _discard(reader: asyncio.StreamReader, size: int) -> None:
+    """Read ``size`` bytes and drop them."""
+    while size > 0:
+        chunk = await reader.read(min(size, 1 << 16))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"", size)
+        size -= len(chunk)
+
+
 def _reason(status: int) -> str:
     try:
         return http.HTTPStatus(status).phrase
@@ -76,6 +96,7 @@ def _serialize(response: Response, close: bool) -> bytes:
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
+    too_large = False
     while True:
         line = await reader.readuntil(b"\n")
         size_text = line.split(b";", 1)[0].strip()
@@ -83,11 +104,20 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             size = int(size_text, 16)
         except ValueError:
             raise _BadRequest from None
+        if size < 0:
+            raise _BadRequest
         if size == 0:
             while (await reader.readuntil(b"\n")).strip():
                 pass  # trailers
+            if too_large:
+                raise _TooLarge
             return bytes(body)
-        body += await reader.readexactly(size)
+        if too_large or len(body) + size > MAX_BODY:
+            too_large = True
+            body.clear()
+            await _discard(reader, size)
+        else:
+            body += await reader.readexactly(size)
         if (await reader.readexactly(2)) != b"\r\n":
             raise _BadRequest
 
@@ -101,6 +131,8 @@ def _parse_head(head: bytes) -> Request:
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0] or not parts[1]:
         raise _BadRequest
+    if parts[1].startswith(("http://", "https://")):
+        urlsplit(parts[1])  # ValueError (a 400) for what Go's url.ParseRequestURI refuses too
     headers: dict[str, str] = {}
     for line in lines[1:]:
         if not line:
@@ -200,6 +232,11 @@ class HttpServer:
             except (_BadRequest, ValueError, asyncio.LimitOverrunError):
                 await self._bad_request(writer, "400 Bad Request")
                 return
+            except _TooLarge:
+                await self._bad_request(writer, "413 Request Entity Too Large")
+                return
+            except TimeoutError:  # a body that never completes: drop the connection
+                return
             connection = request.headers.get("connection", "").lower()
             close = connection == "close" or (
                 request.version == "HTTP/1.0" and connection != "keep-alive"
@@ -217,9 +254,12 @@ class HttpServer:
         length_text = request.headers.get("content-length")
         if length_text is None:
             return b""
+        if not length_text.isascii() or not length_text.isdigit():
+            raise _BadRequest  # Go: digits only (no sign, no spaces, no underscores)
         length = int(length_text)
-        if length < 0:
-            raise _BadRequest
+        if length > MAX_BODY:
+            await _discard(reader, length)
+            raise _TooLarge
         return await reader.readexactly(length)
 
     @staticmethod

@@ -20,6 +20,7 @@ from ._apierrors import (
     as_api_error,
 )
 from ._gojson import unmarshal_list
+from ._hosts import HostCache
 from ._proxy import Proxy
 from ._toxic_collection import decode_body
 
@@ -32,6 +33,7 @@ class ProxyCollection:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.proxies: dict[str, Proxy] = {}
+        self.hosts = HostCache(loop)
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -40,7 +42,7 @@ class ProxyCollection:
         return proxy
 
     def new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        return Proxy(self.loop, name, listen, upstream)
+        return Proxy(self.loop, name, listen, upstream, self.hosts)
 
     async def add(self, proxy: Proxy, start: bool) -> None:
         if proxy.name in self.proxies:
@@ -81,9 +83,9 @@ class ProxyCollection:
                 return [], MISSING_FIELD.join(f"upstream at proxy {index}")
         done: list[Proxy] = []
         for entry in entries:
-            proxy = self.new_proxy(entry["name"], entry["listen"], entry["upstream"])
             enabled = True if entry["enabled"] is None else bool(entry["enabled"])
             try:
+                proxy = self.new_proxy(entry["name"], entry["listen"], entry["upstream"])
                 done.append(await self.add_or_replace(proxy, enabled))
             except Exception as exc:  # Go turns any error into the answer
                 return done, as_api_error(exc)
@@ -100,3 +102,4 @@ class ProxyCollection:
             proxy.stop()
         for proxy in proxies:
             await proxy.wait_closed()
+        self.hosts.close()

@@ -19,10 +19,11 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from harness.plugin import InfrastructureError
+from harness.plugin import InfrastructureError, InputError, loopback_problem
 
 from ._api import ToxiproxyApi
 from ._http import HttpServer
+from ._loop import new_event_loop
 from ._registry import ProxyCollection
 
 __all__ = ["EmbeddedToxiproxy", "ToxiproxyServer", "serve"]
@@ -39,8 +40,32 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+_CONFIG_SHAPE = (
+    'a JSON array of proxies such as [{"name": "redis", "listen": "127.0.0.1:26379", '
+    '"upstream": "127.0.0.1:6379"}]'
+)
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a non-loopback host or a port outside 0-65535 (:class:`InputError`)."""
+    problem = loopback_problem("embedded Toxiproxy host (--host)", host)
+    if problem is not None:
+        raise InputError(problem)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InputError(
+            f"embedded Toxiproxy port (--port) must be between 0 and 65535 (0: a free port), "
+            f"got {port!r}"
+        )
+
+
 class ToxiproxyServer:
-    """A Toxiproxy-compatible server on the running asyncio loop."""
+    """A Toxiproxy-compatible server on the running asyncio loop.
+
+    ``host`` must be loopback and ``port`` within 0-65535 (else :class:`InputError`); a
+    ``config_path`` that cannot be read or is not a valid proxy list makes :meth:`start`
+    raise :class:`InputError` (real Toxiproxy only logs it: here a fault that silently did
+    not apply would report a false "resilient").
+    """
 
     def __init__(
         self,
@@ -48,6 +73,7 @@ class ToxiproxyServer:
         port: int = DEFAULT_PORT,
         config_path: str | Path | None = None,
     ) -> None:
+        check_address(host, port)
         self._requested = (host, port)
         self.config_path = Path(config_path) if config_path is not None else None
         self.host = host
@@ -67,12 +93,20 @@ class ToxiproxyServer:
         return self._collection
 
     async def start(self) -> None:
-        """Load ``config_path`` (like ``-config``), then listen; raises InfrastructureError."""
+        """Load ``config_path`` (like ``-config``), then listen.
+
+        Raises :class:`InputError` for a bad config file, :class:`InfrastructureError` if the
+        API port cannot be bound.
+        """
         loop = asyncio.get_running_loop()
         self._collection = ProxyCollection(loop)
         api = ToxiproxyApi(self._collection)
         if self.config_path is not None:
-            await self._populate_from_config(self.config_path)
+            try:
+                await self._populate_from_config(self.config_path)
+            except BaseException:
+                await self._collection.close()
+                raise
         self._http = HttpServer(api.handle)
         host, port = self._requested
         try:
@@ -86,18 +120,22 @@ class ToxiproxyServer:
             ) from exc
 
     async def _populate_from_config(self, path: Path) -> None:
-        """Go's ``PopulateConfig``: problems are logged, never fatal."""
+        """Go's ``PopulateConfig``, but a problem is an :class:`InputError`, not a log line."""
         assert self._collection is not None
+        where = f"Toxiproxy config file {str(path)!r} (--config)"
         try:
             body = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
-            log.error("error reading config file %s: %s", path, exc)
-            return
+            raise InputError(
+                f"{where} cannot be read: {exc.strerror or exc}; expected {_CONFIG_SHAPE}"
+            ) from None
         proxies, error = await self._collection.populate_json(body)
         if error is not None:
-            log.error("failed to populate proxies from file %s: %s", path, error.message)
-        else:
-            log.info("populated %d proxies from file %s", len(proxies), path)
+            raise InputError(
+                f"{where}: {error.message} (after {len(proxies)} of its proxies were created); "
+                f"expected {_CONFIG_SHAPE}"
+            )
+        log.info("populated %d proxies from file %s", len(proxies), path)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -176,7 +214,7 @@ class EmbeddedToxiproxy:
         return self
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         try:
             try:
@@ -241,9 +279,13 @@ def serve(
     """Run the server until SIGINT or SIGTERM (blocking; for the CLI).
 
     Prints ``toxiproxy listening on http://HOST:PORT`` (flushed) once it accepts requests.
-    Raises :class:`~harness.errors.InfrastructureError` if it cannot listen.
+    Raises :class:`~harness.plugin.InputError` for a host that is not loopback, a port outside
+    0-65535 or a bad config file (the CLI prints it and exits 2), and
+    :class:`~harness.plugin.InfrastructureError` if it cannot listen (exit 3).
     """
-    asyncio.run(_serve(host, port, config_path))
+    check_address(host, port)
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(_serve(host, port, config_path))
 
 
 async def _serve(host: str, port: int, config_path: str | Path | None) -> None:

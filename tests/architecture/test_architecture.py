@@ -78,6 +78,8 @@ PLUGIN_API = {
     "format_metric_value",
     "hookimpl",
     "hookspec",
+    "is_loopback_host",
+    "loopback_problem",
     "metric_kind",
     "parse_duration",
     "parse_fault",

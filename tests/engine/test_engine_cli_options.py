@@ -101,3 +101,18 @@ def test_no_scratch_files_are_left_after_an_interrupted_run(tmp_path: Path) -> N
     run.send_signal(signal.SIGINT)
     run.communicate(timeout=60)
     assert not (tmp_path / "out" / ".work").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["app", "serve", "examples.genai_service.app:create_app", "--host", "0.0.0.0"],
+        ["vendor", "serve", "--host", "0.0.0.0"],
+        ["toxiproxy", "serve", "--host", "10.0.0.1"],
+    ],
+)
+def test_every_server_refuses_a_host_off_this_machine(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert "must be a loopback address (127.0.0.1, ::1 or localhost)" in capsys.readouterr().err

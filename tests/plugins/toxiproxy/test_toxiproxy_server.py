@@ -16,7 +16,7 @@ import httpx
 import pytest
 from toxiproxy_support import Helpers, TcpServer
 
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, InputError
 from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient, ToxiproxyServer
 
 Connect = Callable[..., socket.socket]
@@ -106,16 +106,51 @@ def test_config_file_populates_like_dash_config(tmp_path: Path, echo_server: Tcp
     assert not proxies["b"].enabled
 
 
-@pytest.mark.parametrize("content", [None, "{not json", '[{"name": "x"}]'])
-def test_bad_config_is_logged_not_fatal(
-    tmp_path: Path, content: str | None, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot be read: No such file or directory"),
+        ("{not json", "bad request body: invalid character 'n' looking for beginning of object"),
+        ('[{"name": "x"}]', "missing required field: upstream at proxy 1"),
+        (
+            '[{"name": "x", "upstream": "127.0.0.1:9", "listen": "0.0.0.0:0"}]',
+            "proxy listen address must be a loopback address",
+        ),
+    ],
+)
+def test_bad_config_is_an_input_error_naming_the_file(
+    tmp_path: Path, content: str | None, problem: str
 ) -> None:
+    # Real Toxiproxy only logs a bad -config; a harness run would then go on without its
+    # proxies and report a false "resilient". (Failed before: the server started empty.)
     config = tmp_path / "proxies.json"
     if content is not None:
         config.write_text(content)
-    with EmbeddedToxiproxy(config_path=config) as server:
-        assert ToxiproxyClient(server.url).proxies() == {}
-    assert any("proxies.json" in record.getMessage() for record in caplog.records)
+    server = EmbeddedToxiproxy(config_path=config)
+    with pytest.raises(InputError) as caught:
+        server.start()
+    message = str(caught.value)
+    assert str(config) in message
+    assert "--config" in message
+    assert problem in message
+    assert "expected a JSON array of proxies" in message
+    assert not server.running
+
+
+def test_a_config_that_fails_halfway_says_how_far_it_got(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = tmp_path / "proxies.json"
+        config.write_text(
+            json.dumps(
+                [
+                    {"name": "ok", "upstream": "127.0.0.1:9", "listen": "127.0.0.1:0"},
+                    {"name": "taken", "upstream": "127.0.0.1:9", "listen": f"127.0.0.1:{port}"},
+                ]
+            )
+        )
+        with pytest.raises(InputError, match="after 1 of its proxies were created"):
+            EmbeddedToxiproxy(config_path=config).start()
 
 
 def test_two_servers_side_by_side() -> None:
