@@ -17,6 +17,9 @@ EXIT_OK = 0
 EXIT_BREACH = 1
 EXIT_INPUT = 2
 EXIT_INFRA = 3
+EXIT_INCONCLUSIVE = 4
+"""The measurement cannot be trusted (load generator saturated, too few samples for a
+percentile): not held, not breached. ``harness gate --allow-inconclusive`` counts it as held."""
 
 
 class HarnessError(Exception):

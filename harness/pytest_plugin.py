@@ -77,6 +77,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="record SLA breaches in the reports without failing the tests",
     )
     group.addoption(
+        "--chaos-allow-inconclusive",
+        action="store_true",
+        default=False,
+        help="let a scenario pass whose measurement was inconclusive (load generator saturated, "
+        "too few samples for a percentile); by default it fails, as `harness gate` does",
+    )
+    group.addoption(
         "--chaos-no-resilience",
         dest="chaos_resilience",
         action="store_false",
@@ -245,7 +252,15 @@ def _attach(item: Any, session: ChaosSession) -> None:
     payload = {
         "snapshot": session.recorder.snapshot(),
         "verdicts": [
-            {"text": v.threshold.text, "observed": v.observed, "held": v.held, "detail": v.detail}
+            {
+                "text": v.threshold.text,
+                "observed": v.observed,
+                "status": v.status,
+                "detail": v.detail,
+                "limit": v.limit,
+                "baseline": v.baseline,
+                "samples": v.samples,
+            }
             for v in session.verdicts
         ],
     }
@@ -338,8 +353,10 @@ class ScenarioItem(pytest.Item):
         )
         for row in report.thresholds:
             self.user_properties.append(
-                (f"sla: {row.text}", f"{row.observed_text} ({'held' if row.held else 'BREACHED'})")
+                (f"sla: {row.text}", f"{row.observed_text} ({row.verdict})")
             )
+        if report.verdict == "inconclusive" and self.config.getoption("chaos_allow_inconclusive"):
+            return
         if not report.held and not self.config.getoption("sla_record_only"):
             raise ScenarioFailed(report)
 
@@ -403,7 +420,17 @@ class _Results:
         for nodeid, payload in self.logs:
             for row in payload["verdicts"]:
                 threshold = parse_threshold(row["text"])
-                verdicts.append(Verdict(threshold, row["observed"], row["held"], row["detail"]))
+                verdicts.append(
+                    Verdict(
+                        threshold,
+                        row["observed"],
+                        row["status"],
+                        row["detail"],
+                        row["limit"],
+                        row["baseline"],
+                        row["samples"],
+                    )
+                )
                 scopes.append(nodeid)
         name = f"pytest {session.config.rootpath.name}"
         report = build_report(
@@ -437,7 +464,9 @@ class _Results:
         for nodeid, payload in verdict_logs:
             terminalreporter.write_line(f"{nodeid}:")
             for row in payload["verdicts"]:
-                mark = "held    " if row["held"] else "BREACHED"
+                mark = {"held": "held    ", "breached": "BREACHED"}.get(
+                    row["status"], "INCONCLUSIVE"
+                )
                 terminalreporter.write_line(f"  {mark} {row['text']:<32} {row['detail']}")
         if self.state.session_report is not None:
             terminalreporter.write_line(f"session report: {self.state.session_report}")

@@ -1,7 +1,9 @@
 """``harness`` / ``python -m harness``: validate, run, load, gate, stack, and plugins' commands.
 
 Exit codes, for every command: 0 all held; 1 a threshold breached or a test failed; 2 bad input
-(scenario, options); 3 infrastructure could not start (the message says why and how to fix it).
+(scenario, options); 3 infrastructure could not start (the message says why and how to fix it);
+4 inconclusive (the measurement itself cannot be trusted: the load generator was saturated, or
+a percentile rests on too few samples).
 Commands raise :class:`~harness.errors.HarnessError`; :func:`main` alone turns it into the
 message and the exit code. Plugins add commands through the ``harness_add_commands`` hook
 (the fake vendor adds ``harness vendor``, the Toxiproxy plugin ``harness toxiproxy``).
@@ -21,6 +23,7 @@ from rich.console import Console
 from harness.errors import EXIT_BREACH, EXIT_INPUT, EXIT_OK, HarnessError, InputError
 from harness.plugin.manager import PluginManager, get_plugin_manager
 from harness.report.files import check_report_dir
+from harness.report.gate import exit_code
 from harness.run.signals import sigterm_as_interrupt
 from harness.units import parse_duration
 
@@ -128,7 +131,7 @@ def run_cmd(
     for line in run_summary(report):
         out.print(line)
     out.print(f"reports: {report_dir / report.run_id}.*")
-    raise typer.Exit(EXIT_OK if report.held or no_fail else EXIT_BREACH)
+    raise typer.Exit(EXIT_OK if no_fail else exit_code(report))
 
 
 def _print_progress(progress: Any) -> None:
@@ -140,11 +143,19 @@ def _print_progress(progress: Any) -> None:
 
 def gate_cmd(
     reports: Annotated[list[Path], typer.Argument(help="Report files (reports/*.json).")],
+    allow_inconclusive: Annotated[
+        bool,
+        typer.Option(
+            "--allow-inconclusive",
+            help="Count an inconclusive report (untrustworthy measurement) as held.",
+        ),
+    ] = False,
 ) -> None:
-    """Exit 0 when every threshold of every report held, 1 on any breach, 2 on a bad report."""
+    """Exit 0 when every threshold of every report held, 1 on any breach, 2 on a bad report,
+    4 when nothing breached but a report is inconclusive."""
     from harness.report.gate import gate
 
-    code, lines = gate(reports)
+    code, lines = gate(reports, allow_inconclusive=allow_inconclusive)
     for line in lines:
         (out if code == EXIT_OK else err).print(line)
     raise typer.Exit(code)

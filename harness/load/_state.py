@@ -33,7 +33,7 @@ from gevent import GreenletExit
 from locust.runners import STATE_STOPPED
 
 from harness.errors import HarnessError, InputError
-from harness.measure.health import LAG_INTERVAL, UsageMeter
+from harness.measure.health import LAG_INTERVAL, UsageMeter, saturation
 from harness.measure.prom import CoreCounters, scrape
 from harness.measure.recorder import Recorder
 from harness.measure.verdicts import evaluate
@@ -41,6 +41,7 @@ from harness.plugin.manager import PluginManager, get_plugin_manager
 from harness.plugin.types import RunContext
 from harness.report.build import build_report
 from harness.report.files import new_run_id
+from harness.report.gate import exit_code
 from harness.report.model import Report, ScenarioInfo
 from harness.report.summary import run_summary
 from harness.run.pacing import Pacer, Segment, timetable
@@ -387,14 +388,19 @@ class LoadState:
             seed=self.run.seed,
             started_at=self.started_at,
             recorder=self.recorder,
-            verdicts=evaluate(self.scenario.sla, self.recorder, windows),
+            verdicts=evaluate(
+                self.scenario.sla,
+                self.recorder,
+                windows,
+                saturation=saturation(self.recorder.health()),
+            ),
             phases=windows,
             faults=self.timeline.records(),
         )
         paths = write_reports(report, self.pm, self.report_dir)
         self.pm.hooks.harness_run_end(run=self.run, report=report)
         self.report = report
-        self.exit_code = 0 if report.held else 1
+        self.exit_code = exit_code(report)
         out = sys.stdout
         for line in run_summary(report):
             out.write(line + "\n")

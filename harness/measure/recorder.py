@@ -89,7 +89,8 @@ def _figures(histogram: HdrHistogram) -> LatencyFigures:
 
 @dataclass
 class RequestStats:
-    """What was seen for one (request name, phase) pair."""
+    """What was seen for one (request name, phase) pair. ``histogram`` holds the latencies of
+    the successful requests (``ok`` of them); ``failed`` ones are counted by error class."""
 
     histogram: HdrHistogram = field(default_factory=new_histogram)
     ok: int = 0
@@ -229,15 +230,19 @@ class Recorder:
         phase: str | None = None,
         at: float | None = None,
     ) -> None:
-        """One request the driver made: ``latency`` seconds, ``ok`` or failed with ``error``."""
+        """One request the driver made: ``latency`` seconds, ``ok`` or failed with ``error``.
+
+        Latency is kept for successful requests only (histograms and the per-second samples): a
+        failure's latency (a refused connection in 1 ms, a timeout at its limit) says nothing
+        of how fast the service serves, and would make a dead target look fast."""
         value = _micros(latency)
         with self._lock:
             phase_name = phase if phase is not None else (self.phase or "")
             stats = self.requests.get((name, phase_name))
             if stats is None:
                 stats = self.requests[(name, phase_name)] = RequestStats()
-            stats.histogram.record_value(value)
             if ok:
+                stats.histogram.record_value(value)
                 stats.ok += 1
             else:
                 stats.failed += 1
@@ -249,7 +254,9 @@ class Recorder:
             if bucket is None:
                 bucket = self.seconds[second] = Second(t=second, phase=phase_name or None)
             bucket.requests += 1
-            bucket.errors += 0 if ok else 1
+            if not ok:
+                bucket.errors += 1
+                return
             bucket.seen += 1
             if len(bucket.samples) < SAMPLES_PER_SECOND:
                 bucket.samples.append(latency)

@@ -1,16 +1,24 @@
-"""SLA thresholds, k6-like: ``p95 < 1500ms``, ``availability >= 99.5%``, with optional scope.
+"""SLA thresholds, k6-like: ``p95 < 1500ms``, ``availability >= 99.5%``, with optional scope,
+absolute or relative to the run's own baseline phase.
 
 Grammar (whitespace-insensitive)::
 
-    threshold := metric [ "{" scope ("," scope)* "}" ] op value [ scope* ]
+    threshold := metric [ "{" scope ("," scope)* "}" ] op limit [ scope* ]
     metric    := p50 | p90 | p95 | p99 | p<N> | max | min | avg | error_rate | availability
                | rps | retries_per_call | fallback_rate | recovery_time
-    op        := "<" | "<=" | ">" | ">="
-    scope     := ("phase" | "name") "=" word      (after the value: separated by spaces or commas)
+    op        := "<" | "<=" | ">" | ">=" | "=="
+    limit     := value | "baseline" | "baseline" ("+" | "-") value | number "x" "baseline"
+    scope     := ("phase" | "name" | "baseline") "=" word   (spaces or commas between them)
 
 Latency metrics and ``recovery_time`` need a unit (``ms``, ``s``, ``m``); rates take ``%`` or a
 fraction; ``rps`` and ``retries_per_call`` are plain numbers. Values are kept in seconds and
 fractions.
+
+**Baseline-relative limits** travel between machines: ``p95 < baseline + 300ms``, ``p99 < 3x
+baseline phase=recovery``, ``rps >= 0.8x baseline``. The baseline is the same metric (same
+``name=`` scope) over the run's first fault-free phase, or the phase ``baseline=<name>`` names;
+the report shows the baseline next to the limit it produced. A baseline without data makes the
+threshold "no data" (a breach).
 """
 
 from __future__ import annotations
@@ -25,15 +33,18 @@ from typing import Literal
 from harness.errors import InputError
 from harness.units import parse_duration, parse_rate
 
-Op = Literal["<", "<=", ">", ">="]
+Op = Literal["<", "<=", ">", ">=", "=="]
 MetricKind = Literal["latency", "rate", "number", "duration"]
+Relative = Literal["+", "-", "x"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
+    "==": operator.eq,
 }
+SCOPE_KEYS = ("phase", "name", "baseline")
 _FIXED_METRICS: dict[str, MetricKind] = {
     "max": "latency",
     "min": "latency",
@@ -49,12 +60,19 @@ _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 _THRESHOLD = re.compile(
     r"""^\s*(?P<metric>[a-z_][a-z0-9_.]*)\s*
         (?:\{(?P<braces>[^}]*)\})?\s*
-        (?P<op><=|>=|<|>|==|=)\s*
-        (?P<value>\S+)
-        (?P<rest>(?:\s+\S+)*)\s*$""",
-    re.VERBOSE,
+        (?P<op><=|>=|==|<|>|=)\s*
+        (?P<rest>\S.*?)\s*$""",
+    re.VERBOSE | re.DOTALL,
 )
-_SCOPE = re.compile(r"^(?P<key>phase|name)=(?P<value>\S+)$")
+_SCOPE = re.compile(r"^(?P<key>[a-z_]+)=(?P<value>\S+)$")
+_BASELINE_OFFSET = re.compile(r"^baseline(?:(?P<sign>[+-])(?P<value>.+))?$")
+_NUMBER = r"\d+(?:\.\d*)?|\.\d+"
+_BASELINE_FACTOR = re.compile(
+    rf"^(?P<factor>{_NUMBER})[x*]baseline$|^baseline[x*](?P<after>{_NUMBER})$"
+)
+RELATIVE_KINDS = ("latency", "rate", "number")
+"""Metric kinds a baseline-relative limit applies to (not ``recovery_time``: it is measured
+against the baseline already)."""
 
 
 class SLAError(InputError, ValueError):
@@ -66,7 +84,8 @@ class SLAError(InputError, ValueError):
 @dataclass(frozen=True, slots=True)
 class Threshold:
     """One parsed threshold. ``value`` is seconds (latency, duration), a fraction (rates) or a
-    plain number; ``percentile`` is set for ``pNN`` metrics."""
+    plain number: the limit itself, or with ``relative`` the offset (``+``/``-``) or factor
+    (``x``) applied to the baseline; ``percentile`` is set for ``pNN`` metrics."""
 
     text: str
     metric: str
@@ -76,17 +95,45 @@ class Threshold:
     phase: str | None = None
     name: str | None = None
     percentile: float | None = None
+    relative: Relative | None = None
+    baseline_phase: str | None = None
 
-    def holds(self, observed: float) -> bool:
-        return OPERATORS[self.op](observed, self.value)
+    def limit(self, baseline: float | None = None) -> float | None:
+        """The limit this threshold sets: ``value``, or applied to ``baseline`` when relative
+        (None: relative, and the baseline has no data)."""
+        if self.relative is None:
+            return self.value
+        if baseline is None:
+            return None
+        if self.relative == "x":
+            return baseline * self.value
+        return baseline + self.value if self.relative == "+" else baseline - self.value
+
+    def holds(self, observed: float, limit: float | None = None) -> bool:
+        """``observed op limit`` (the absolute limit when none is given)."""
+        return OPERATORS[self.op](observed, self.value if limit is None else limit)
 
     @property
     def scope(self) -> str:
         parts = [
             f"phase={self.phase}" if self.phase else "",
             f"name={self.name}" if self.name else "",
+            f"baseline={self.baseline_phase}" if self.baseline_phase else "",
         ]
         return " ".join(p for p in parts if p)
+
+    def describe_limit(self, baseline: float | None) -> str:
+        """``412ms (baseline 112ms + 300ms)`` for a relative limit, ``300ms`` otherwise."""
+        limit = self.limit(baseline)
+        if self.relative is None or limit is None:
+            return self.format_value(self.value) if limit is not None else "no baseline"
+        how = (
+            f"{self.value:g}x baseline {self.format_value(baseline or 0.0)}"
+            if self.relative == "x"
+            else f"baseline {self.format_value(baseline or 0.0)} {self.relative} "
+            f"{self.format_value(self.value)}"
+        )
+        return f"{self.format_value(limit)} ({how})"
 
     def format_value(self, value: float) -> str:
         """Render a value of this threshold's metric the way the user wrote it."""
@@ -117,7 +164,7 @@ def parse_threshold(text: object) -> Threshold:
     """Parse one threshold string; raise :class:`SLAError` naming what was expected."""
     if not isinstance(text, str):
         raise SLAError(f"expected a threshold string such as 'p95 < 2s', got {text!r}")
-    m = _THRESHOLD.match(text)
+    m = _THRESHOLD.match(text.strip())
     if not m:
         raise SLAError(
             f"cannot parse threshold {text!r}: expected '<metric> <op> <value>', "
@@ -130,24 +177,36 @@ def parse_threshold(text: object) -> Threshold:
         raise SLAError(f"unknown metric {metric!r} in {text!r}; expected one of: {known}")
     op = m.group("op")
     if op not in OPERATORS:
-        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, > or >=")
-    raw_value = m.group("value")
-    value = _parse_value(kind, raw_value, metric, text)
+        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, >, >= or ==")
     scopes: dict[str, str] = {}
     braces = m.group("braces")
     tokens = [t.strip() for t in braces.split(",")] if braces else []
-    tokens += re.split(r"[\s,]+", m.group("rest") or "")  # ``phase=a name=b`` or ``phase=a, ...``
+    limit_tokens: list[str] = []
+    for token in re.split(r"[\s,]+", m.group("rest")):  # ``phase=a name=b`` or ``phase=a, ...``
+        if "=" in token:
+            tokens.append(token)
+        elif token:
+            limit_tokens.append(token)
     for token in tokens:
         if not token:
             continue
         sm = _SCOPE.match(token)
-        if not sm:
+        if not sm or sm.group("key") not in SCOPE_KEYS:
             raise SLAError(
-                f"unexpected {token!r} in {text!r}; a scope is 'phase=<name>' or 'name=<request>'"
+                f"unexpected {token!r} in {text!r}; a scope is 'phase=<name>', "
+                "'name=<request>' or 'baseline=<phase>'"
             )
         if sm.group("key") in scopes:
             raise SLAError(f"{sm.group('key')} is scoped twice in {text!r}")
         scopes[sm.group("key")] = sm.group("value")
+    if not limit_tokens:
+        raise SLAError(f"no limit in {text!r}: expected e.g. 'p95 < 1500ms'")
+    relative, value = _parse_limit(kind, limit_tokens, metric, text)
+    if scopes.get("baseline") and relative is None:
+        raise SLAError(
+            f"baseline={scopes['baseline']} in {text!r} names the phase a relative limit is "
+            "measured against; this limit is absolute (e.g. 'p95 < baseline + 300ms')"
+        )
     pm = _PERCENTILE.match(metric)
     return Threshold(
         text=" ".join(text.split()),
@@ -158,6 +217,43 @@ def parse_threshold(text: object) -> Threshold:
         phase=scopes.get("phase"),
         name=scopes.get("name"),
         percentile=float(pm.group(1)) if pm else None,
+        relative=relative,
+        baseline_phase=scopes.get("baseline"),
+    )
+
+
+def _parse_limit(
+    kind: MetricKind, tokens: list[str], metric: str, text: str
+) -> tuple[Relative | None, float]:
+    """``(relative, value)`` of the limit tokens: an absolute value, or a baseline expression."""
+    expression = "".join(tokens)
+    if "baseline" not in expression:
+        value = _parse_value(kind, tokens[0], metric, text)
+        if len(tokens) > 1:
+            raise SLAError(
+                f"unexpected {tokens[1]!r} in {text!r}; a scope is 'phase=<name>', "
+                "'name=<request>' or 'baseline=<phase>'"
+            )
+        return None, value
+    if kind not in RELATIVE_KINDS:
+        raise SLAError(
+            f"{metric} cannot be relative to the baseline in {text!r}: it is measured against "
+            "the baseline already"
+        )
+    offset = _BASELINE_OFFSET.match(expression)
+    if offset is not None:
+        if offset.group("sign") is None:
+            return "x", 1.0
+        return offset.group("sign"), _parse_value(kind, offset.group("value"), metric, text)  # type: ignore[return-value]
+    factor = _BASELINE_FACTOR.match(expression)
+    if factor is not None:
+        number = float(factor.group("factor") or factor.group("after"))
+        if not (math.isfinite(number) and number > 0):
+            raise SLAError(f"bad factor {number!r} in {text!r}: expected a positive number")
+        return "x", number
+    raise SLAError(
+        f"cannot read the limit {' '.join(tokens)!r} in {text!r}: expected a value, "
+        "'baseline + 300ms', 'baseline - 5%' or '3x baseline'"
     )
 
 

@@ -1,8 +1,12 @@
 """Evaluating SLA thresholds against what the recorder saw.
 
-No data is a breach, never a pass: a threshold over a phase or request name that recorded
-nothing fails with "no data", so a chaos run whose load never reached the target cannot look
-green.
+Three outcomes. **held**; **breached**, including no data: a threshold over a phase or request
+name that recorded nothing (or, for latency, no successful response) fails with "no data", so
+a chaos run whose load never reached the target cannot look green; **inconclusive**, when the
+measurement itself cannot be trusted: a percentile resting on too few samples to be stated
+(p99 needs 100, :func:`min_samples`), or a latency or throughput threshold measured while the
+load generator was saturated (:mod:`harness.measure.health`). Latency thresholds are computed
+over successful responses only: a failure's latency says nothing of the service's speed.
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from harness.measure.recorder import Recorder, Second
+from harness.measure.recorder import Recorder, RequestStats, Second
 from harness.measure.sla import Threshold
+
+Status = Literal["held", "breached", "inconclusive"]
+SATURATION_SENSITIVE = ("latency", "duration")
+"""Metric kinds a saturated generator distorts (plus ``rps``): what it measured is its own
+queueing, not the service."""
 
 RECOVERY_WINDOW = 2  # seconds that must stay within the baseline band to count as recovered
 
@@ -32,12 +42,21 @@ class PhaseWindow:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One threshold's outcome. ``observed`` is None when there was no data (a breach)."""
+    """One threshold's outcome. ``observed`` is None when there was no data (a breach);
+    ``limit`` is the limit applied (for a baseline-relative threshold, the one the
+    ``baseline`` value produced); ``samples`` how many requests the observed value rests on."""
 
     threshold: Threshold
     observed: float | None
-    held: bool
+    status: Status
     detail: str
+    limit: float | None = None
+    baseline: float | None = None
+    samples: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.status == "held"
 
     @property
     def observed_text(self) -> str:
@@ -50,82 +69,183 @@ class Verdict:
         """How far the observed value is beyond the limit, whichever way the operator points:
         positive (or zero, for a strict operator) when breached, negative (the headroom) when
         held."""
-        if self.observed is None:
+        if self.observed is None or self.limit is None:
             return None
         if self.threshold.op in ("<", "<="):
-            return self.observed - self.threshold.value
-        return self.threshold.value - self.observed
+            return self.observed - self.limit
+        if self.threshold.op == "==":
+            return abs(self.observed - self.limit)
+        return self.limit - self.observed
+
+
+def min_samples(percentile: float) -> int:
+    """How many samples a percentile needs to be stated at all: one beyond it at least
+    (p50: 2, p90: 10, p95: 20, p99: 100, p99.9: 1000)."""
+    return math.ceil(100.0 / (100.0 - percentile) - 1e-9)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
+Observation = tuple[float | None, str, int | None]
+"""``(value, why it may be None, samples it rests on)``."""
+
+
 def observe(
-    threshold: Threshold, recorder: Recorder, phases: Sequence[PhaseWindow]
-) -> tuple[float | None, str]:
-    """The observed value of ``threshold``'s metric over its scope, and why it may be None."""
+    threshold: Threshold,
+    recorder: Recorder,
+    phases: Sequence[PhaseWindow],
+    *,
+    phase: str | None = None,
+) -> Observation:
+    """The observed value of ``threshold``'s metric over its scope (``phase`` overrides the
+    threshold's own: how a baseline is read), why it may be None, and its sample count."""
     metric = threshold.metric
+    phase = threshold.phase if phase is None else phase
     if metric == "recovery_time":
-        return recovery_time(recorder, phases, threshold.phase)
+        value, why = recovery_time(recorder, phases, phase)
+        return value, why, None
     if metric in ("retries_per_call", "fallback_rate"):
         # ``name=`` scopes these by the core's event source (``llm``, ``tool:<name>``, ...)
-        res = recorder.resilience_stats(phase=threshold.phase, source=threshold.name)
+        res = recorder.resilience_stats(phase=phase, source=threshold.name)
         none = (
             "no calls of the resilient core were observed"
-            + (f" in phase {threshold.phase!r}" if threshold.phase else "")
+            + (f" in phase {phase!r}" if phase else "")
             + (f" from source {threshold.name!r}" if threshold.name else "")
         )
         if metric == "retries_per_call":
-            return _ratio(res.retries, res.calls), none
-        return _ratio(res.fallback_calls, res.calls), none
-    stats = recorder.stats(name=threshold.name, phase=threshold.phase)
-    empty = (
-        "no requests were recorded"
-        + (f" in phase {threshold.phase!r}" if threshold.phase else "")
-        + (f" for {threshold.name!r}" if threshold.name else "")
+            return _ratio(res.retries, res.calls), none, res.calls
+        return _ratio(res.fallback_calls, res.calls), none, res.calls
+    stats = recorder.stats(name=threshold.name, phase=phase)
+    scope = (f" in phase {phase!r}" if phase else "") + (
+        f" for {threshold.name!r}" if threshold.name else ""
     )
     if stats.count == 0:
-        return None, empty
-    if threshold.percentile is not None:
-        return stats.percentile(threshold.percentile), empty
-    if metric == "avg":
-        return stats.mean(), empty
-    if metric == "max":
-        return stats.max(), empty
-    if metric == "min":
-        return stats.min(), empty
+        return None, "no requests were recorded" + scope, 0
     if metric == "error_rate":
-        return stats.failed / stats.count, empty
+        return stats.failed / stats.count, "", stats.count
     if metric == "availability":
-        return stats.ok / stats.count, empty
+        return stats.ok / stats.count, "", stats.count
     if metric == "rps":
-        span = recorder.span(threshold.phase)
-        return _ratio(stats.count, span), "the run has no duration"
-    raise AssertionError(f"unhandled metric {metric!r}")  # pragma: no cover - parse rejects it
+        span = recorder.span(phase)
+        return _ratio(stats.count, span), "the run has no duration", stats.count
+    return _latency(threshold, stats, scope)
+
+
+def _latency(threshold: Threshold, stats: RequestStats, scope: str) -> Observation:
+    """A latency metric over the successful responses only (the histogram holds those)."""
+    if stats.ok == 0:
+        return None, f"no successful response{scope} ({stats.failed} failed)", 0
+    if threshold.percentile is not None:
+        return stats.percentile(threshold.percentile), "", stats.ok
+    if threshold.metric == "avg":
+        return stats.mean(), "", stats.ok
+    if threshold.metric == "max":
+        return stats.max(), "", stats.ok
+    if threshold.metric == "min":
+        return stats.min(), "", stats.ok
+    raise AssertionError(f"unhandled metric {threshold.metric!r}")  # pragma: no cover
+
+
+def baseline_phase(threshold: Threshold, phases: Sequence[PhaseWindow]) -> str | None:
+    """The phase a relative threshold's baseline is read in: the one it names, or the run's
+    first fault-free phase."""
+    if threshold.baseline_phase is not None:
+        return threshold.baseline_phase
+    return next((p.name for p in phases if not p.faulty), None)
 
 
 def evaluate(
-    thresholds: Sequence[Threshold], recorder: Recorder, phases: Sequence[PhaseWindow] = ()
+    thresholds: Sequence[Threshold],
+    recorder: Recorder,
+    phases: Sequence[PhaseWindow] = (),
+    *,
+    saturation: Sequence[str] = (),
 ) -> list[Verdict]:
-    verdicts = []
-    for threshold in thresholds:
-        observed, why = observe(threshold, recorder, phases)
-        if observed is None or math.isnan(observed):
-            verdicts.append(
-                Verdict(threshold, None, False, f"breached: {why} (no data is a breach)")
+    """Each threshold's verdict. ``saturation`` gives the reasons the load generator was
+    saturated (:func:`harness.measure.health.saturation`); with any, latency and throughput
+    thresholds are inconclusive."""
+    return [_verdict(t, recorder, phases, saturation) for t in thresholds]
+
+
+def _verdict(
+    threshold: Threshold,
+    recorder: Recorder,
+    phases: Sequence[PhaseWindow],
+    saturation: Sequence[str],
+) -> Verdict:
+    observed, why, samples = observe(threshold, recorder, phases)
+    if observed is None or math.isnan(observed):
+        return Verdict(
+            threshold,
+            None,
+            "breached",
+            f"breached: {why} (no data is a breach)",
+            threshold.limit(),
+            None,
+            samples,
+        )
+    baseline = None
+    if threshold.relative is not None:
+        base_phase = baseline_phase(threshold, phases)
+        if base_phase is None:
+            return Verdict(
+                threshold,
+                observed,
+                "breached",
+                "breached: no fault-free phase to take as the baseline (no data is a breach)",
+                samples=samples,
             )
-            continue
-        held = threshold.holds(observed)
-        shown = threshold.format_value(observed)
-        limit = f"{threshold.op} {threshold.format_value(threshold.value)}"
-        if held:
-            detail = f"held: {shown} {limit}"
-        else:
-            gap = threshold.format_value(abs(observed - threshold.value))
-            detail = f"breached: {shown} is not {limit} (off by {gap})"
-        verdicts.append(Verdict(threshold, observed, held, detail))
-    return verdicts
+        baseline, base_why, _ = observe(threshold, recorder, phases, phase=base_phase)
+        if baseline is None:
+            return Verdict(
+                threshold,
+                observed,
+                "breached",
+                f"breached: no baseline: {base_why} (no data is a breach)",
+                samples=samples,
+            )
+    limit = threshold.limit(baseline)
+    assert limit is not None  # absolute, or the baseline was found
+    shown = threshold.format_value(observed)
+    described = f"{threshold.op} {threshold.describe_limit(baseline)}"
+    doubt = _doubt(threshold, samples, saturation)
+    if doubt:
+        return Verdict(
+            threshold,
+            observed,
+            "inconclusive",
+            f"inconclusive: {shown} {described}, but {doubt}",
+            limit,
+            baseline,
+            samples,
+        )
+    if threshold.holds(observed, limit):
+        return Verdict(
+            threshold, observed, "held", f"held: {shown} {described}", limit, baseline, samples
+        )
+    gap = threshold.format_value(abs(observed - limit))
+    return Verdict(
+        threshold,
+        observed,
+        "breached",
+        f"breached: {shown} is not {described} (off by {gap})",
+        limit,
+        baseline,
+        samples,
+    )
+
+
+def _doubt(threshold: Threshold, samples: int | None, saturation: Sequence[str]) -> str:
+    """Why the measurement cannot be trusted for this threshold ('' when it can)."""
+    if threshold.percentile is not None and samples is not None:
+        needed = min_samples(threshold.percentile)
+        if samples < needed:
+            return f"{threshold.metric} needs {needed} samples to be stated, got {samples}"
+    if saturation and (threshold.kind in SATURATION_SENSITIVE or threshold.metric == "rps"):
+        return "the load generator was saturated (" + "; ".join(saturation) + ")"
+    return ""
 
 
 # -- recovery time ---------------------------------------------------------------------------------

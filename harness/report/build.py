@@ -22,6 +22,7 @@ from harness.report.model import (
     ResilienceRow,
     ScenarioInfo,
     SecondRow,
+    Status,
     ThresholdRow,
 )
 
@@ -135,6 +136,14 @@ def health_section(health: LoadHealth) -> HealthSection:
     )
 
 
+def run_verdict(statuses: list[Status], problems: list[str]) -> Status:
+    """A run's verdict: breached when any threshold breached or there is a problem, else
+    inconclusive when any threshold is, else held."""
+    if problems or "breached" in statuses:
+        return "breached"
+    return "inconclusive" if "inconclusive" in statuses else "held"
+
+
 def build_report(
     *,
     run_id: str,
@@ -183,12 +192,15 @@ def build_report(
             metric=v.threshold.metric,
             scope=v.threshold.scope,
             op=v.threshold.op,
-            limit=v.threshold.value,
+            limit=v.limit,
             observed=v.observed,
             observed_text=v.observed_text,
             held=v.held,
             detail=v.detail,
             margin=v.margin,
+            verdict=v.status,
+            baseline=v.baseline,
+            samples=v.samples,
         )
         for v in verdicts
     ]
@@ -212,6 +224,7 @@ def build_report(
         started_at=started_at.astimezone(UTC).isoformat(timespec="seconds"),
         duration=recorder.duration,
         held=all(v.held for v in verdicts) and not problems,
+        verdict=run_verdict([v.status for v in verdicts], problems),
         thresholds=threshold_rows,
         phases=phase_rows,
         requests=rows,

@@ -69,17 +69,28 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+Status = Literal["held", "breached", "inconclusive"]
+
+
 class ThresholdRow(_Row):
+    """One threshold's verdict. ``limit`` is the limit applied (for a baseline-relative one,
+    the limit its ``baseline`` produced; None when the baseline had no data); ``samples`` how
+    many requests the observed value rests on; ``verdict`` held, breached or inconclusive
+    (``held`` is ``verdict == "held"``)."""
+
     text: str
     metric: str
     scope: str
-    op: Literal["<", "<=", ">", ">="]
-    limit: float
+    op: Literal["<", "<=", ">", ">=", "=="]
+    limit: float | None
     observed: float | None
     observed_text: str
     held: bool
     detail: str
     margin: float | None
+    verdict: Status = "held"
+    baseline: float | None = None
+    samples: int | None = None
 
 
 class FaultRow(_Row):
@@ -198,6 +209,7 @@ class Report(_Row):
     duration: float
     held: bool
     thresholds: list[ThresholdRow]
+    verdict: Status = "held"
     phases: list[PhaseRow]
     requests: list[RequestRow]
     resilience: list[ResilienceRow]
@@ -208,7 +220,11 @@ class Report(_Row):
 
     @property
     def breaches(self) -> list[ThresholdRow]:
-        return [t for t in self.thresholds if not t.held]
+        return [t for t in self.thresholds if t.verdict == "breached"]
+
+    @property
+    def inconclusive(self) -> list[ThresholdRow]:
+        return [t for t in self.thresholds if t.verdict == "inconclusive"]
 
     def totals(self) -> RequestRow | None:
         return next((r for r in self.requests if r.name == "*" and r.phase == "*"), None)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from harness.measure.sla import format_metric_value
-from harness.report.model import HealthSection, Report
+from harness.measure.sla import format_metric_value, metric_kind
+from harness.report.model import HealthSection, Report, ThresholdRow
 
 
 def _fmt_latency(value: float | None) -> str:
     return "-" if value is None else format_metric_value("latency", value)
 
 
+_VERDICT_WORDS = {"held": "held", "breached": "BREACHED", "inconclusive": "INCONCLUSIVE"}
+_RUN_WORDS = {"held": "SLA HELD", "breached": "SLA BREACHED", "inconclusive": "INCONCLUSIVE"}
+
+
 def sla_table(report: Report) -> list[str]:
-    """Lines of a fixed-width table: threshold, scope, observed, verdict."""
-    rows = [("threshold", "observed", "verdict")]
+    """Lines of a fixed-width table: threshold, observed, limit (for a baseline-relative one,
+    with the baseline it came from), verdict."""
+    rows = [("threshold", "observed", "limit", "verdict")]
     for t in report.thresholds:
-        rows.append((t.text, t.observed_text, "held" if t.held else "BREACHED"))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        rows.append((t.text, t.observed_text, _limit(t), _VERDICT_WORDS[t.verdict]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []
     for i, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
@@ -24,14 +29,29 @@ def sla_table(report: Report) -> list[str]:
     return lines
 
 
+def _limit(row: ThresholdRow) -> str:
+    kind = metric_kind(row.metric) or "number"
+    if row.limit is None:
+        return f"{row.op} (no baseline)"
+    text = f"{row.op} {format_metric_value(kind, row.limit)}"
+    if row.baseline is not None:
+        text += f" (baseline {format_metric_value(kind, row.baseline)})"
+    return text
+
+
 def run_summary(report: Report) -> list[str]:
     """Header, per-phase request table, SLA table and problems."""
     total = report.totals()
-    verdict = "SLA HELD" if report.held else "SLA BREACHED"
+    verdict = _RUN_WORDS[report.verdict]
     lines = [
         f"{report.scenario.name}: {verdict} "
         f"(run {report.run_id}, {report.duration:.1f}s, target {report.target}, seed {report.seed})"
     ]
+    if total is not None and total.count and total.ok == 0:
+        lines.append(
+            f"  EVERY REQUEST FAILED: {total.failed} of {total.count} "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(total.errors.items())) or 'no detail'})"
+        )
     if total is not None:
         lines.append(
             f"  requests {total.count}, failed {total.failed}, "

@@ -45,7 +45,7 @@ class SLABreach(AssertionError):
         self.verdicts = verdicts
         lines = ["SLA breached:"]
         for v in verdicts:
-            mark = "held    " if v.held else "BREACHED"
+            mark = {"held": "held    ", "breached": "BREACHED"}.get(v.status, "INCONCLUSIVE")
             lines.append(f"  {mark} {v.threshold.text:<32} {v.detail}")
         super().__init__("\n".join(lines))
 

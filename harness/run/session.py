@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from harness.core import subscribe
 from harness.errors import InputError
+from harness.measure.health import saturation
 from harness.measure.recorder import Recorder
 from harness.measure.verdicts import PhaseWindow, evaluate
 from harness.plugin.types import RunContext
@@ -132,7 +133,9 @@ def run_scenario(
             seed=seed,
             started_at=started_at,
             recorder=recorder,
-            verdicts=evaluate(scenario.sla, recorder, windows),
+            verdicts=evaluate(
+                scenario.sla, recorder, windows, saturation=saturation(recorder.health())
+            ),
             phases=windows,
             faults=timeline.records(),
         )

@@ -49,9 +49,15 @@ def duration(seconds: float) -> str:
 
 
 def limit(row: ThresholdRow) -> str:
-    """The threshold's requirement, e.g. ``< 2s`` or ``>= 99.5%``."""
+    """The threshold's requirement, e.g. ``< 2s``, ``>= 99.5%``, or for a baseline-relative
+    one the limit its baseline produced: ``< 412ms (baseline 112ms)``."""
     kind = metric_kind(row.metric) or "number"
-    return f"{row.op} {format_metric_value(kind, row.limit)}"
+    if row.limit is None:
+        return f"{row.op} (no baseline)"
+    wanted = f"{row.op} {format_metric_value(kind, row.limit)}"
+    if row.baseline is not None:
+        wanted += f" (baseline {format_metric_value(kind, row.baseline)})"
+    return wanted
 
 
 def threshold_label(row: ThresholdRow) -> str:
@@ -63,10 +69,10 @@ def threshold_label(row: ThresholdRow) -> str:
 
 
 def verdict(row: ThresholdRow) -> str:
-    """``held``, ``breached`` or ``no data`` (which is a breach too)."""
-    if row.held:
-        return "held"
-    return "no data" if row.observed is None else "breached"
+    """``held``, ``breached``, ``no data`` (which is a breach too) or ``inconclusive``."""
+    if row.verdict == "breached" and row.observed is None:
+        return "no data"
+    return row.verdict
 
 
 def breach_message(row: ThresholdRow) -> str:

@@ -42,6 +42,7 @@ DESCRIPTION = (
 OK_COLOUR = "#1a7f37"
 BAD_COLOUR = "#cf222e"
 WARN_COLOUR = "#9a6700"
+UNSURE_COLOUR = "#8250df"  # inconclusive: neither the held green nor the breached red
 FAULT_FILL = "#cf222e"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -51,6 +52,7 @@ body { font-family: $font; margin: 0 auto; max-width: 1200px; padding: 0 1.5rem 
        color: #1f2328; background: #fff; }
 header { border-left: 0.5rem solid; padding: 0.5rem 1rem; margin: 1.5rem 0; background: #f6f8fa; }
 header.held { border-color: $ok; } header.breached { border-color: $bad; }
+header.inconclusive { border-color: $unsure; }
 h1 { margin: 0.3rem 0; font-size: 1.6rem; } h2 { margin-top: 2rem; font-size: 1.2rem; }
 dl { display: flex; flex-wrap: wrap; gap: 0.3rem 1.5rem; margin: 0.5rem 0; }
 dt { font-weight: 600; } dd { margin: 0 0 0 0.3rem; font-family: ui-monospace, monospace; }
@@ -62,11 +64,13 @@ th { background: #f6f8fa; } td.num { text-align: right; font-variant-numeric: ta
 tr.held td.verdict { color: $ok; font-weight: 600; }
 tr.breached { background: #ffebe9; } tr.breached td.verdict { color: $bad; font-weight: 600; }
 tr.nodata { background: #fff8c5; } tr.nodata td.verdict { color: $warn; font-weight: 600; }
+tr.inconclusive { background: #fbefff; }
+tr.inconclusive td.verdict { color: $unsure; font-weight: 600; }
 tr.total td { font-weight: 600; }
 code { font-family: ui-monospace, monospace; }
 ul.problems li { color: $bad; margin: 0.3rem 0; }
 .muted { color: #656d76; } .plot { width: 100%; }
-""").substitute(font=FONT, ok=OK_COLOUR, bad=BAD_COLOUR, warn=WARN_COLOUR)
+""").substitute(font=FONT, ok=OK_COLOUR, bad=BAD_COLOUR, warn=WARN_COLOUR, unsure=UNSURE_COLOUR)
 
 
 def _e(value: object) -> str:
@@ -241,6 +245,8 @@ def _td(value: object, *, num: bool = False, cls: str = "") -> str:
 def _threshold_class(row: ThresholdRow) -> str:
     if row.held:
         return "held"
+    if row.verdict == "inconclusive":
+        return "inconclusive"
     return "nodata" if row.observed is None else "breached"
 
 
@@ -338,10 +344,15 @@ def _resilience(report: Report) -> str:
 # -- page ----------------------------------------------------------------------------------------
 
 
+_HEADLINE = {
+    "held": ("SLA held", "\u2705"),
+    "breached": ("SLA breached", "\u274c"),
+    "inconclusive": ("inconclusive: the measurement cannot be trusted", "\u2754"),
+}
+
+
 def _header(report: Report) -> str:
-    held = report.held
-    verdict = "SLA held" if held else "SLA breached"
-    icon = "\u2705" if held else "\u274c"
+    verdict, icon = _HEADLINE[report.verdict]
     facts = [
         ("run", report.run_id),
         ("target", report.target),
@@ -351,7 +362,7 @@ def _header(report: Report) -> str:
         ("duration", fmt.duration(report.duration)),
         (
             "thresholds",
-            f"{len(report.thresholds) - len(report.breaches)}/{len(report.thresholds)} held",
+            f"{sum(r.held for r in report.thresholds)}/{len(report.thresholds)} held",
         ),
     ]
     if report.scenario.source:
@@ -359,7 +370,7 @@ def _header(report: Report) -> str:
     items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
     description = f"<p>{_e(report.scenario.description)}</p>" if report.scenario.description else ""
     return (
-        f'<header class="{"held" if held else "breached"}">'
+        f'<header class="{report.verdict}">'
         f"<h1>{icon} {_e(report.scenario.name)}: {verdict}</h1>{description}<dl>{items}</dl>"
         "</header>"
     )
@@ -373,7 +384,7 @@ def render(report: Report) -> str:
     if report.problems:
         items = "".join(f"<li>{_e(p)}</li>" for p in report.problems)
         problems = f'<h2>Problems</h2><ul class="problems">{items}</ul>'
-    title = f"{'held' if report.held else 'BREACHED'} \u2013 {report.scenario.name} \u2013 "
+    title = f"{report.verdict} \u2013 {report.scenario.name} \u2013 "
     title += report.run_id
     body = [
         _header(report),

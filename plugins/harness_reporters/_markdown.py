@@ -62,6 +62,8 @@ def table(header: list[str], rows: list[list[str]], right: frozenset[int] = froz
 def _verdict_cell(row: ThresholdRow) -> str:
     if row.held:
         return "✅ held"
+    if row.verdict == "inconclusive":
+        return f"❔ inconclusive: {text(row.detail.removeprefix('inconclusive: '))}"
     icon = "❌ no data" if row.observed is None else "❌ breached"
     return f"{icon}: {text(row.detail.removeprefix('breached: '))}"
 
@@ -69,7 +71,14 @@ def _verdict_cell(row: ThresholdRow) -> str:
 def _title(report: Report) -> list[str]:
     breaches = len(report.breaches)
     icon, verdict = "✅", "SLA held"
-    if not report.held:
+    if report.verdict == "inconclusive":
+        count = len(report.inconclusive)
+        icon = "❔"
+        verdict = (
+            f"inconclusive ({count} of {len(report.thresholds)} thresholds could not be "
+            "judged: the measurement cannot be trusted)"
+        )
+    elif not report.held:
         why = []
         if breaches:
             why.append(f"{breaches} of {len(report.thresholds)} thresholds breached")

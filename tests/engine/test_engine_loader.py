@@ -390,11 +390,11 @@ CASES: list[tuple[str, str, str]] = [
         upstreams: [{name: p, backend: respx}]
         phases: [{name: a, duration: 1s}]
         sla:
-          - rps == 20
+          - rps = 20
           - p95 {phase=a} < 1s phase=a
           - 42
         """,
-        "s.yaml: sla[0] (line 6): unsupported operator '==' in 'rps == 20'; use <, <=, > or >=\n"
+        "s.yaml: sla[0] (line 6): unsupported operator '=' in 'rps = 20'; use <, <=, >, >= or ==\n"
         "s.yaml: sla[1] (line 7): phase is scoped twice in 'p95 {phase=a} < 1s phase=a'\n"
         "s.yaml: sla[2] (line 8): expected a threshold string such as 'p95 < 2s', got 42",
     ),

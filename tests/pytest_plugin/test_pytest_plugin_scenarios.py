@@ -11,7 +11,7 @@ target: {{core: llm}}
 upstreams:
   - {{name: primary, api: openai, backend: respx}}
   - {{name: backup, api: anthropic, backend: respx}}
-load: {{users: 3}}
+load: {{rate: 50/s}}
 phases:
   - {{name: baseline, duration: 0.4s}}
   - name: outage

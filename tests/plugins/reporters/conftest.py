@@ -29,7 +29,7 @@ STARTED = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 HELD_THRESHOLDS = [
     "p95 < 2s",
     "availability >= 90%",
-    "p99 < 3s phase=baseline",
+    "p90 < 3s phase=baseline",
     "retries_per_call <= 2",
 ]
 BREACHED_THRESHOLDS = [

@@ -49,7 +49,7 @@ def test_a_breach_exits_1_naming_the_threshold_and_by_how_much(
     err = capsys.readouterr().err
     assert f"{breached}: BREACHED (Vendor outage @ 20 users)" in err
     assert "p95 < 250ms phase=outage" in err
-    assert "breached: 583.7ms is not < 250ms (off by 333.7ms)" in err
+    assert "breached: 586.2ms is not < 250ms (off by 336.2ms)" in err
     assert "error_rate < 1% phase=outage" in err and "(off by 24%)" in err
     assert "no data is a breach" in err
     assert "problem: fault 'http_status 503 @25%'" in err
@@ -121,36 +121,55 @@ def _set(*keys: str | int, value: Any) -> Callable[[dict[str, Any]], None]:
     ("fixture", "edit", "field"),
     [
         # the top-level verdict flipped to pass while thresholds breached
-        ("breached_report", _set("held", value=True), "held is true, but thresholds[1] breached"),
+        (
+            "breached_report",
+            lambda d: d.update(held=True, verdict="held"),
+            "verdict is held, but thresholds[1] breached",
+        ),
         # ... and the breaching thresholds flipped too: their numbers still say breached
         (
             "breached_report",
-            lambda d: [t.update(held=True) for t in d["thresholds"]] and d.update(held=True),
-            "thresholds[1].held is true, but observed 0.583679 < limit 0.25 does not hold",
+            lambda d: (
+                [t.update(held=True, verdict="held") for t in d["thresholds"]]
+                and d.update(held=True, verdict="held")
+            ),
+            "thresholds[1].verdict is held, but observed 0.58",
         ),
         # no data cannot hold
         (
             "breached_report",
-            lambda d: d["thresholds"][3].update(held=True),
-            "thresholds[3].held is true with no observed value (no data is a breach)",
+            lambda d: d["thresholds"][3].update(held=True, verdict="held"),
+            "thresholds[3].verdict is held with no observed value (no data)",
         ),
         # a held report with a problem
         (
             "held_report",
             _set("problems", value=["fault 'x' never fired"]),
-            "held is true, but problems lists 1",
+            "verdict is held, but problems lists 1",
         ),
         # a verdict flipped to breached where its numbers hold
         (
             "held_report",
+            lambda d: d["thresholds"][0].update(held=False, verdict="breached"),
+            "thresholds[0].verdict is breached, but observed",
+        ),
+        # held and verdict that disagree
+        (
+            "held_report",
             _set("thresholds", 0, "held", value=False),
-            "thresholds[0].held is false, but observed",
+            "thresholds[0].held is false for a held threshold",
         ),
         # a report that says breached although nothing breached
         (
             "held_report",
-            _set("held", value=False),
-            "held is false, but every threshold held and there is no problem",
+            lambda d: d.update(held=False, verdict="breached"),
+            "verdict is breached, but everything held",
+        ),
+        # a percentile on too few samples stated as held: it is inconclusive
+        (
+            "held_report",
+            lambda d: d["thresholds"][0].update(samples=5),
+            "thresholds[0].verdict is held, but observed",
         ),
     ],
 )
@@ -174,6 +193,7 @@ def test_problems_alone_are_a_breach(
     def edit(data: dict[str, Any]) -> None:
         data["problems"] = ["fault 'x' never fired"]
         data["held"] = False
+        data["verdict"] = "breached"
 
     path = _edited(held_report, tmp_path, edit)
     assert main(["gate", str(path)]) == 1
@@ -204,8 +224,8 @@ def test_problems_alone_are_a_breach(
             "malformed report at thresholds.0.observed",
         ),
         (
-            _set("thresholds", 0, "op", value="=="),
-            "malformed report at thresholds.0.op: Input should be '<', '<=', '>' or '>='",
+            _set("thresholds", 0, "op", value="="),
+            "malformed report at thresholds.0.op: Input should be '<', '<=', '>', '>=' or '=='",
         ),
         (_set("version", value=True), "expected a harness report with version 1, got True"),
         (_set("version", value=1.0), "expected a harness report with version 1, got 1.0"),
@@ -342,9 +362,10 @@ def mutated_reports(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, An
     for _ in range(draw(st.integers(1, 3))):
         action = draw(st.sampled_from(["flip", "flip", "replace", "delete", "add", "number", "op"]))
         if action == "flip":
-            targets: list[dict[str, Any]] = [data, *data["thresholds"]]
+            rows = data.get("thresholds")
+            targets: list[Any] = [data, *(rows if isinstance(rows, list) else [])]
             target = draw(st.sampled_from(targets))
-            if isinstance(target.get("held"), bool):
+            if isinstance(target, dict) and isinstance(target.get("held"), bool):
                 target["held"] = not target["held"]
             continue
         only_flips = False
@@ -366,20 +387,31 @@ def mutated_reports(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, An
                 st.floats(allow_nan=False, allow_infinity=False) | st.integers(-5, 10**9)
             )
         elif action == "op":
-            node[key] = draw(st.sampled_from(["<", "<=", ">", ">=", "=", "!", ""]))
+            node[key] = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "=", "!", ""]))
         else:
             node[key] = draw(HOSTILE)
     return data, only_flips and data != base
 
 
 def _expected_code(data: dict[str, Any]) -> int:
-    """What the gate must say of a report it accepted: the verdicts recomputed from the data."""
-    ops = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+    """What the gate must say of a report it accepted: the verdicts recomputed from the data
+    (the fixtures' reports have no inconclusive threshold, and a mutation that makes one leaves
+    the row inconsistent: the gate must have refused it)."""
+    ops = {
+        "<": float.__lt__,
+        "<=": float.__le__,
+        ">": float.__gt__,
+        ">=": float.__ge__,
+        "==": float.__eq__,
+    }
     recomputed = [
-        t["observed"] is not None and ops[t["op"]](float(t["observed"]), float(t["limit"]))
+        t["observed"] is not None
+        and t["limit"] is not None
+        and ops[t["op"]](float(t["observed"]), float(t["limit"]))
         for t in data["thresholds"]
     ]
     assert [t["held"] for t in data["thresholds"]] == recomputed
+    assert [t.get("verdict", "held") == "held" for t in data["thresholds"]] == recomputed
     held = all(recomputed) and not data.get("problems", [])
     assert data["held"] is held
     return 0 if held else 1
@@ -454,3 +486,24 @@ def test_mangled_report_text_is_exit_2_or_a_consistent_verdict(
         assert err.startswith(f"error: {path}: "), err
     else:
         assert code == _expected_code(json.loads(raw))
+
+
+def test_an_inconclusive_report_is_exit_4_unless_allowed(
+    tmp_path: Path,
+    held_report: Report,
+    breached_report: Report,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def edit(data: dict[str, Any]) -> None:  # p95 on 5 samples: it cannot be stated
+        data["thresholds"][0].update(samples=5, verdict="inconclusive", held=False)
+        data.update(verdict="inconclusive", held=False)
+
+    path = _edited(held_report, tmp_path, edit)
+    assert main(["gate", str(path)]) == 4
+    err = capsys.readouterr().err
+    assert f"{path}: INCONCLUSIVE (Vendor outage @ 20 users)" in err
+    assert main(["gate", "--allow-inconclusive", str(path)]) == 0
+    # a breach elsewhere still wins: exit 1
+    breached = tmp_path / "breached.json"
+    breached.write_text(_json.render(breached_report))
+    assert main(["gate", "--allow-inconclusive", str(path), str(breached)]) == 1

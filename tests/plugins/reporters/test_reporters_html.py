@@ -74,7 +74,7 @@ def test_header_and_sla_table(tmp_path: Path, breached_report: Report) -> None:
         ("breached", "error_rate &lt; 1% phase=outage"),
         ("nodata", "p95 &lt; 1s phase=warmup"),
     ]
-    assert "off by 333.7ms" in page
+    assert "off by 336.2ms" in page
     assert '<ul class="problems"><li>fault &#x27;http_status 503 @25%&#x27;' in page
 
 
@@ -133,7 +133,7 @@ def test_percentile_table(tmp_path: Path, breached_report: Report) -> None:
         "15",
         "25%",
     ]
-    assert "583.7ms" in cells
+    assert "586.2ms" in cells
     assert "<td>http_503 15</td>" in outage.group(0)
 
 

@@ -54,7 +54,7 @@ def test_breach_message_has_observed_value_and_limit(
         if c.find("failure") is not None
     }
     assert messages["p95 < 250ms phase=outage"] == (
-        "breached: 583.7ms is not < 250ms (off by 333.7ms)"
+        "breached: 586.2ms is not < 250ms (off by 336.2ms)"
     )
     assert messages["error_rate < 1% phase=outage"] == "breached: 25% is not < 1% (off by 24%)"
     no_data = messages["p95 < 1s phase=warmup"]

@@ -39,10 +39,10 @@ def test_title_and_run_identity(
 def test_sla_table(tmp_path: Path, breached_report: Report) -> None:
     text = _write(breached_report, tmp_path)
     assert "| threshold | scope | observed | verdict |" in text
-    assert "| `p95 < 2s` | whole run | 561.7ms | ✅ held |" in text
+    assert "| `p95 < 2s` | whole run | 559.6ms | ✅ held |" in text
     assert (
-        "| `p95 < 250ms phase=outage` | phase=outage | 583.7ms | "
-        "❌ breached: 583.7ms is not \\< 250ms (off by 333.7ms) |"
+        "| `p95 < 250ms phase=outage` | phase=outage | 586.2ms | "
+        "❌ breached: 586.2ms is not \\< 250ms (off by 336.2ms) |"
     ) in text
     assert "| `p95 < 1s phase=warmup` | phase=warmup | no data | ❌ no data: " in text
 
