@@ -112,7 +112,7 @@ class ChatUser(FastHttpUser):
             else:
                 self.client.post(spec.path, json=body, name=spec.label)
         except GreenletExit:  # stopped mid-request when the test ended
-            state.recorder.record_unfinished(1, phase=phase or "")
+            state.recorder.record_unfinished(1, phase=phase or "", name=spec.label)
             raise
 
 

@@ -314,14 +314,25 @@ class Recorder:
             counters.missed_starts += missed
             counters.in_flight_cap_hits += capped
 
-    def record_unfinished(self, count: int, *, phase: str | None = None) -> None:
-        """``count`` requests that started in ``phase`` were still running when the run ended."""
+    def record_unfinished(
+        self, count: int, *, phase: str | None = None, name: str | None = None
+    ) -> None:
+        """``count`` requests that started in ``phase`` were still running when the run ended.
+
+        With their request ``name``, they also count as failed requests (error ``Unfinished``,
+        no latency): a service that stalls must lose availability, not just answers."""
         with self._lock:
             key = phase if phase is not None else (self.phase or "")
             counters = self.load.get(key)
             if counters is None:
                 counters = self.load[key] = LoadCounters()
             counters.unfinished_requests += count
+            if name is not None:
+                stats = self.requests.get((name, key))
+                if stats is None:
+                    stats = self.requests[(name, key)] = RequestStats()
+                stats.failed += count
+                stats.errors["Unfinished"] += count
 
     def record_start_delay(self, seconds: float) -> None:
         """Open loop: a request started ``seconds`` after its intended start."""

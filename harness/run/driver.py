@@ -119,7 +119,7 @@ class _Load:
             try:
                 outcome = await self.target.request(index, n)
             except asyncio.CancelledError:  # still running when the run ended
-                self.recorder.record_unfinished(1, phase=phase or "")
+                self.recorder.record_unfinished(1, phase=phase or "", name=self.target.name)
                 raise
             self.recorder.record_request(
                 self.target.name,
@@ -253,7 +253,7 @@ class _Load:
         finally:
             for task, phase in self.in_flight.items():
                 if not task.done():  # never answered: no latency to record
-                    self.recorder.record_unfinished(1, phase=phase)
+                    self.recorder.record_unfinished(1, phase=phase, name=self.target.name)
             tasks = (*self.running, *self.in_flight, *helpers)
             for task in tasks:
                 task.cancel()

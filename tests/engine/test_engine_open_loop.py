@@ -369,9 +369,13 @@ def test_requests_still_running_when_the_run_ends_are_counted_unfinished(load: s
 
     asyncio.run(cut_short())
     counters = recorder.health().counters
-    assert recorder.stats().count == 0  # nothing answered: no latency recorded ...
-    if scenario.load.open_loop:  # ... but every request sent is accounted for
+    stats = recorder.stats()
+    # nothing answered: no latency recorded, and every unfinished request is a failure, so a
+    # stalled service loses availability ...
+    assert stats.ok == 0 and stats.histogram.get_total_count() == 0
+    assert stats.errors == {"Unfinished": counters.unfinished_requests}
+    if scenario.load.open_loop:  # ... and every request sent is accounted for
         sent = counters.scheduled_starts - counters.missed_starts
-        assert counters.unfinished_requests == sent >= 8
+        assert counters.unfinished_requests == stats.failed == sent >= 8
     else:
-        assert counters.unfinished_requests == 3
+        assert counters.unfinished_requests == stats.failed == 3
