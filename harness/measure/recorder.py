@@ -192,6 +192,7 @@ class Recorder:
         # there, and gevent's patched lock would cost more than the recording itself.
         self._lock: AbstractContextManager[Any] = threading.Lock() if threadsafe else nullcontext()
         self._rng = random.Random(seed)
+        self.warming_up = False  # events of a warm-up request are not the run's
         self.started = now()
         self.finished: float | None = None
         self.phase: str | None = None
@@ -267,6 +268,8 @@ class Recorder:
 
     def on_event(self, event: ResilienceEvent) -> None:
         """Subscribe this to the core's events (``harness.core.subscribe(recorder.on_event)``)."""
+        if self.warming_up:
+            return
         with self._lock:
             key = (event.source, self.phase or "")
             stats = self.resilience.get(key)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from harness.measure.recorder import Recorder, RequestStats, Second
-from harness.measure.sla import Threshold
+from harness.measure.sla import OPERATORS, Threshold, metric_kind
 
 Status = Literal["held", "breached", "inconclusive"]
 SATURATION_SENSITIVE = ("latency", "duration")
@@ -55,6 +56,7 @@ class Verdict:
     limit: float | None = None
     baseline: float | None = None
     samples: int | None = None
+    worst: float | None = None
 
     @property
     def held(self) -> bool:
@@ -210,44 +212,97 @@ def _verdict(
             )
     limit = threshold.limit(baseline)
     assert limit is not None  # absolute, or the baseline was found
+    worst = _worst_case(threshold, recorder, observed, samples)
+    status, doubt = judge(
+        threshold.metric,
+        threshold.op,
+        observed,
+        limit,
+        samples=samples,
+        worst=worst,
+        saturation="; ".join(saturation),
+    )
     shown = threshold.format_value(observed)
     described = f"{threshold.op} {threshold.describe_limit(baseline)}"
-    doubt = _doubt(threshold, samples, saturation)
-    if doubt:
-        return Verdict(
-            threshold,
-            observed,
-            "inconclusive",
-            f"inconclusive: {shown} {described}, but {doubt}",
-            limit,
-            baseline,
-            samples,
-        )
-    if threshold.holds(observed, limit):
-        return Verdict(
-            threshold, observed, "held", f"held: {shown} {described}", limit, baseline, samples
-        )
-    gap = threshold.format_value(abs(observed - limit))
-    return Verdict(
-        threshold,
-        observed,
-        "breached",
-        f"breached: {shown} is not {described} (off by {gap})",
-        limit,
-        baseline,
-        samples,
-    )
+    if status == "inconclusive":
+        detail = f"inconclusive: {shown} {described}, but {doubt}"
+    elif status == "held":
+        detail = f"held: {shown} {described}"
+    else:
+        gap = threshold.format_value(abs(observed - limit))
+        detail = f"breached: {shown} is not {described} (off by {gap})"
+    return Verdict(threshold, observed, status, detail, limit, baseline, samples, worst)
 
 
-def _doubt(threshold: Threshold, samples: int | None, saturation: Sequence[str]) -> str:
-    """Why the measurement cannot be trusted for this threshold ('' when it can)."""
-    if threshold.percentile is not None and samples is not None:
-        needed = min_samples(threshold.percentile)
-        if samples < needed:
-            return f"{threshold.metric} needs {needed} samples to be stated, got {samples}"
-    if saturation and (threshold.kind in SATURATION_SENSITIVE or threshold.metric == "rps"):
-        return "the load generator was saturated (" + "; ".join(saturation) + ")"
-    return ""
+def _worst_case(
+    threshold: Threshold, recorder: Recorder, observed: float, samples: int | None
+) -> float | None:
+    """For a percentile over an open-loop load that missed starts: the value it would have
+    had if every missed start had been answered slower than anything seen (None: nothing was
+    missed in its scope, or the metric is not a percentile)."""
+    if threshold.percentile is None or not samples:
+        return None
+    missed = recorder.load_stats(phase=threshold.phase).missed_starts
+    if not missed:
+        return None
+    rank = math.ceil(threshold.percentile / 100.0 * (samples + missed))
+    if rank > samples:
+        return math.inf
+    stats = recorder.stats(name=threshold.name, phase=threshold.phase)
+    return stats.percentile(min(100.0, 100.0 * rank / samples)) or observed
+
+
+def judge(
+    metric: str,
+    op: str,
+    observed: float,
+    limit: float,
+    *,
+    samples: int | None,
+    worst: float | None,
+    saturation: str,
+) -> tuple[Status, str]:
+    """A threshold's status from its numbers and the run's measurement health, and why it is
+    inconclusive ('' otherwise). The engine and ``harness gate`` both judge through this.
+
+    - A percentile on fewer than :func:`min_samples` samples cannot be stated: inconclusive.
+    - A saturated load generator (``saturation`` gives its reasons) only ever makes the service
+      look *worse*: latencies longer (they count from each intended start), throughput lower,
+      recovery later. So a verdict that distortion cannot have caused stands (a latency limit
+      that held, a throughput floor that held), and the others are inconclusive. Missed starts
+      may hide slow requests: a latency limit holds only if it also holds in the ``worst`` case
+      (every missed start answered slower than anything seen).
+    """
+    percentile = percentile_of(metric)
+    if percentile is not None and samples is not None and samples < min_samples(percentile):
+        needed = min_samples(percentile)
+        return "inconclusive", f"{metric} needs {needed} samples to be stated, got {samples}"
+    held = OPERATORS[op](observed, limit)
+    status: Status = "held" if held else "breached"
+    kind = metric_kind(metric)
+    latency_like = kind in SATURATION_SENSITIVE
+    if not saturation or not (latency_like or metric == "rps"):
+        return status, ""
+    saturated = f"the load generator was saturated ({saturation})"
+    if op == "==":
+        return "inconclusive", saturated
+    upper = op in ("<", "<=")
+    # the distortion pushes latency up and throughput down: it works against an upper limit
+    # on latency and a lower limit on throughput, so such a limit that held is sound
+    sound_if_held = upper if latency_like else not upper
+    if sound_if_held and held:
+        if worst is not None and not OPERATORS[op](worst, limit):
+            return "inconclusive", (
+                f"{saturated}; had the missed starts been answered slowly, the limit would not hold"
+            )
+        return "held", ""
+    return "inconclusive", saturated
+
+
+def percentile_of(metric: str) -> float | None:
+    """``95.0`` for ``p95``; None for a metric that is not a percentile."""
+    match = re.fullmatch(r"p(\d{1,2}(?:\.\d+)?)", metric)
+    return float(match.group(1)) if match else None
 
 
 # -- recovery time ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -201,6 +202,8 @@ def build_report(
             verdict=v.status,
             baseline=v.baseline,
             samples=v.samples,
+            worst=None if v.worst is None or math.isinf(v.worst) else v.worst,
+            worst_unbounded=v.worst is not None and math.isinf(v.worst),
         )
         for v in verdicts
     ]

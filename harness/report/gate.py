@@ -16,11 +16,12 @@ inconsistent report; 4 nothing breached but something was inconclusive (0 with
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from harness.errors import EXIT_BREACH, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, InputError
-from harness.measure.sla import OPERATORS, metric_kind, parse_threshold
-from harness.measure.verdicts import SATURATION_SENSITIVE, min_samples
+from harness.measure.sla import OPERATORS
+from harness.measure.verdicts import judge
 from harness.report.build import run_verdict
 from harness.report.files import load_report
 from harness.report.model import Report, Status, ThresholdRow
@@ -35,29 +36,33 @@ def threshold_held(row: ThresholdRow) -> bool:
     )
 
 
-def threshold_verdict(row: ThresholdRow, saturated: bool) -> Status:
+def threshold_verdict(row: ThresholdRow, saturation: str) -> Status:
     """The verdict ``row``'s own numbers and the run's health give (see the module)."""
     if row.observed is None or row.limit is None:
         return "breached"
-    percentile = parse_threshold(row.text).percentile if row.metric.startswith("p") else None
-    if percentile is not None and row.samples is not None and row.samples < min_samples(percentile):
-        return "inconclusive"
-    if saturated and (metric_kind(row.metric) in SATURATION_SENSITIVE or row.metric == "rps"):
-        return "inconclusive"
-    return "held" if threshold_held(row) else "breached"
+    worst = math.inf if row.worst_unbounded else row.worst
+    status, _ = judge(
+        row.metric,
+        row.op,
+        row.observed,
+        row.limit,
+        samples=row.samples,
+        worst=worst,
+        saturation=saturation,
+    )
+    return status
 
 
 def inconsistencies(report: Report) -> list[str]:
     """Where ``report`` contradicts itself, as ``field: why`` (empty when it does not)."""
     found = []
     statuses: list[Status] = []
-    saturated = bool(report.health and report.health.saturated)
+    health = report.health
+    saturation = ""
+    if health is not None and health.saturated:
+        saturation = "; ".join(health.saturation) or "saturated"
     for i, row in enumerate(report.thresholds):
-        try:
-            status = threshold_verdict(row, saturated)
-        except InputError as exc:
-            found.append(f"thresholds[{i}].text is not a threshold: {exc}")
-            continue
+        status = threshold_verdict(row, saturation)
         statuses.append(status)
         field = f"thresholds[{i}]"
         if row.verdict != status:

@@ -76,7 +76,8 @@ class ThresholdRow(_Row):
     """One threshold's verdict. ``limit`` is the limit applied (for a baseline-relative one,
     the limit its ``baseline`` produced; None when the baseline had no data); ``samples`` how
     many requests the observed value rests on; ``verdict`` held, breached or inconclusive
-    (``held`` is ``verdict == "held"``)."""
+    (``held`` is ``verdict == "held"``), as :func:`harness.measure.verdicts.judge` decides it from
+    these numbers and the run's health."""
 
     text: str
     metric: str
@@ -91,6 +92,11 @@ class ThresholdRow(_Row):
     verdict: Status = "held"
     baseline: float | None = None
     samples: int | None = None
+    worst: float | None = None
+    """A percentile's value had every missed start been answered slower than anything seen;
+    None when no start was missed in its scope (``worst_unbounded``: more were missed than
+    the percentile can absorb)."""
+    worst_unbounded: bool = False
 
 
 class FaultRow(_Row):

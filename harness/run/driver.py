@@ -40,6 +40,10 @@ GENERATOR = "in-process"
 """The name of this driver's (only) generator process in the measurement health."""
 
 
+WARM_UP_TIMEOUT = 10.0
+"""Seconds the warm-up request may take (a target that hangs is the run's to find out)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     """A snapshot for live displays."""
@@ -224,7 +228,24 @@ class _Load:
             self.report_progress()
             await asyncio.sleep(1.0)
 
-    async def run(self) -> None:
+    async def warm_up(self) -> None:
+        """One request before the clock starts, recorded nowhere: the first request pays for
+        lazy imports, connection pools and the target's own first-call work (seconds on a busy
+        machine), which would otherwise stall the generator inside the first phase."""
+        self.recorder.warming_up = True
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (the
+            # Ctrl-C of the run) that lands as the request completes
+            async with asyncio.timeout(WARM_UP_TIMEOUT):
+                await self.target.request(0, 0)
+        except (TimeoutError, OSError):
+            pass  # a target that cannot answer is the run's to find out, and it will
+        finally:
+            self.recorder.warming_up = False
+
+    async def run(self, *, warm_up: bool = False) -> None:
+        if warm_up:
+            await self.warm_up()
         open_loop = self.scenario.load.open_loop
         self.recorder.set_load_model("open" if open_loop else "closed")
         usage = UsageMeter()
@@ -281,11 +302,13 @@ async def drive(
     users: int | None = None,
     duration: float | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    warm_up: bool = False,
 ) -> None:
     """Send the scenario's load to ``target`` while ``timeline`` runs its phases.
 
     ``users`` overrides a closed-loop load's users; an open-loop load (``load.rate``) has none
-    to override, so it is an :class:`InputError` there."""
+    to override, so it is an :class:`InputError` there. ``warm_up`` sends one unrecorded
+    request first (see :meth:`_Load.warm_up`)."""
     load = scenario.load
     if users and load.open_loop:
         raise InputError(
@@ -301,4 +324,4 @@ async def drive(
         users=users or load.users,
         total=duration or load.duration or scenario.duration,
         on_progress=on_progress,
-    ).run()
+    ).run(warm_up=warm_up)

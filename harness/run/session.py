@@ -195,6 +195,7 @@ async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and dr
             users=options.users,
             duration=options.duration,
             on_progress=on_progress,
+            warm_up=True,
         )
     finally:
         await target.aclose()
