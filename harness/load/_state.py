@@ -387,9 +387,12 @@ class LoadState:
             seed=self.run.seed,
             started_at=self.started_at,
             recorder=self.recorder,
-            verdicts=evaluate(self.scenario.sla, self.recorder, windows),
+            verdicts=evaluate(
+                self.scenario.sla, self.recorder, windows, vendor=self.timeline.vendor
+            ),
             phases=windows,
             faults=self.timeline.records(),
+            vendor=self.timeline.vendor,
         )
         paths = write_reports(report, self.pm, self.report_dir)
         self.pm.hooks.harness_run_end(run=self.run, report=report)

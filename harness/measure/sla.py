@@ -5,8 +5,13 @@ Grammar (whitespace-insensitive)::
     threshold := metric [ "{" scope ("," scope)* "}" ] op value [ scope* ]
     metric    := p50 | p90 | p95 | p99 | p<N> | max | min | avg | error_rate | availability
                | rps | retries_per_call | fallback_rate | recovery_time
-    op        := "<" | "<=" | ">" | ">="
-    scope     := ("phase" | "name") "=" word      (after the value: separated by spaces or commas)
+               | upstream_calls_per_request | backup_share | served_share | failover_time
+               | back_to_primary_time | retry_after_violations          (the vendor side)
+    op        := "<" | "<=" | ">" | ">=" | "=="           (== for plain numbers, i.e. counts)
+    scope     := ("phase" | "name" | "upstream") "=" word  (after the value: spaces or commas)
+
+``upstream=`` scopes the vendor-side metrics only (:mod:`harness.measure.vendor`);
+``served_share`` needs it.
 
 Latency metrics and ``recovery_time`` need a unit (``ms``, ``s``, ``m``); rates take ``%`` or a
 fraction; ``rps`` and ``retries_per_call`` are plain numbers. Values are kept in seconds and
@@ -23,9 +28,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import InputError
+from harness.measure.vendor import UPSTREAM_SCOPED, VENDOR_METRICS
 from harness.units import parse_duration, parse_rate
 
-Op = Literal["<", "<=", ">", ">="]
+Op = Literal["<", "<=", ">", ">=", "=="]
 MetricKind = Literal["latency", "rate", "number", "duration"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -33,6 +39,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
+    "==": operator.eq,
 }
 _FIXED_METRICS: dict[str, MetricKind] = {
     "max": "latency",
@@ -44,6 +51,12 @@ _FIXED_METRICS: dict[str, MetricKind] = {
     "rps": "number",
     "retries_per_call": "number",
     "recovery_time": "duration",
+    "upstream_calls_per_request": "number",
+    "backup_share": "rate",
+    "served_share": "rate",
+    "failover_time": "duration",
+    "back_to_primary_time": "duration",
+    "retry_after_violations": "number",
 }
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 _THRESHOLD = re.compile(
@@ -54,7 +67,7 @@ _THRESHOLD = re.compile(
         (?P<rest>(?:\s+\S+)*)\s*$""",
     re.VERBOSE,
 )
-_SCOPE = re.compile(r"^(?P<key>phase|name)=(?P<value>\S+)$")
+_SCOPE = re.compile(r"^(?P<key>phase|name|upstream)=(?P<value>\S+)$")
 
 
 class SLAError(InputError, ValueError):
@@ -76,6 +89,7 @@ class Threshold:
     phase: str | None = None
     name: str | None = None
     percentile: float | None = None
+    upstream: str | None = None
 
     def holds(self, observed: float) -> bool:
         return OPERATORS[self.op](observed, self.value)
@@ -85,6 +99,7 @@ class Threshold:
         parts = [
             f"phase={self.phase}" if self.phase else "",
             f"name={self.name}" if self.name else "",
+            f"upstream={self.upstream}" if self.upstream else "",
         ]
         return " ".join(p for p in parts if p)
 
@@ -130,7 +145,12 @@ def parse_threshold(text: object) -> Threshold:
         raise SLAError(f"unknown metric {metric!r} in {text!r}; expected one of: {known}")
     op = m.group("op")
     if op not in OPERATORS:
-        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, > or >=")
+        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, >, >= or ==")
+    if op == "==" and kind != "number":
+        raise SLAError(
+            f"== compares counts, not a {kind} as in {text!r} (e.g. 'retry_after_violations == 0');"
+            " use <, <=, > or >="
+        )
     raw_value = m.group("value")
     value = _parse_value(kind, raw_value, metric, text)
     scopes: dict[str, str] = {}
@@ -143,11 +163,13 @@ def parse_threshold(text: object) -> Threshold:
         sm = _SCOPE.match(token)
         if not sm:
             raise SLAError(
-                f"unexpected {token!r} in {text!r}; a scope is 'phase=<name>' or 'name=<request>'"
+                f"unexpected {token!r} in {text!r}; a scope is 'phase=<name>', "
+                "'name=<request>' or 'upstream=<upstream>'"
             )
         if sm.group("key") in scopes:
             raise SLAError(f"{sm.group('key')} is scoped twice in {text!r}")
         scopes[sm.group("key")] = sm.group("value")
+    _check_vendor_scope(metric, scopes, text)
     pm = _PERCENTILE.match(metric)
     return Threshold(
         text=" ".join(text.split()),
@@ -158,7 +180,24 @@ def parse_threshold(text: object) -> Threshold:
         phase=scopes.get("phase"),
         name=scopes.get("name"),
         percentile=float(pm.group(1)) if pm else None,
+        upstream=scopes.get("upstream"),
     )
+
+
+def _check_vendor_scope(metric: str, scopes: dict[str, str], text: str) -> None:
+    """``upstream=`` only on the vendor metrics that take it; ``name=`` never on those."""
+    if "upstream" in scopes and metric not in UPSTREAM_SCOPED:
+        takes = ", ".join(sorted(UPSTREAM_SCOPED))
+        raise SLAError(f"{metric} takes no upstream= scope in {text!r}; only {takes} do")
+    if "name" in scopes and metric in VENDOR_METRICS:
+        raise SLAError(
+            f"{metric} is counted at the vendors, not per request name: drop name= in {text!r}"
+        )
+    if metric == "served_share" and "upstream" not in scopes:
+        raise SLAError(
+            f"served_share needs the upstream it is about in {text!r}, "
+            "e.g. 'served_share >= 90% upstream=backup'"
+        )
 
 
 def _parse_value(kind: MetricKind, raw: str, metric: str, text: str) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from harness.measure.recorder import Recorder, Second
 from harness.measure.sla import Threshold
+from harness.measure.vendor import VENDOR_METRICS, VendorLedgers, observe_vendor, phase_facts
 
 RECOVERY_WINDOW = 2  # seconds that must stay within the baseline band to count as recovered
 
@@ -52,6 +53,8 @@ class Verdict:
         held."""
         if self.observed is None:
             return None
+        if self.threshold.op == "==":
+            return abs(self.observed - self.threshold.value)
         if self.threshold.op in ("<", "<="):
             return self.observed - self.threshold.value
         return self.threshold.value - self.observed
@@ -62,10 +65,18 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def observe(
-    threshold: Threshold, recorder: Recorder, phases: Sequence[PhaseWindow]
+    threshold: Threshold,
+    recorder: Recorder,
+    phases: Sequence[PhaseWindow],
+    vendor: VendorLedgers | None = None,
 ) -> tuple[float | None, str]:
-    """The observed value of ``threshold``'s metric over its scope, and why it may be None."""
+    """The observed value of ``threshold``'s metric over its scope, and why it may be None
+    (``vendor``: the ledgers the vendor-side metrics read)."""
     metric = threshold.metric
+    if metric in VENDOR_METRICS:
+        facts = phase_facts(recorder, phases)
+        scope = {"phase": threshold.phase, "upstream": threshold.upstream}
+        return observe_vendor(metric, vendor, facts, **scope)
     if metric == "recovery_time":
         return recovery_time(recorder, phases, threshold.phase)
     if metric in ("retries_per_call", "fallback_rate"):
@@ -106,11 +117,15 @@ def observe(
 
 
 def evaluate(
-    thresholds: Sequence[Threshold], recorder: Recorder, phases: Sequence[PhaseWindow] = ()
+    thresholds: Sequence[Threshold],
+    recorder: Recorder,
+    phases: Sequence[PhaseWindow] = (),
+    *,
+    vendor: VendorLedgers | None = None,
 ) -> list[Verdict]:
     verdicts = []
     for threshold in thresholds:
-        observed, why = observe(threshold, recorder, phases)
+        observed, why = observe(threshold, recorder, phases, vendor)
         if observed is None or math.isnan(observed):
             verdicts.append(
                 Verdict(threshold, None, False, f"breached: {why} (no data is a breach)")

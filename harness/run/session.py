@@ -132,9 +132,10 @@ def run_scenario(
             seed=seed,
             started_at=started_at,
             recorder=recorder,
-            verdicts=evaluate(scenario.sla, recorder, windows),
+            verdicts=evaluate(scenario.sla, recorder, windows, vendor=timeline.vendor),
             phases=windows,
             faults=timeline.records(),
+            vendor=timeline.vendor,
         )
         write_reports(report, pm, run.report_dir, options.reporters)
         return report

@@ -4,6 +4,12 @@ Faults are always reverted, on success, on error and on Ctrl-C (the revert runs 
 deferred). After the run, every fault reports how many times it actually fired; a declared fault
 that never fired fails the run unless it is ``optional``: a chaos test whose fault silently did
 not apply must never pass (respx's ``assert_all_called`` is the model).
+
+The timeline also tells every endpoint when each phase starts and when the run ends
+(``FaultBackend.mark_phase``), and reads their ledgers once the run ended (:attr:`vendor`):
+what reached each fake vendor and proxy per phase (:mod:`harness.measure.vendor`). An endpoint
+whose backend cannot count, or whose mark or ledger failed, is listed as uncounted with the
+reason, so the vendor thresholds say "no data" instead of passing.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.errors import FaultInjectionError, HarnessError
+from harness.measure.vendor import EndpointLedger, VendorLedgers
 from harness.plugin.types import AppliedFault, Endpoint, RunContext
 from harness.report.model import FaultRecord
 from harness.run.signals import Closing, deferred_signals
@@ -43,6 +50,10 @@ class Timeline(Closing):
         self.phase: PhaseSpec | None = None
         self.active: list[AppliedFault] = []
         self.applied: list[AppliedFault] = []
+        self.vendor: VendorLedgers | None = None
+        """The endpoints' ledgers, read when the run ends (:meth:`close`)."""
+        self._marked = False
+        self._ledger_errors: dict[str, str] = {}
 
     def enter(self, phase: PhaseSpec) -> None:
         """End the current phase (reverting its faults) and start ``phase``."""
@@ -50,6 +61,7 @@ class Timeline(Closing):
         self.phase = phase
         if self.on_phase:
             self.on_phase(phase.name)
+        self._mark(phase.name)
         for fault in phase.faults:
             name = self.scenario.fault_target(fault)
             endpoint = self.run.endpoints.get(name)
@@ -79,13 +91,57 @@ class Timeline(Closing):
             raise FaultInjectionError("could not revert: " + "; ".join(failures))
 
     def close(self) -> None:
-        """End the last phase. Idempotent."""
+        """End the last phase and read the endpoints' ledgers. Idempotent."""
         try:
             self.revert_active()
         finally:
             self.phase = None
             if self.on_phase:
                 self.on_phase(None)
+            if self._marked:
+                self._marked = False
+                self._mark(None)
+                self.vendor = self._collect()
+
+    # -- the vendor-side ledger --------------------------------------------------------------
+
+    def _endpoints(self) -> list[Endpoint]:
+        """The run's endpoints: upstreams in fallback order, then proxies."""
+        names = [u.name for u in self.scenario.upstreams] + [p.name for p in self.scenario.proxies]
+        known = [self.run.endpoints[n] for n in names if n in self.run.endpoints]
+        return known + [e for e in self.run.endpoints.values() if e.name not in names]
+
+    def _mark(self, phase: str | None) -> None:
+        """Tell every endpoint that ``phase`` starts (None: the run ended). A failure leaves
+        that endpoint uncounted, with the reason: its ledger would be wrong."""
+        self._marked = True
+        for endpoint in self._endpoints():
+            if endpoint.name in self._ledger_errors:
+                continue
+            try:
+                self.pm.backend(endpoint.backend).mark_phase(endpoint, phase, self.run)
+            except Exception as exc:  # the run goes on; the vendor thresholds say no data
+                what = f"phase {phase!r}" if phase else "the end of the run"
+                self._ledger_errors[endpoint.name] = f"could not mark {what}: {exc}"
+                logger.warning("endpoint %s: %s", endpoint.name, self._ledger_errors[endpoint.name])
+
+    def _collect(self) -> VendorLedgers:
+        ledgers = VendorLedgers()
+        for endpoint in self._endpoints():
+            if endpoint.name in self._ledger_errors:
+                ledgers.uncounted[endpoint.name] = self._ledger_errors[endpoint.name]
+                continue
+            try:
+                phases = self.pm.backend(endpoint.backend).ledger(endpoint, self.run)
+            except Exception as exc:
+                ledgers.uncounted[endpoint.name] = f"could not read its ledger: {exc}"
+                logger.warning("endpoint %s: could not read its ledger: %s", endpoint.name, exc)
+                continue
+            if phases is None:
+                ledgers.uncounted[endpoint.name] = f"backend {endpoint.backend!r} does not count"
+                continue
+            ledgers.endpoints.append(EndpointLedger(endpoint.name, endpoint.role, dict(phases)))
+        return ledgers
 
     def records(self) -> list[FaultRecord]:
         return [

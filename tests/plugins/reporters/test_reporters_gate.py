@@ -204,8 +204,8 @@ def test_problems_alone_are_a_breach(
             "malformed report at thresholds.0.observed",
         ),
         (
-            _set("thresholds", 0, "op", value="=="),
-            "malformed report at thresholds.0.op: Input should be '<', '<=', '>' or '>='",
+            _set("thresholds", 0, "op", value="="),
+            "malformed report at thresholds.0.op: Input should be '<', '<=', '>', '>=' or '=='",
         ),
         (_set("version", value=True), "expected a harness report with version 1, got True"),
         (_set("version", value=1.0), "expected a harness report with version 1, got 1.0"),
@@ -342,7 +342,10 @@ def mutated_reports(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, An
     for _ in range(draw(st.integers(1, 3))):
         action = draw(st.sampled_from(["flip", "flip", "replace", "delete", "add", "number", "op"]))
         if action == "flip":
-            targets: list[dict[str, Any]] = [data, *data["thresholds"]]
+            # an earlier edit may have replaced the list or a row with something else
+            rows = data.get("thresholds")
+            rows = [t for t in rows if isinstance(t, dict)] if isinstance(rows, list) else []
+            targets: list[dict[str, Any]] = [data, *rows]
             target = draw(st.sampled_from(targets))
             if isinstance(target.get("held"), bool):
                 target["held"] = not target["held"]
@@ -374,7 +377,13 @@ def mutated_reports(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, An
 
 def _expected_code(data: dict[str, Any]) -> int:
     """What the gate must say of a report it accepted: the verdicts recomputed from the data."""
-    ops = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+    ops = {
+        "<": float.__lt__,
+        "<=": float.__le__,
+        ">": float.__gt__,
+        ">=": float.__ge__,
+        "==": float.__eq__,
+    }
     recomputed = [
         t["observed"] is not None and ops[t["op"]](float(t["observed"]), float(t["limit"]))
         for t in data["thresholds"]
