@@ -64,7 +64,7 @@ FLUSH_TIMEOUT = 30.0
 INTENDED = "harness_intended"
 """The request event's ``context`` key holding an open-loop request's intended start."""
 STARTED_IN = "harness_phase"
-"""The request event's ``context`` key holding the phase an open-loop request was due in."""
+"""The request event's ``context`` key holding the phase a request started (or was due) in."""
 
 
 class LoadState:
@@ -203,13 +203,21 @@ class LoadState:
         self.recorder.set_load_model("open" if self.open_loop else "closed")
         self.usage.start()
         self.started_at = datetime.now(UTC)
-        self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self.recorder.set_phase)
+        self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self._phase_starts)
         self.pm.hooks.harness_run_start(run=self.run)
         self._counters = scrape(self.metrics_url) if self.metrics_url else None
         self._counted_phase = None
         self.finished = False
         self._collecting = False
         self._finals = set()
+
+    def _phase_starts(self, name: str | None) -> None:
+        """The timeline switches phase (before it marks the vendors and applies the faults):
+        requests this process starts from now on belong to ``name``, as the calls the vendors
+        count from their mark on do."""
+        self.recorder.set_phase(name)
+        if name is not None:
+            self.phase = name
 
     def enter_phase(self, phase: PhaseSpec) -> None:
         """Called from a greenlet at each phase boundary: scrape, then swap the faults."""
@@ -263,10 +271,11 @@ class LoadState:
         intended = context.get(INTENDED) if context else None
         if intended is not None:
             latency = time.monotonic() - intended
-            phase = context.get(STARTED_IN, "") if context else ""
         else:
             latency = (response_time or 0.0) / 1000.0
-            phase = self.phase or ""
+        # the phase the request started in (the harness's users say so), as in-process
+        started_in = context.get(STARTED_IN) if context else None
+        phase = started_in if started_in is not None else (self.phase or "")
         self.recorder.record_request(
             name,
             latency,
