@@ -56,12 +56,23 @@ class Timeline(Closing):
         self._ledger_errors: dict[str, str] = {}
 
     def enter(self, phase: PhaseSpec) -> None:
-        """End the current phase (reverting its faults) and start ``phase``."""
-        self.revert_active()
-        self.phase = phase
+        """End the current phase (reverting its faults) and start ``phase``.
+
+        Each endpoint is told the phase starts (its ledger's mark) as close as can be to the
+        change of its faults, so that what it counts in a phase met that phase's faults: an
+        endpoint whose faults come out is marked just before (what reaches it while they come
+        out is counted in the new phase, still faulted: the old phase's figures stay clean);
+        one that gets faults, right before its first one goes in; the others after.
+        """
         if self.on_phase:
             self.on_phase(phase.name)
-        self._mark(phase.name)
+        marked: set[str] = set()
+        for ending in self._endpoints():
+            if any(a.endpoint == ending.name for a in self.active):
+                marked.add(ending.name)
+                self._mark_one(ending, phase.name)
+        self.revert_active()
+        self.phase = phase
         for fault in phase.faults:
             name = self.scenario.fault_target(fault)
             endpoint = self.run.endpoints.get(name)
@@ -70,12 +81,21 @@ class Timeline(Closing):
                     f"fault {fault.label()!r} in phase {phase.name!r}: endpoint {name!r} was not "
                     "started"
                 )
-            # a fault the plugin applied is in ``active`` before a Ctrl-C can land
-            with deferred_signals():
-                applied = apply_fault(self.pm, fault, endpoint, self.run, phase.name)
-                self.active.append(applied)
-                self.applied.append(applied)
-            logger.info("phase %s: applied %s at %s", phase.name, fault.label(), name)
+            if name not in marked:
+                marked.add(name)
+                self._mark_one(endpoint, phase.name)
+            self._apply(phase, fault, endpoint)
+        for other in self._endpoints():
+            if other.name not in marked:
+                self._mark_one(other, phase.name)
+
+    def _apply(self, phase: PhaseSpec, fault: FaultSpec, endpoint: Endpoint) -> None:
+        # a fault the plugin applied is in ``active`` before a Ctrl-C can land
+        with deferred_signals():
+            applied = apply_fault(self.pm, fault, endpoint, self.run, phase.name)
+            self.active.append(applied)
+            self.applied.append(applied)
+        logger.info("phase %s: applied %s at %s", phase.name, fault.label(), endpoint.name)
 
     def revert_active(self) -> None:
         """Revert every fault in force (latest first); raise if any could not be reverted."""
@@ -112,18 +132,22 @@ class Timeline(Closing):
         return known + [e for e in self.run.endpoints.values() if e.name not in names]
 
     def _mark(self, phase: str | None) -> None:
-        """Tell every endpoint that ``phase`` starts (None: the run ended). A failure leaves
-        that endpoint uncounted, with the reason: its ledger would be wrong."""
-        self._marked = True
+        """Tell every endpoint that ``phase`` starts (None: the run ended)."""
         for endpoint in self._endpoints():
-            if endpoint.name in self._ledger_errors:
-                continue
-            try:
-                self.pm.backend(endpoint.backend).mark_phase(endpoint, phase, self.run)
-            except Exception as exc:  # the run goes on; the vendor thresholds say no data
-                what = f"phase {phase!r}" if phase else "the end of the run"
-                self._ledger_errors[endpoint.name] = f"could not mark {what}: {exc}"
-                logger.warning("endpoint %s: %s", endpoint.name, self._ledger_errors[endpoint.name])
+            self._mark_one(endpoint, phase)
+
+    def _mark_one(self, endpoint: Endpoint, phase: str | None) -> None:
+        """Tell ``endpoint`` that ``phase`` starts. A failure leaves it uncounted, with the
+        reason (its ledger would be wrong); the run goes on."""
+        self._marked = True
+        if endpoint.name in self._ledger_errors:
+            return
+        try:
+            self.pm.backend(endpoint.backend).mark_phase(endpoint, phase, self.run)
+        except Exception as exc:  # the vendor thresholds say "no data", naming this
+            what = f"phase {phase!r}" if phase else "the end of the run"
+            self._ledger_errors[endpoint.name] = f"could not mark {what}: {exc}"
+            logger.warning("endpoint %s: %s", endpoint.name, self._ledger_errors[endpoint.name])
 
     def _collect(self) -> VendorLedgers:
         ledgers = VendorLedgers()
