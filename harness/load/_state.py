@@ -61,6 +61,8 @@ FLUSH_MESSAGE = "harness_flush"
 FINAL_MESSAGE = "harness_final"
 """Worker -> master: the answer to a flush (a recorder drain)."""
 FLUSH_TIMEOUT = 30.0
+USERS_PER_PROCESS = 1_000_000
+"""Worker ``i`` numbers its users (and open-loop requests) from ``i`` million on."""
 INTENDED = "harness_intended"
 """The request event's ``context`` key holding an open-loop request's intended start."""
 STARTED_IN = "harness_phase"
@@ -247,10 +249,17 @@ class LoadState:
 
     # -- recording -------------------------------------------------------------------------------
 
+    def _numbers_from(self) -> int:
+        """Where this process's user numbers start: workers count from their own million, so
+        two workers' requests never carry the same ``{user}`` (the vendor's Retry-After count
+        tells requests apart by their bodies)."""
+        index = getattr(self.worker_runner, "worker_index", 0) if self.worker_runner else 0
+        return max(0, int(index)) * USERS_PER_PROCESS
+
     def next_user(self) -> int:
         """A number for a new user of this process (``{user}`` in the request body)."""
         self._users += 1
-        return self._users
+        return self._numbers_from() + self._users
 
     def on_request(
         self,
@@ -351,7 +360,8 @@ class LoadState:
         self.recorder.record_start_delay(time.monotonic() - intended)
         spec = self.scenario.target.request
         self._sent += 1
-        body = fill_request(spec.body, self._sent, self._sent) if spec.body else None
+        number = self._numbers_from() + self._sent
+        body = fill_request(spec.body, number, number) if spec.body else None
         context = {INTENDED: intended, STARTED_IN: phase}
         if spec.method == "GET":
             user.client.get(spec.path, params=body, name=spec.label, context=context)

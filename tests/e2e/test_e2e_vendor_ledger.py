@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.run.appserver import bind
+
 ROOT = Path(__file__).parents[2]
 SERVICE = Path(__file__).with_name("services") / "tiny_service.py"
 
@@ -41,9 +43,7 @@ sla:
 """
 
 
-def _scenario(
-    tmp_path: Path, name: str, *, retries: int, fault: str, sla: list[str]
-) -> Path:
+def _scenario(tmp_path: Path, name: str, *, retries: int, fault: str, sla: list[str]) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(
         SCENARIO
@@ -123,9 +123,7 @@ def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path:
 
 
 def test_retrying_at_once_after_retry_after_is_one_violation_per_request(tmp_path: Path) -> None:
-    path = _scenario(
-        tmp_path, "storm", retries=1, fault=STORM, sla=["retry_after_violations == 0"]
-    )
+    path = _scenario(tmp_path, "storm", retries=1, fault=STORM, sla=["retry_after_violations == 0"])
     run = _harness("run", str(path), "--report-dir", str(tmp_path / "storm"))
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     _, report = _report(tmp_path / "storm")
@@ -187,3 +185,61 @@ def test_the_sdk_service_fails_over_after_its_retries_and_honours_retry_after(
     primary = _row(report, "primary", "*")
     assert primary["retry_after_sent"] > 0
     assert primary["retry_after_violations"] == 0
+
+
+STACK_SCENARIO = """\
+name: by hand, counted
+seed: 9
+target:
+  url: http://127.0.0.1:%(port)d
+  ready: /healthz
+upstreams:
+  - {name: primary, api: openai}
+proxies:
+  - {name: primary_net, upstream: primary}
+load: {users: 2, think_time: 20ms}
+phases:
+  - {name: calm, duration: 500ms}
+  - name: slow
+    duration: 500ms
+    faults: [{kind: latency, target: primary_net, latency: 10ms}]
+sla:
+  - upstream_calls_per_request == 1
+"""
+
+
+def test_each_run_against_a_running_stack_gets_its_own_ledger(tmp_path: Path) -> None:
+    """``harness stack up``, a service started by hand, two ``harness run --stack``: each
+    report counts its own calls (at the vendor and at the proxy), never the previous run's."""
+    with bind() as probe:
+        port = probe.getsockname()[1]
+    scenario = tmp_path / "stack.yaml"
+    scenario.write_text(STACK_SCENARIO % {"port": port})
+    state = tmp_path / "stack.json"
+    up = _harness("stack", "up", str(scenario), "--state", str(state))
+    assert up.returncode == 0, up.stdout + up.stderr
+    service = None
+    try:
+        info = json.loads(state.read_text())
+        proxy = next(e for e in info["endpoints"] if e["name"] == "primary_net")
+        service = subprocess.Popen(
+            [sys.executable, str(SERVICE), "--port", str(port)],
+            env={"OPENAI_BASE_URL": f"http://{proxy['address']}/v1", "PATH": ""},
+            stdout=subprocess.DEVNULL,
+        )
+        for attempt in ("first", "second"):
+            out = tmp_path / attempt
+            run = _harness("run", str(scenario), "--stack", str(state), "--report-dir", str(out))
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            _, report = _report(out)
+            for phase in ("calm", "slow"):
+                requests = _figures(report, phase)["requests"]
+                assert requests > 0
+                assert _row(report, "primary", phase)["calls"] == requests
+                net = _row(report, "primary_net", phase)
+                assert net["bytes_up"] > 0 and net["bytes_down"] > 0
+    finally:
+        if service is not None:
+            service.terminate()
+            service.wait(10)
+        _harness("stack", "down", "--state", str(state))
