@@ -7,7 +7,7 @@ Grammar (whitespace-insensitive)::
                | rps | retries_per_call | fallback_rate | recovery_time
                | upstream_calls_per_request | backup_share | served_share | failover_time
                | back_to_primary_time | retry_after_violations          (the vendor side)
-    op        := "<" | "<=" | ">" | ">=" | "=="           (== for plain numbers, i.e. counts)
+    op        := "<" | "<=" | ">" | ">=" | "=="     (== for counts: retry_after_violations == 0)
     scope     := ("phase" | "name" | "upstream") "=" word  (after the value: spaces or commas)
 
 ``upstream=`` scopes the vendor-side metrics only (:mod:`harness.measure.vendor`);
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import InputError
-from harness.measure.vendor import UPSTREAM_SCOPED, VENDOR_METRICS
+from harness.measure.vendor import COUNT_METRICS, UPSTREAM_SCOPED, VENDOR_METRICS
 from harness.units import parse_duration, parse_rate
 
 Op = Literal["<", "<=", ">", ">=", "=="]
@@ -144,13 +144,10 @@ def parse_threshold(text: object) -> Threshold:
         known = "p50, p90, p95, p99, pNN, " + ", ".join(_FIXED_METRICS)
         raise SLAError(f"unknown metric {metric!r} in {text!r}; expected one of: {known}")
     op = m.group("op")
-    if op not in OPERATORS:
-        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, >, >= or ==")
-    if op == "==" and kind != "number":
-        raise SLAError(
-            f"== compares counts, not a {kind} as in {text!r} (e.g. 'retry_after_violations == 0');"
-            " use <, <=, > or >="
-        )
+    counts = metric in COUNT_METRICS
+    if op not in OPERATORS or (op == "==" and not counts):
+        ops = "<, <=, >, >= or ==" if counts else "<, <=, > or >="
+        raise SLAError(f"unsupported operator {op!r} in {text!r}; use {ops}")
     raw_value = m.group("value")
     value = _parse_value(kind, raw_value, metric, text)
     scopes: dict[str, str] = {}

@@ -44,6 +44,8 @@ UPSTREAM_SCOPED = frozenset(
     {"upstream_calls_per_request", "served_share", "retry_after_violations"}
 )
 """The vendor metrics an ``upstream=`` scope applies to."""
+COUNT_METRICS = frozenset({"retry_after_violations"})
+"""Metrics that count events: the only ones ``==`` compares (``retry_after_violations == 0``)."""
 
 NO_LEDGER = "no vendor counts: no upstream of this run keeps a ledger"
 

@@ -92,7 +92,11 @@ def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path:
         "held",
         retries=2,
         fault=OUTAGE,
-        sla=["upstream_calls_per_request == 3 phase=outage", "retry_after_violations == 0"],
+        sla=[
+            "upstream_calls_per_request >= 3 phase=outage",
+            "upstream_calls_per_request <= 3 phase=outage",
+            "retry_after_violations == 0",
+        ],
     )
     run = _harness("run", str(held), "--report-dir", str(tmp_path / "held"))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -204,7 +208,7 @@ phases:
     duration: 500ms
     faults: [{kind: latency, target: primary_net, latency: 10ms}]
 sla:
-  - upstream_calls_per_request == 1
+  - upstream_calls_per_request <= 1
 """
 
 

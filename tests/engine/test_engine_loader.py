@@ -41,7 +41,8 @@ HTTP_STATUS_KEYS = (
 )
 METRICS = (
     "p50, p90, p95, p99, pNN, max, min, avg, error_rate, availability, fallback_rate, rps, "
-    "retries_per_call, recovery_time"
+    "retries_per_call, recovery_time, upstream_calls_per_request, backup_share, served_share, "
+    "failover_time, back_to_primary_time, retry_after_violations"
 )
 
 VALID = """\
