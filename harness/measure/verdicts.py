@@ -75,8 +75,9 @@ def observe(
     metric = threshold.metric
     if metric in VENDOR_METRICS:
         facts = phase_facts(recorder, phases)
-        scope = {"phase": threshold.phase, "upstream": threshold.upstream}
-        return observe_vendor(metric, vendor, facts, **scope)
+        return observe_vendor(
+            metric, vendor, facts, phase=threshold.phase, upstream=threshold.upstream
+        )
     if metric == "recovery_time":
         return recovery_time(recorder, phases, threshold.phase)
     if metric in ("retries_per_call", "fallback_rate"):
