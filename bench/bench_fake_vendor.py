@@ -6,7 +6,8 @@ for three servers measured in interleaved rounds:
 
 - ``bare``: a minimal ASGI app on the same uvicorn stack (h11, asyncio, TCP_NODELAY) that
   reads the request and answers the same JSON body a chat completion has;
-- ``vendor``: the fake vendor, no fault installed;
+- ``vendor``: the fake vendor, no fault installed, its ledger counting (a phase is marked, as
+  in every run);
 - ``vendor+faults``: the fake vendor with two faults that never fire but make the matching path
   run on every request (an ``http_status`` with ``rate: 0`` that matches, so its schedule is
   asked, and a ``latency`` fault whose route does not match);
@@ -462,6 +463,7 @@ def main() -> int:
                 results["bare"].append(measure(bare, WINDOW_S, client_cpu))
                 results["starlette"].append(measure(starlette, WINDOW_S, client_cpu))
                 control.reset(faults=True)
+                control.mark_phase("bench", "bench")  # the ledger counts, as in every run
                 results["vendor"].append(measure(vendor, WINDOW_S, client_cpu))
                 control.add_fault({"kind": "http_status", "status": 503, "rate": 0})
                 control.add_fault({"kind": "latency", "latency": "1s", "route": "/v1/nowhere"})

@@ -62,10 +62,12 @@ FLUSH_MESSAGE = "harness_flush"
 FINAL_MESSAGE = "harness_final"
 """Worker -> master: the answer to a flush (a recorder drain)."""
 FLUSH_TIMEOUT = 30.0
+USERS_PER_PROCESS = 1_000_000
+"""Worker ``i`` numbers its users (and open-loop requests) from ``i`` million on."""
 INTENDED = "harness_intended"
 """The request event's ``context`` key holding an open-loop request's intended start."""
 STARTED_IN = "harness_phase"
-"""The request event's ``context`` key holding the phase an open-loop request was due in."""
+"""The request event's ``context`` key holding the phase a request started (or was due) in."""
 
 
 class LoadState:
@@ -204,13 +206,21 @@ class LoadState:
         self.recorder.set_load_model("open" if self.open_loop else "closed")
         self.usage.start()
         self.started_at = datetime.now(UTC)
-        self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self.recorder.set_phase)
+        self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self._phase_starts)
         self.pm.hooks.harness_run_start(run=self.run)
         self._counters = scrape(self.metrics_url) if self.metrics_url else None
         self._counted_phase = None
         self.finished = False
         self._collecting = False
         self._finals = set()
+
+    def _phase_starts(self, name: str | None) -> None:
+        """The timeline switches phase (before it marks the vendors and applies the faults):
+        requests this process starts from now on belong to ``name``, as the calls the vendors
+        count from their mark on do."""
+        self.recorder.set_phase(name)
+        if name is not None:
+            self.phase = name
 
     def enter_phase(self, phase: PhaseSpec) -> None:
         """Called from a greenlet at each phase boundary: scrape, then swap the faults."""
@@ -240,10 +250,17 @@ class LoadState:
 
     # -- recording -------------------------------------------------------------------------------
 
+    def _numbers_from(self) -> int:
+        """Where this process's user numbers start: workers count from their own million, so
+        two workers' requests never carry the same ``{user}`` (the vendor's Retry-After count
+        tells requests apart by their bodies)."""
+        index = getattr(self.worker_runner, "worker_index", 0) if self.worker_runner else 0
+        return max(0, int(index)) * USERS_PER_PROCESS
+
     def next_user(self) -> int:
         """A number for a new user of this process (``{user}`` in the request body)."""
         self._users += 1
-        return self._users
+        return self._numbers_from() + self._users
 
     def on_request(
         self,
@@ -264,10 +281,11 @@ class LoadState:
         intended = context.get(INTENDED) if context else None
         if intended is not None:
             latency = time.monotonic() - intended
-            phase = context.get(STARTED_IN, "") if context else ""
         else:
             latency = (response_time or 0.0) / 1000.0
-            phase = self.phase or ""
+        # the phase the request started in (the harness's users say so), as in-process
+        started_in = context.get(STARTED_IN) if context else None
+        phase = started_in if started_in is not None else (self.phase or "")
         self.recorder.record_request(
             name,
             latency,
@@ -347,7 +365,8 @@ class LoadState:
         self.recorder.record_start_delay(time.monotonic() - intended)
         spec = self.scenario.target.request
         self._sent += 1
-        body = fill_request(spec.body, self._sent, self._sent) if spec.body else None
+        number = self._numbers_from() + self._sent
+        body = fill_request(spec.body, number, number) if spec.body else None
         context = {INTENDED: intended, STARTED_IN: phase}
         if spec.method == "GET":
             user.client.get(spec.path, params=body, name=spec.label, context=context)
@@ -397,9 +416,11 @@ class LoadState:
                 self.recorder,
                 windows,
                 saturation=saturation(self.recorder.health()),
+                vendor=self.timeline.vendor,
             ),
             phases=windows,
             faults=self.timeline.records(),
+            vendor=self.timeline.vendor,
         )
         paths = write_reports(report, self.pm, self.report_dir)
         self.pm.hooks.harness_run_end(run=self.run, report=report)

@@ -27,6 +27,7 @@ from harness.load._state import (
     FINAL_MESSAGE,
     FLUSH_MESSAGE,
     PHASE_MESSAGE,
+    STARTED_IN,
     LoadState,
     spawn_enter,
 )
@@ -106,11 +107,12 @@ class ChatUser(FastHttpUser):
         self.n += 1
         body = fill_request(spec.body, self.user_id, self.n) if spec.body else None
         phase = state.phase
+        context = {STARTED_IN: phase or ""}  # recorded in the phase it started in
         try:
             if spec.method == "GET":
-                self.client.get(spec.path, params=body, name=spec.label)
+                self.client.get(spec.path, params=body, name=spec.label, context=context)
             else:
-                self.client.post(spec.path, json=body, name=spec.label)
+                self.client.post(spec.path, json=body, name=spec.label, context=context)
         except GreenletExit:  # stopped mid-request when the test ended
             state.recorder.record_unfinished(1, phase=phase or "", name=spec.label)
             raise

@@ -6,9 +6,14 @@ Grammar (whitespace-insensitive)::
     threshold := metric [ "{" scope ("," scope)* "}" ] op limit [ scope* ]
     metric    := p50 | p90 | p95 | p99 | p<N> | max | min | avg | error_rate | availability
                | rps | retries_per_call | fallback_rate | recovery_time
-    op        := "<" | "<=" | ">" | ">=" | "=="
+               | upstream_calls_per_request | backup_share | served_share | failover_time
+               | back_to_primary_time | retry_after_violations          (the vendor side)
+    op        := "<" | "<=" | ">" | ">=" | "=="     (== for counts: retry_after_violations == 0)
     limit     := value | "baseline" | "baseline" ("+" | "-") value | number "x" "baseline"
-    scope     := ("phase" | "name" | "baseline") "=" word   (spaces or commas between them)
+    scope     := ("phase" | "name" | "upstream" | "baseline") "=" word  (spaces or commas)
+
+``upstream=`` scopes the vendor-side metrics only (:mod:`harness.measure.vendor`);
+``served_share`` needs it.
 
 Latency metrics and ``recovery_time`` need a unit (``ms``, ``s``, ``m``); rates take ``%`` or a
 fraction; ``rps`` and ``retries_per_call`` are plain numbers. Values are kept in seconds and
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import InputError
+from harness.measure.vendor import COUNT_METRICS, UPSTREAM_SCOPED, VENDOR_METRICS
 from harness.units import parse_duration, parse_rate
 
 Op = Literal["<", "<=", ">", ">=", "=="]
@@ -44,7 +50,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
-SCOPE_KEYS = ("phase", "name", "baseline")
+SCOPE_KEYS = ("phase", "name", "upstream", "baseline")
 _FIXED_METRICS: dict[str, MetricKind] = {
     "max": "latency",
     "min": "latency",
@@ -55,6 +61,12 @@ _FIXED_METRICS: dict[str, MetricKind] = {
     "rps": "number",
     "retries_per_call": "number",
     "recovery_time": "duration",
+    "upstream_calls_per_request": "number",
+    "backup_share": "rate",
+    "served_share": "rate",
+    "failover_time": "duration",
+    "back_to_primary_time": "duration",
+    "retry_after_violations": "number",
 }
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 _THRESHOLD = re.compile(
@@ -97,6 +109,7 @@ class Threshold:
     percentile: float | None = None
     relative: Relative | None = None
     baseline_phase: str | None = None
+    upstream: str | None = None
 
     def limit(self, baseline: float | None = None) -> float | None:
         """The limit this threshold sets: ``value``, or applied to ``baseline`` when relative
@@ -119,6 +132,7 @@ class Threshold:
             f"phase={self.phase}" if self.phase else "",
             f"name={self.name}" if self.name else "",
             f"baseline={self.baseline_phase}" if self.baseline_phase else "",
+            f"upstream={self.upstream}" if self.upstream else "",
         ]
         return " ".join(p for p in parts if p)
 
@@ -176,8 +190,10 @@ def parse_threshold(text: object) -> Threshold:
         known = "p50, p90, p95, p99, pNN, " + ", ".join(_FIXED_METRICS)
         raise SLAError(f"unknown metric {metric!r} in {text!r}; expected one of: {known}")
     op = m.group("op")
-    if op not in OPERATORS:
-        raise SLAError(f"unsupported operator {op!r} in {text!r}; use <, <=, >, >= or ==")
+    counts = metric in COUNT_METRICS
+    if op not in OPERATORS or (op == "==" and not counts):
+        ops = "<, <=, >, >= or ==" if counts else "<, <=, > or >="
+        raise SLAError(f"unsupported operator {op!r} in {text!r}; use {ops}")
     scopes: dict[str, str] = {}
     braces = m.group("braces")
     tokens = [t.strip() for t in braces.split(",")] if braces else []
@@ -194,7 +210,7 @@ def parse_threshold(text: object) -> Threshold:
         if not sm or sm.group("key") not in SCOPE_KEYS:
             raise SLAError(
                 f"unexpected {token!r} in {text!r}; a scope is 'phase=<name>', "
-                "'name=<request>' or 'baseline=<phase>'"
+                "'name=<request>', 'upstream=<upstream>' or 'baseline=<phase>'"
             )
         if sm.group("key") in scopes:
             raise SLAError(f"{sm.group('key')} is scoped twice in {text!r}")
@@ -207,6 +223,7 @@ def parse_threshold(text: object) -> Threshold:
             f"baseline={scopes['baseline']} in {text!r} names the phase a relative limit is "
             "measured against; this limit is absolute (e.g. 'p95 < baseline + 300ms')"
         )
+    _check_vendor_scope(metric, scopes, text)
     pm = _PERCENTILE.match(metric)
     return Threshold(
         text=" ".join(text.split()),
@@ -219,6 +236,7 @@ def parse_threshold(text: object) -> Threshold:
         percentile=float(pm.group(1)) if pm else None,
         relative=relative,
         baseline_phase=scopes.get("baseline"),
+        upstream=scopes.get("upstream"),
     )
 
 
@@ -255,6 +273,22 @@ def _parse_limit(
         f"cannot read the limit {' '.join(tokens)!r} in {text!r}: expected a value, "
         "'baseline + 300ms', 'baseline - 5%' or '3x baseline'"
     )
+
+
+def _check_vendor_scope(metric: str, scopes: dict[str, str], text: str) -> None:
+    """``upstream=`` only on the vendor metrics that take it; ``name=`` never on those."""
+    if "upstream" in scopes and metric not in UPSTREAM_SCOPED:
+        takes = ", ".join(sorted(UPSTREAM_SCOPED))
+        raise SLAError(f"{metric} takes no upstream= scope in {text!r}; only {takes} do")
+    if "name" in scopes and metric in VENDOR_METRICS:
+        raise SLAError(
+            f"{metric} is counted at the vendors, not per request name: drop name= in {text!r}"
+        )
+    if metric == "served_share" and "upstream" not in scopes:
+        raise SLAError(
+            f"served_share needs the upstream it is about in {text!r}, "
+            "e.g. 'served_share >= 90% upstream=backup'"
+        )
 
 
 def _parse_value(kind: MetricKind, raw: str, metric: str, text: str) -> float:

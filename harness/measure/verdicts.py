@@ -22,6 +22,7 @@ from typing import Literal
 
 from harness.measure.recorder import Recorder, RequestStats, Second
 from harness.measure.sla import OPERATORS, Threshold, metric_kind
+from harness.measure.vendor import VENDOR_METRICS, VendorLedgers, observe_vendor, phase_facts
 
 Status = Literal["held", "breached", "inconclusive"]
 SATURATION_SENSITIVE = ("latency", "duration")
@@ -102,11 +103,17 @@ def observe(
     phases: Sequence[PhaseWindow],
     *,
     phase: str | None = None,
+    vendor: VendorLedgers | None = None,
 ) -> Observation:
     """The observed value of ``threshold``'s metric over its scope (``phase`` overrides the
-    threshold's own: how a baseline is read), why it may be None, and its sample count."""
+    threshold's own: how a baseline is read), why it may be None, and its sample count
+    (``vendor``: the ledgers the vendor-side metrics read)."""
     metric = threshold.metric
     phase = threshold.phase if phase is None else phase
+    if metric in VENDOR_METRICS:
+        facts = phase_facts(recorder, phases)
+        value, why = observe_vendor(metric, vendor, facts, phase=phase, upstream=threshold.upstream)
+        return value, why, None
     if metric == "recovery_time":
         value, why = recovery_time(recorder, phases, phase)
         return value, why, None
@@ -166,11 +173,12 @@ def evaluate(
     phases: Sequence[PhaseWindow] = (),
     *,
     saturation: Sequence[str] = (),
+    vendor: VendorLedgers | None = None,
 ) -> list[Verdict]:
     """Each threshold's verdict. ``saturation`` gives the reasons the load generator was
-    saturated (:func:`harness.measure.health.saturation`); with any, latency and throughput
-    thresholds are inconclusive."""
-    return [_verdict(t, recorder, phases, saturation) for t in thresholds]
+    saturated (:func:`harness.measure.health.saturation`; see :func:`judge`); ``vendor`` the
+    ledgers the vendor-side metrics read."""
+    return [_verdict(t, recorder, phases, saturation, vendor) for t in thresholds]
 
 
 def _verdict(
@@ -178,8 +186,9 @@ def _verdict(
     recorder: Recorder,
     phases: Sequence[PhaseWindow],
     saturation: Sequence[str],
+    vendor: VendorLedgers | None,
 ) -> Verdict:
-    observed, why, samples = observe(threshold, recorder, phases)
+    observed, why, samples = observe(threshold, recorder, phases, vendor=vendor)
     if observed is None or math.isnan(observed):
         return Verdict(
             threshold,
@@ -201,7 +210,9 @@ def _verdict(
                 "breached: no fault-free phase to take as the baseline (no data is a breach)",
                 samples=samples,
             )
-        baseline, base_why, _ = observe(threshold, recorder, phases, phase=base_phase)
+        baseline, base_why, _ = observe(
+            threshold, recorder, phases, phase=base_phase, vendor=vendor
+        )
         if baseline is None:
             return Verdict(
                 threshold,

@@ -12,10 +12,12 @@ What is here, by what a plugin does:
   :class:`NetworkFault` (subclass one, with ``kind: Literal["x"] = "x"``), the built-in kinds,
   :class:`FaultSchedule` (decides per request whether a fault fires, seeded), the field types
   :data:`Duration` and :data:`Rate`;
-- serve them: :class:`FaultBackend` (the base class of a backend: start, attach, apply, revert),
+- serve them: :class:`FaultBackend` (the base class of a backend: start, attach, apply, revert,
+  and the vendor-side ledger: ``mark_phase``, ``ledger``),
   :class:`Endpoint`, :class:`AppliedFault`, :class:`RunContext`, :class:`UpstreamSpec`,
   :class:`ProxySpec`; HTTP backends share :class:`FaultBook` (which installed faults fire on a
   request, and how they combine) and the vendors' wire formats in :mod:`harness.plugin.wire`;
+  every endpoint that can count keeps a :class:`VendorLedger` of :class:`VendorStats` per phase;
   servers started as child processes use :func:`start_server`;
 - report: :class:`Reporter`, the :class:`Report` model and its rows, :func:`write_atomic`,
   :func:`run_summary`, :func:`format_metric_value`;
@@ -32,6 +34,7 @@ from harness.errors import (
     ScenarioError,
 )
 from harness.measure.sla import format_metric_value, metric_kind
+from harness.measure.vendor import VendorStats, ledger_from_json
 from harness.plugin.hookspecs import hookimpl, hookspec
 from harness.plugin.httpfaults import (
     SUPPORTED_KINDS,
@@ -41,6 +44,7 @@ from harness.plugin.httpfaults import (
     StreamPlacement,
     TerminalFault,
 )
+from harness.plugin.ledger import LedgerCall, VendorLedger, retry_after_seconds
 from harness.plugin.net import is_loopback_host, loopback_problem
 from harness.plugin.process import ChildProcess, start_server
 from harness.plugin.types import AppliedFault, Endpoint, FaultBackend, Reporter, RunContext
@@ -55,6 +59,8 @@ from harness.report.model import (
     ScenarioInfo,
     SecondRow,
     ThresholdRow,
+    VendorPhaseRow,
+    VendorRow,
 )
 from harness.report.summary import run_summary
 from harness.scenario.faults import (
@@ -109,6 +115,7 @@ __all__ = [
     "InfrastructureError",
     "InputError",
     "LatencyFault",
+    "LedgerCall",
     "LimitDataFault",
     "MalformedStreamFault",
     "NetworkFault",
@@ -136,16 +143,22 @@ __all__ = [
     "ThresholdRow",
     "TimeoutFault",
     "UpstreamSpec",
+    "VendorLedger",
+    "VendorPhaseRow",
+    "VendorRow",
+    "VendorStats",
     "format_duration",
     "format_metric_value",
     "hookimpl",
     "hookspec",
     "is_loopback_host",
+    "ledger_from_json",
     "loopback_problem",
     "metric_kind",
     "parse_duration",
     "parse_fault",
     "parse_rate",
+    "retry_after_seconds",
     "run_summary",
     "start_server",
     "write_atomic",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from harness.errors import InfrastructureError, PluginError
 
 if TYPE_CHECKING:
+    from harness.measure.vendor import VendorStats
     from harness.report.model import Report
     from harness.scenario.faults import FaultSpec
     from harness.scenario.model import ProxySpec, Scenario, UpstreamSpec
@@ -167,6 +168,20 @@ class FaultBackend:
         """Remove a fault this backend applied, verify it is gone, and set ``applied.fired``
         to how many times it took effect (None when the backend cannot count)."""
         raise NotImplementedError
+
+    # -- the vendor-side ledger ----------------------------------------------------------------
+
+    def mark_phase(self, endpoint: Endpoint, phase: str | None, run: RunContext) -> None:
+        """Tell ``endpoint`` that ``phase`` starts now (None: the run's last phase ended), so
+        it counts what reaches it per phase (:class:`~harness.plugin.VendorLedger`). Called for
+        every endpoint of the run at each phase entry and at the end. The default does
+        nothing: a backend that cannot count."""
+        return
+
+    def ledger(self, endpoint: Endpoint, run: RunContext) -> dict[str, VendorStats] | None:
+        """What reached ``endpoint`` in each phase marked since the run's first phase (read
+        once, at the end), or None when this backend cannot count (e.g. a real Toxiproxy)."""
+        return None
 
     # -- helpers for subclasses --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from harness.measure.hdr import Distribution
 from harness.measure.health import LoadHealth, saturation
 from harness.measure.recorder import Recorder, RequestStats
+from harness.measure.vendor import PhaseFacts, VendorLedgers, figures, phase_facts
 from harness.measure.verdicts import PhaseWindow, Verdict, sample_percentile
 from harness.report.model import (
     FaultRecord,
@@ -25,6 +26,8 @@ from harness.report.model import (
     SecondRow,
     Status,
     ThresholdRow,
+    VendorPhaseRow,
+    VendorRow,
 )
 
 
@@ -145,6 +148,39 @@ def run_verdict(statuses: list[Status], problems: list[str]) -> Status:
     return "inconclusive" if "inconclusive" in statuses else "held"
 
 
+def vendor_rows(
+    vendor: VendorLedgers, facts: list[PhaseFacts]
+) -> tuple[list[VendorRow], list[VendorPhaseRow]]:
+    """Each endpoint's ledger row per phase and over the whole run (``*``), then the vendor
+    figures per phase and over the run."""
+    rows = []
+    requests = {p.name: p.requests for p in facts}
+    total = sum(requests.values())
+    for ledger in vendor.endpoints:
+        for phase in [*(p.name for p in facts), None]:
+            row = VendorRow(endpoint=ledger.name, role=ledger.role, phase=phase or "*")
+            stats = ledger.stats(phase)
+            row.add(stats)
+            row.first_ok_after = stats.first_ok_after
+            started = total if phase is None else requests.get(phase, 0)
+            if ledger.role == "upstream" and started:
+                row.calls_per_request = stats.calls / started
+            rows.append(row)
+    phase_rows = [
+        VendorPhaseRow(
+            phase=f.phase,
+            requests=f.requests,
+            calls_per_request=dict(f.calls_per_request),
+            backup_share=f.backup_share,
+            failover_time=f.failover_time,
+            back_to_primary_time=f.back_to_primary_time,
+            retry_after_violations=f.retry_after_violations,
+        )
+        for f in figures(vendor, facts)
+    ]
+    return rows, phase_rows
+
+
 def build_report(
     *,
     run_id: str,
@@ -158,6 +194,7 @@ def build_report(
     phases: list[PhaseWindow],
     faults: list[FaultRecord],
     problems: list[str] | None = None,
+    vendor: VendorLedgers | None = None,
 ) -> Report:
     problems = list(problems or [])
     for record in faults:
@@ -218,6 +255,10 @@ def build_report(
         PhaseRow(name=p.name, start=p.start, end=p.end, faults=list(faults_of.get(p.name, [])))
         for p in phases
     ]
+    vendor_table: list[VendorRow] = []
+    vendor_figures: list[VendorPhaseRow] = []
+    if vendor is not None and vendor.endpoints:
+        vendor_table, vendor_figures = vendor_rows(vendor, phase_facts(recorder, phases))
     return Report(
         run_id=run_id,
         driver=driver,
@@ -234,6 +275,9 @@ def build_report(
         resilience=resilience,
         series=series,
         health=health_section(recorder.health()),
+        vendor=vendor_table,
+        vendor_phases=vendor_figures,
+        vendor_uncounted=dict(vendor.uncounted) if vendor is not None else {},
         problems=problems,
         recorder=recorder.snapshot(),
     )

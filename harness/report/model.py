@@ -24,6 +24,13 @@ Schema (``version`` 1)::
                                  "loop_lag_samples"}],
                  "phases": [{"phase", "scheduled_starts", "missed_starts",
                              "in_flight_cap_hits", "unfinished_requests"}]} | null,
+      "vendor": [{"endpoint", "role", "phase", <every counter of VendorStats>: n,
+                  "statuses": {outcome: n}, "faults_fired": {label: n},
+                  "calls_by_second": {second: n}, "first_ok_after", "calls_per_request"}],
+      "vendor_phases": [{"phase", "requests", "calls_per_request": {upstream: x},
+                         "backup_share", "failover_time", "back_to_primary_time",
+                         "retry_after_violations"}],
+      "vendor_uncounted": {endpoint: why},
       "problems": [str],       # e.g. a declared fault that never fired
       "recorder": {...}        # the exact, mergeable recorder snapshot (HDR histograms)
     }
@@ -42,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.measure.health import LoadCounters
 from harness.measure.recorder import ResilienceStats
+from harness.measure.vendor import VendorStats
 
 REPORT_VERSION = 1
 
@@ -140,6 +148,34 @@ class ResilienceRow(ResilienceStats):
     phase: str = "*"
 
 
+@dataclass(slots=True, kw_only=True)
+class VendorRow(VendorStats):
+    """What reached one endpoint (``role`` upstream or proxy) in one phase (``*``: the whole
+    run), counted by the endpoint itself: the fields of
+    :class:`~harness.measure.vendor.VendorStats`, declared once there.
+    ``calls_per_request`` is its calls per target request started in the phase."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    endpoint: str = ""
+    role: Literal["upstream", "proxy"] = "upstream"
+    phase: str = "*"
+    calls_per_request: float | None = None
+
+
+class VendorPhaseRow(_Row):
+    """The vendor-side figures of one phase (``*``: the whole run): calls per target request
+    of each upstream, the share of successful answers the backups gave, failover and
+    back-to-primary times (fault phases) and Retry-After violations."""
+
+    phase: str
+    requests: int
+    calls_per_request: dict[str, float | None]
+    backup_share: float | None
+    failover_time: float | None
+    back_to_primary_time: float | None
+    retry_after_violations: int
+
+
 class SecondRow(_Row):
     t: int
     phase: str | None
@@ -221,6 +257,9 @@ class Report(_Row):
     resilience: list[ResilienceRow]
     series: list[SecondRow]
     health: HealthSection | None = None
+    vendor: list[VendorRow] = Field(default_factory=list)
+    vendor_phases: list[VendorPhaseRow] = Field(default_factory=list)
+    vendor_uncounted: dict[str, str] = Field(default_factory=dict)
     problems: list[str] = Field(default_factory=list)
     recorder: dict[str, Any] = Field(default_factory=dict)
 

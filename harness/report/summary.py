@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.measure.sla import format_metric_value, metric_kind
-from harness.report.model import HealthSection, Report, ThresholdRow
+from harness.report.model import HealthSection, Report, ThresholdRow, VendorPhaseRow
 
 
 def _fmt_latency(value: float | None) -> str:
@@ -73,6 +73,9 @@ def run_summary(report: Report) -> list[str]:
                 f"  {row.phase[:16]:<16} {row.count:>8} {row.failed:>7} {_fmt_latency(row.p95):>8}"
                 f"  {faults}"
             )
+    for figures in report.vendor_phases:
+        if figures.phase != "*":
+            lines.append(f"  {vendor_line(figures)}")
     if report.thresholds:
         lines.extend("  " + line for line in sla_table(report))
     for problem in report.problems:
@@ -82,6 +85,24 @@ def run_summary(report: Report) -> list[str]:
 
 def _fired(label: str, fired: int | None) -> str:
     return f"{label}={'n/a' if fired is None else fired}"
+
+
+def vendor_line(figures: VendorPhaseRow) -> str:
+    """``vendor outage: primary 3.0 calls/request, backup 1.0 calls/request, backup served
+    100%, failover 210ms, back to primary 12ms, Retry-After violations 0``: one phase as the
+    vendors counted it."""
+    parts = [
+        f"{name} {'-' if value is None else f'{value:.2f}'} calls/request"
+        for name, value in figures.calls_per_request.items()
+    ]
+    if figures.backup_share is not None:
+        parts.append(f"backup served {format_metric_value('rate', figures.backup_share)}")
+    if figures.failover_time is not None:
+        parts.append(f"failover {_fmt_latency(figures.failover_time)}")
+    if figures.back_to_primary_time is not None:
+        parts.append(f"back to primary {_fmt_latency(figures.back_to_primary_time)}")
+    parts.append(f"Retry-After violations {figures.retry_after_violations}")
+    return f"vendor {figures.phase}: " + ", ".join(parts)
 
 
 def health_line(health: HealthSection) -> str:

@@ -134,10 +134,15 @@ def run_scenario(
             started_at=started_at,
             recorder=recorder,
             verdicts=evaluate(
-                scenario.sla, recorder, windows, saturation=saturation(recorder.health())
+                scenario.sla,
+                recorder,
+                windows,
+                saturation=saturation(recorder.health()),
+                vendor=timeline.vendor,
             ),
             phases=windows,
             faults=timeline.records(),
+            vendor=timeline.vendor,
         )
         write_reports(report, pm, run.report_dir, options.reporters)
         return report

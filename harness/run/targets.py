@@ -187,7 +187,9 @@ class CoreTarget:
         self.spec = request
 
     async def request(self, user: int, n: int) -> Outcome:
-        prompt = str(fill_request(self.spec.body.get("message", "question {n}"), user, n))
+        prompt = str(
+            fill_request(self.spec.body.get("message", "user {user} question {n}"), user, n)
+        )
         try:
             if self.spec.stream:
                 async for _ in self.wrapper.stream(prompt):

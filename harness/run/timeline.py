@@ -4,6 +4,12 @@ Faults are always reverted, on success, on error and on Ctrl-C (the revert runs 
 deferred). After the run, every fault reports how many times it actually fired; a declared fault
 that never fired fails the run unless it is ``optional``: a chaos test whose fault silently did
 not apply must never pass (respx's ``assert_all_called`` is the model).
+
+The timeline also tells every endpoint when each phase starts and when the run ends
+(``FaultBackend.mark_phase``), and reads their ledgers once the run ended (:attr:`vendor`):
+what reached each fake vendor and proxy per phase (:mod:`harness.measure.vendor`). An endpoint
+whose backend cannot count, or whose mark or ledger failed, is listed as uncounted with the
+reason, so the vendor thresholds say "no data" instead of passing.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.errors import FaultInjectionError, HarnessError
+from harness.measure.vendor import EndpointLedger, VendorLedgers
 from harness.plugin.types import AppliedFault, Endpoint, RunContext
 from harness.report.model import FaultRecord
 from harness.run.signals import Closing, deferred_signals
@@ -43,13 +50,29 @@ class Timeline(Closing):
         self.phase: PhaseSpec | None = None
         self.active: list[AppliedFault] = []
         self.applied: list[AppliedFault] = []
+        self.vendor: VendorLedgers | None = None
+        """The endpoints' ledgers, read when the run ends (:meth:`close`)."""
+        self._marked = False
+        self._ledger_errors: dict[str, str] = {}
 
     def enter(self, phase: PhaseSpec) -> None:
-        """End the current phase (reverting its faults) and start ``phase``."""
-        self.revert_active()
-        self.phase = phase
+        """End the current phase (reverting its faults) and start ``phase``.
+
+        Each endpoint is told the phase starts (its ledger's mark) as close as can be to the
+        change of its faults, so that what it counts in a phase met that phase's faults: an
+        endpoint whose faults come out is marked just before (what reaches it while they come
+        out is counted in the new phase, still faulted: the old phase's figures stay clean);
+        one that gets faults, right before its first one goes in; the others after.
+        """
         if self.on_phase:
             self.on_phase(phase.name)
+        marked: set[str] = set()
+        for ending in self._endpoints():
+            if any(a.endpoint == ending.name for a in self.active):
+                marked.add(ending.name)
+                self._mark_one(ending, phase.name)
+        self.revert_active()
+        self.phase = phase
         for fault in phase.faults:
             name = self.scenario.fault_target(fault)
             endpoint = self.run.endpoints.get(name)
@@ -58,12 +81,21 @@ class Timeline(Closing):
                     f"fault {fault.label()!r} in phase {phase.name!r}: endpoint {name!r} was not "
                     "started"
                 )
-            # a fault the plugin applied is in ``active`` before a Ctrl-C can land
-            with deferred_signals():
-                applied = apply_fault(self.pm, fault, endpoint, self.run, phase.name)
-                self.active.append(applied)
-                self.applied.append(applied)
-            logger.info("phase %s: applied %s at %s", phase.name, fault.label(), name)
+            if name not in marked:
+                marked.add(name)
+                self._mark_one(endpoint, phase.name)
+            self._apply(phase, fault, endpoint)
+        for other in self._endpoints():
+            if other.name not in marked:
+                self._mark_one(other, phase.name)
+
+    def _apply(self, phase: PhaseSpec, fault: FaultSpec, endpoint: Endpoint) -> None:
+        # a fault the plugin applied is in ``active`` before a Ctrl-C can land
+        with deferred_signals():
+            applied = apply_fault(self.pm, fault, endpoint, self.run, phase.name)
+            self.active.append(applied)
+            self.applied.append(applied)
+        logger.info("phase %s: applied %s at %s", phase.name, fault.label(), endpoint.name)
 
     def revert_active(self) -> None:
         """Revert every fault in force (latest first); raise if any could not be reverted."""
@@ -79,13 +111,61 @@ class Timeline(Closing):
             raise FaultInjectionError("could not revert: " + "; ".join(failures))
 
     def close(self) -> None:
-        """End the last phase. Idempotent."""
+        """End the last phase and read the endpoints' ledgers. Idempotent."""
         try:
             self.revert_active()
         finally:
             self.phase = None
             if self.on_phase:
                 self.on_phase(None)
+            if self._marked:
+                self._marked = False
+                self._mark(None)
+                self.vendor = self._collect()
+
+    # -- the vendor-side ledger --------------------------------------------------------------
+
+    def _endpoints(self) -> list[Endpoint]:
+        """The run's endpoints: upstreams in fallback order, then proxies."""
+        names = [u.name for u in self.scenario.upstreams] + [p.name for p in self.scenario.proxies]
+        known = [self.run.endpoints[n] for n in names if n in self.run.endpoints]
+        return known + [e for e in self.run.endpoints.values() if e.name not in names]
+
+    def _mark(self, phase: str | None) -> None:
+        """Tell every endpoint that ``phase`` starts (None: the run ended)."""
+        for endpoint in self._endpoints():
+            self._mark_one(endpoint, phase)
+
+    def _mark_one(self, endpoint: Endpoint, phase: str | None) -> None:
+        """Tell ``endpoint`` that ``phase`` starts. A failure leaves it uncounted, with the
+        reason (its ledger would be wrong); the run goes on."""
+        self._marked = True
+        if endpoint.name in self._ledger_errors:
+            return
+        try:
+            self.pm.backend(endpoint.backend).mark_phase(endpoint, phase, self.run)
+        except Exception as exc:  # the vendor thresholds say "no data", naming this
+            what = f"phase {phase!r}" if phase else "the end of the run"
+            self._ledger_errors[endpoint.name] = f"could not mark {what}: {exc}"
+            logger.warning("endpoint %s: %s", endpoint.name, self._ledger_errors[endpoint.name])
+
+    def _collect(self) -> VendorLedgers:
+        ledgers = VendorLedgers()
+        for endpoint in self._endpoints():
+            if endpoint.name in self._ledger_errors:
+                ledgers.uncounted[endpoint.name] = self._ledger_errors[endpoint.name]
+                continue
+            try:
+                phases = self.pm.backend(endpoint.backend).ledger(endpoint, self.run)
+            except Exception as exc:
+                ledgers.uncounted[endpoint.name] = f"could not read its ledger: {exc}"
+                logger.warning("endpoint %s: could not read its ledger: %s", endpoint.name, exc)
+                continue
+            if phases is None:
+                ledgers.uncounted[endpoint.name] = f"backend {endpoint.backend!r} does not count"
+                continue
+            ledgers.endpoints.append(EndpointLedger(endpoint.name, endpoint.role, dict(phases)))
+        return ledgers
 
     def records(self) -> list[FaultRecord]:
         return [

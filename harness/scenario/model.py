@@ -135,7 +135,7 @@ class RequestSpec(_Model):
     path: str = "/chat"
     name: str | None = None
     body: dict[str, Any] = Field(
-        default_factory=lambda: {"session_id": "user-{user}", "message": "question {n}"}
+        default_factory=lambda: {"session_id": "user-{user}", "message": "user {user} question {n}"}
     )
     stream: bool = False
     timeout: Duration = 30.0

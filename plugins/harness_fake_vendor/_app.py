@@ -14,6 +14,10 @@ answer to a request larger than :data:`OFFLOAD_BYTES` (parsing it, building its 
 stream events) is computed in a worker thread, so one huge prompt cannot stall the event loop
 that serves every other request. A client that disconnects before its answer is counted as
 aborted, not under the status it would have got.
+
+Every vendor request also goes into the :class:`~harness.plugin.VendorLedger` (per phase:
+calls, outcomes, faults fired, aborted requests, new connections, ``Retry-After`` answers and
+violations), which the control API marks and reads.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from harness.plugin import (
     ConnectionResetFault,
     EmptyResponseFault,
     HttpStatusFault,
+    LedgerCall,
+    VendorLedger,
 )
 from harness.plugin.wire import anthropic, openai
 from harness.plugin.wire.common import (
@@ -118,6 +124,12 @@ def _api_for(route: str, headers: dict[bytes, bytes]) -> Api:
     return "anthropic" if b"anthropic-version" in headers else "openai"
 
 
+def _api_key(headers: dict[bytes, bytes]) -> bytes:
+    """The request's key as sent (``Authorization`` or ``x-api-key``): part of the identity of
+    a logical request in the ledger."""
+    return headers.get(b"authorization") or headers.get(b"x-api-key") or b""
+
+
 def _has_key(api: Api, headers: dict[bytes, bytes]) -> bool:
     """Whether the request carries a key (``Authorization: Bearer``, or ``x-api-key``)."""
     auth = headers.get(b"authorization", b"")
@@ -178,13 +190,14 @@ class VendorApp:
         self.config = config
         self.faults = FaultBook(default_seed=config.seed)
         self.counters = Counters()
+        self.ledger = VendorLedger()
         self.limiter = RateLimiter(
             config.rate_limit_requests,
             config.rate_limit_tokens,
             config.rate_limit_window,
             enforce=config.enforce_rate_limit,
         )
-        self.control = ControlApi(self.faults, self.counters, self.limiter)
+        self.control = ControlApi(self.faults, self.counters, self.limiter, self.ledger)
         self._closing: asyncio.Future[None] | None = None
         self._limit_text = str(config.rate_limit_requests)
         self._workers: ThreadPoolExecutor | None = None
@@ -258,6 +271,7 @@ class VendorApp:
         except ClientGone:
             self.counters.request(_route(scope["path"]))
             self.counters.aborted()
+            self.ledger.aborted(self.ledger.arrived(b"", _api_key(header_map(scope))))
             return
         except BodyTooLarge as exc:
             await self._too_large(scope, send, exc)
@@ -266,6 +280,7 @@ class VendorApp:
         large = size > OFFLOAD_BYTES  # (tested inline: the small request is the hot path)
         request = await self._offload(_parse, scope, body) if large else _parse(scope, body)
         self.counters.request(request.route)
+        call = self.ledger.arrived(body, _api_key(request.headers))
         api, model = request.api, request.model
         plan = self.faults.plan(request.path, model, request.streaming)
         window = self.limiter.take()
@@ -273,22 +288,23 @@ class VendorApp:
         try:
             if plan is not None:
                 self.counters.fired(plan.fired)
+                self.ledger.fired(call, plan.fired)
                 if plan.delay > 0:
                     ended = await self._pause(plan.delay, watch)
                     if ended != _ELAPSED:
-                        await self._interrupted(ended, receive, send, watch)
+                        await self._interrupted(ended, receive, send, watch, call)
                         return
                 terminal = plan.terminal
                 if isinstance(terminal, ConnectionResetFault):
-                    await self._reset(receive, send, watch)
+                    await self._reset(receive, send, watch, call)
                     return
                 if isinstance(terminal, HttpStatusFault):
                     answer = fault_response(terminal, api, model=model)
                     answer = self._with_limits(api, answer, window, 0, rate_limited=terminal)
-                    await self._send_answer(send, answer, watch)
+                    await self._send_answer(send, answer, watch, call)
                     return
                 if isinstance(terminal, EmptyResponseFault):
-                    await self._empty(api, send, window, request.streaming, watch)
+                    await self._empty(api, send, window, request.streaming, watch, call)
                     return
 
             result = (
@@ -299,36 +315,46 @@ class VendorApp:
             if isinstance(result, StreamAnswer):
                 if watch.gone():
                     self.counters.aborted()
+                    self.ledger.aborted(call)
                     return
                 self.counters.answered(200)
+                self.ledger.answered(call, 200, result.headers)
                 await self._stream(result, plan, receive, send, watch)
                 return
-            await self._send_answer(send, result, watch)
+            await self._send_answer(send, result, watch, call)
         finally:
             watch.close()
 
-    async def _send_answer(self, send: Send, answer: WireResponse, watch: ClientWatch) -> None:
+    async def _send_answer(
+        self, send: Send, answer: WireResponse, watch: ClientWatch, call: LedgerCall
+    ) -> None:
         """Send a complete answer and count it (as aborted if the client already left)."""
         if watch.gone():
             self.counters.aborted()
+            self.ledger.aborted(call)
             return
         self.counters.answered(answer.status)
+        self.ledger.answered(call, answer.status, answer.headers)
         await send_response(send, answer)
 
     async def _interrupted(
-        self, ended: str, receive: Receive, send: Send, watch: ClientWatch
+        self, ended: str, receive: Receive, send: Send, watch: ClientWatch, call: LedgerCall
     ) -> None:
         """A fault pause before the answer ended early: the client left, or the server stops."""
         if ended == _GONE:
             self.counters.aborted()
+            self.ledger.aborted(call)
             return
+        self.ledger.answered(call, "cut")
         await self._cut(receive, send, watch)
 
     async def _too_large(self, scope: Scope, send: Send, exc: BodyTooLarge) -> None:
         """413 in the vendor's own error format (the body was never parsed)."""
         route = _route(scope["path"])
-        api = _api_for(route, header_map(scope))
+        headers = header_map(scope)
+        api = _api_for(route, headers)
         self.counters.request(route)
+        call = self.ledger.arrived(b"", _api_key(headers))
         message = (
             f"Request too large: the body is {exc.size} bytes, the limit is {exc.limit}."
             if api == "openai"
@@ -336,6 +362,7 @@ class VendorApp:
         )
         answer = error_response(api, 413, message=message)
         self.counters.answered(413)
+        self.ledger.answered(call, 413, answer.headers)
         await send_response(send, answer)
 
     def _with_limits(
@@ -560,23 +587,32 @@ class VendorApp:
 
     # --- answers that bend HTTP --------------------------------------------------------------
 
-    async def _reset(self, receive: Receive, send: Send, watch: ClientWatch) -> None:
+    async def _reset(
+        self, receive: Receive, send: Send, watch: ClientWatch, call: LedgerCall
+    ) -> None:
         transport = current_transport()
         self.counters.answered("connection_reset")
+        self.ledger.answered(call, "connection_reset")
         if transport is None:  # not under uvicorn (e.g. an in-memory ASGI client)
             await send_response(send, WireResponse(502, {"content-type": JSON_CONTENT_TYPE}, b""))
             return
         reset_connection(transport)
         await watch.wait()
 
-    async def _empty(
-        self, api: Api, send: Send, window: Window, streaming: bool, watch: ClientWatch
+    async def _empty(  # noqa: PLR0917 - the request's state, passed along
+        self,
+        api: Api,
+        send: Send,
+        window: Window,
+        streaming: bool,
+        watch: ClientWatch,
+        call: LedgerCall,
     ) -> None:
         content_type = SSE_CONTENT_TYPE if streaming else JSON_CONTENT_TYPE
         rid = new_id("req_", 32 if api == "openai" else 24)
         extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
         answer = WireResponse(200, {"content-type": content_type, **extra}, b"")
-        await self._send_answer(send, self._with_limits(api, answer, window, 0), watch)
+        await self._send_answer(send, self._with_limits(api, answer, window, 0), watch, call)
 
     async def _stream(
         self,

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,8 +34,9 @@ _TRANSPORT: ContextVar[asyncio.Transport | None] = ContextVar(
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-def protocol_class() -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol (httptools if installed, else h11) that records its transport.
+def protocol_class(on_connection: Callable[[], None] | None = None) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools if installed, else h11) that records its transport
+    (and calls ``on_connection`` for each new connection).
 
     It also turns off uvicorn's access log for its connections (without touching the global
     ``uvicorn.access`` logger): the fake vendor logs no request lines, hence no headers or keys.
@@ -45,6 +47,11 @@ def protocol_class() -> type[asyncio.Protocol]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.access_log = False
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            if on_connection is not None:
+                on_connection()
 
         def data_received(self, data: bytes) -> None:
             _TRANSPORT.set(self.transport)

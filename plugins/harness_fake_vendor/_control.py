@@ -90,6 +90,18 @@ class VendorControl:
         ``responses_by_status``, ``faults_fired``."""
         return dict(self._call("GET", "/counters", "read counters"))
 
+    def mark_phase(self, phase: str | None, run: str | None = None) -> None:
+        """``phase`` starts now (None: the run ended): what arrives from now on is counted in
+        its ledger row (a mark after the end, or for another ``run``, starts a new ledger)."""
+        what = f"mark phase {phase!r}" if phase else "mark the end of the run"
+        self._call("POST", "/phase", what, json={"phase": phase, "run": run})
+
+    def ledger(self) -> dict[str, Any]:
+        """``{"run", "phase", "phases": {name: VendorStats JSON}}``: what reached the vendor in
+        each phase marked since the ledger started (:func:`harness.plugin.ledger_from_json`
+        turns it into stats)."""
+        return dict(self._call("GET", "/ledger", "read the ledger"))
+
     def reset(self, *, faults: bool = False) -> None:
         """Zero the counters and the rate-limit window (and remove the faults if asked)."""
         self._call("POST", "/reset", "reset counters", json={"faults": faults})

@@ -12,6 +12,11 @@
 ``POST   /_harness/reset``         zero the counters and the rate-limit window; with
                                    ``{"faults": true}`` also remove every fault
 ``GET    /_harness/health``        ``{"status": "ok", "faults": n}``
+``POST   /_harness/phase``         ``{"phase": name | null, "run": id}``: a phase starts now
+                                   (null: the run ended); a mark after the end or for another
+                                   run starts a new ledger
+``GET    /_harness/ledger``        ``{"run", "phase", "phases": {name: stats}}``: per phase,
+                                   what reached the vendor (``VendorStats``)
 ==========================  =========================================================
 
 Errors are ``{"error": {"message", "field"}}`` (plus ``errors``: one ``{field, message}`` per
@@ -29,7 +34,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.plugin import HttpFault, parse_fault
+from harness.plugin import HttpFault, VendorLedger, parse_fault
 from harness.plugin.wire.common import WireResponse, json_response
 from harness_fake_vendor._state import SUPPORTED_KINDS, Counters, FaultBook, RateLimiter
 
@@ -76,10 +81,17 @@ def _loads(body: bytes) -> Any:
 class ControlApi:
     """Routes control requests to the fault book, counters and rate limiter."""
 
-    def __init__(self, faults: FaultBook, counters: Counters, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        faults: FaultBook,
+        counters: Counters,
+        limiter: RateLimiter,
+        ledger: VendorLedger | None = None,
+    ) -> None:
         self.faults = faults
         self.counters = counters
         self.limiter = limiter
+        self.ledger = ledger if ledger is not None else VendorLedger()
 
     def handle(self, method: str, path: str, body: bytes) -> WireResponse:
         route = path[len(PREFIX) :].rstrip("/")
@@ -99,7 +111,11 @@ class ControlApi:
             return self._reset(body)
         if route == "/health" and method == "GET":
             return json_response(200, {"status": "ok", "faults": len(self.faults)})
-        if route in ("/counters", "/reset", "/health"):
+        if route == "/phase" and method == "POST":
+            return self._phase(body)
+        if route == "/ledger" and method == "GET":
+            return json_response(200, self.ledger.snapshot())
+        if route in ("/counters", "/reset", "/health", "/phase", "/ledger"):
             return _error(405, f"{method} is not allowed on {path}")
         return _error(404, f"no control route {method} {path}")
 
@@ -156,6 +172,21 @@ class ControlApi:
         self.limiter.reset()
         removed = self.faults.clear() if options.get("faults") else 0
         return json_response(200, {"reset": True, "faults_removed": removed})
+
+    def _phase(self, body: bytes) -> WireResponse:
+        try:
+            data = _loads(body) if body else None
+        except ValueError as exc:
+            return _error(400, f"request body is not valid JSON: {exc}")
+        if not isinstance(data, dict) or "phase" not in data:
+            return _error(422, 'expected {"phase": "<name>" | null, "run": "<id>"}', "phase")
+        phase, run = data.get("phase"), data.get("run")
+        if phase is not None and (not isinstance(phase, str) or not phase):
+            return _error(422, f"phase must be a name or null, got {_SHORT.repr(phase)}", "phase")
+        if run is not None and not isinstance(run, str):
+            return _error(422, f"run must be a string, got {_SHORT.repr(run)}", "run")
+        self.ledger.mark(phase, run)
+        return json_response(200, {"phase": phase, "run": self.ledger.run})
 
 
 def _label(data: Any) -> str:

@@ -3,8 +3,9 @@
 Each scenario upstream with ``backend: fake_vendor`` (the default) gets its own
 :class:`FakeVendor` on 127.0.0.1 (a free port), so an outage of the primary never touches the
 backup. Faults go in and out through the vendor's control API, which also says how many times
-each one fired. ``options`` of the upstream are passed to the server (``stream_chunk_delay``,
-``rate_limit_requests``, ``enforce_rate_limit``, ...).
+each one fired; phases are marked and the vendor's ledger read through it too (in-thread,
+child-process and attached vendors alike). ``options`` of the upstream are passed to the
+server (``stream_chunk_delay``, ``rate_limit_requests``, ``enforce_rate_limit``, ...).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from harness.plugin import (
     InputError,
     RunContext,
     UpstreamSpec,
+    VendorStats,
     hookimpl,
+    ledger_from_json,
     start_server,
 )
 
@@ -127,6 +130,12 @@ class FakeVendorBackend(FaultBackend):
                 f"fake vendor {applied.endpoint!r} still lists fault {applied.label!r} after "
                 "removal"
             )
+
+    def mark_phase(self, endpoint: Endpoint, phase: str | None, run: RunContext) -> None:
+        endpoint.handle.mark_phase(phase, run.run_id)
+
+    def ledger(self, endpoint: Endpoint, run: RunContext) -> dict[str, VendorStats] | None:
+        return ledger_from_json(endpoint.handle.ledger())
 
 
 @hookimpl

@@ -124,7 +124,7 @@ def _uvicorn_config(app: VendorApp, config: VendorConfig) -> uvicorn.Config:
         app,
         host=config.host,
         port=config.port,
-        http=protocol_class(),
+        http=protocol_class(app.ledger.connection),
         ws="none",
         lifespan="off",
         interface="asgi3",

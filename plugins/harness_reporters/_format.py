@@ -18,6 +18,7 @@ from harness.plugin import (
     RequestRow,
     ResilienceRow,
     ThresholdRow,
+    VendorRow,
     format_metric_value,
     metric_kind,
 )
@@ -102,6 +103,29 @@ def resilience_columns() -> list[tuple[str, str]]:
     """``(field, header)`` of the core's counters every reporter shows, in declaration order
     (a new counter in :class:`~harness.plugin.ResilienceRow` appears in every table)."""
     return ResilienceRow.columns()
+
+
+def vendor_columns(rows: list[VendorRow]) -> list[tuple[str, str]]:
+    """``(field, header)`` of the ledger counters a vendor table shows: calls and ok always,
+    the others when some row has one (a run without proxies shows no byte counts)."""
+    return [
+        (name, label)
+        for name, label in VendorRow.columns()
+        if name in ("calls", "ok") or any(getattr(r, name) for r in rows)
+    ]
+
+
+def vendor_rows(report: Report) -> list[VendorRow]:
+    """The ledger rows, endpoint by endpoint (upstreams in fallback order, then proxies), each
+    endpoint's phases in run order, then its whole-run row."""
+    return list(report.vendor)  # built in that order (harness.report.build.vendor_rows)
+
+
+def count(value: float | None) -> str:
+    """A count or a ratio such as calls per request: ``3``, ``2.47``, or ``-``."""
+    if value is None:
+        return NONE
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
 def counts_text(counts: dict[str, int]) -> str:

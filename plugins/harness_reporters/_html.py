@@ -4,7 +4,9 @@ Contents: a header with the scenario, the run and the verdict; the SLA table col
 verdict; the problems; **latency over time** (per-second p50/p95/max, and below it requests and
 errors per second) with every phase that injected faults shaded and labelled with its faults;
 the percentile table per phase; the resilient core's counters and the **attempts per call**
-chart; requests per name when there are several.
+chart; the vendor side (per phase: calls per request of each upstream, backup share, failover
+and back-to-primary times, Retry-After violations; each endpoint's ledger; **vendor calls per
+second per upstream**, fault phases shaded); requests per name when there are several.
 
 What may surprise:
 
@@ -221,6 +223,46 @@ def attempts_figure(report: Report) -> go.Figure:
     return fig
 
 
+def vendor_figure(report: Report) -> go.Figure:
+    """Calls per second each upstream received, as the vendors counted them (seconds from
+    the first phase's start, on the page's clock), fault phases shaded."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    origin = report.phases[0].start if report.phases else 0.0
+    totals = [r for r in report.vendor if r.phase == fmt.ALL and r.role == "upstream"]
+    for row in totals:
+        seconds = sorted(row.calls_by_second)
+        fig.add_trace(
+            go.Scatter(
+                x=[origin + t + 0.5 for t in seconds],
+                y=[row.calls_by_second[t] for t in seconds],
+                name=f"{_e(row.endpoint)} calls/s",
+                mode="lines+markers",
+                marker={"size": 4},
+            )
+        )
+    for phase in report.phases:
+        if phase.faults:
+            fig.add_vrect(
+                x0=phase.start,
+                x1=phase.end,
+                fillcolor=FAULT_FILL,
+                opacity=0.12,
+                line_width=0,
+                layer="below",
+                annotation_text=f"<b>{_e(phase.name)}</b>",
+                annotation_position="top left",
+                annotation_font={"size": 11, "color": BAD_COLOUR},
+            )
+    if not any(row.calls_by_second for row in totals):
+        _no_data(fig)
+    _layout(fig, 320)
+    fig.update_yaxes(title_text="vendor calls/s", rangemode="tozero")
+    fig.update_xaxes(title_text="seconds since the start", rangemode="tozero")
+    return fig
+
+
 def _plot(fig: go.Figure, div_id: str) -> str:
     html: str = fig.to_html(
         include_plotlyjs=False, full_html=False, config=PLOT_CONFIG, div_id=div_id
@@ -341,6 +383,65 @@ def _resilience(report: Report) -> str:
     return _table(header, rows)
 
 
+def _vendor_tables(report: Report) -> str:
+    upstreams = list(dict.fromkeys(r.endpoint for r in report.vendor if r.role == "upstream"))
+    parts = []
+    if report.vendor_phases:
+        rows = []
+        for f in report.vendor_phases:
+            total = f.phase == fmt.ALL
+            cls = ' class="total"' if total else ""
+            cells = [
+                _td("all" if total else f.phase),
+                _td(f.requests, num=True),
+                *(_td(fmt.count(f.calls_per_request.get(n)), num=True) for n in upstreams),
+                _td(fmt.rate(f.backup_share), num=True),
+                _td(fmt.latency(f.failover_time), num=True),
+                _td(fmt.latency(f.back_to_primary_time), num=True),
+                _td(f.retry_after_violations, num=True),
+            ]
+            rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+        header = ["phase", "requests", *(f"{n} calls/request" for n in upstreams)]
+        header += ["backup served", "failover", "back to primary", "Retry-After violations"]
+        parts.append(_table(header, rows))
+    ledger = fmt.vendor_rows(report)
+    if ledger:
+        columns = fmt.vendor_columns(ledger)
+        rows = []
+        for r in ledger:
+            total = r.phase == fmt.ALL
+            cls = ' class="total"' if total else ""
+            rows.append(
+                f"<tr{cls}>{_td(r.endpoint)}{_td(r.role)}{_td('all' if total else r.phase)}"
+                + "".join(_td(getattr(r, name), num=True) for name, _ in columns)
+                + _td(fmt.count(r.calls_per_request), num=True)
+                + _td(fmt.counts_text(dict(r.statuses)))
+                + _td(fmt.counts_text(dict(r.faults_fired)))
+                + "</tr>"
+            )
+        header = ["endpoint", "role", "phase", *(label for _, label in columns)]
+        header += ["calls/request", "answers", "faults"]
+        parts.append(_table(header, rows))
+    if report.vendor_uncounted:
+        items = "".join(
+            f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in report.vendor_uncounted.items()
+        )
+        parts.append(f'<p class="muted">Not counted:</p><ul class="muted">{items}</ul>')
+    return "".join(parts)
+
+
+def _vendor(report: Report) -> str:
+    if not report.vendor and not report.vendor_uncounted:
+        return ""
+    plot = _plot(vendor_figure(report), "harness-vendor") if report.vendor else ""
+    return (
+        "<h2>Vendor side</h2>"
+        '<p class="muted">What reached each fake vendor and proxy, counted by them per phase '
+        "(a call belongs to the phase it arrived in), whatever client the target uses.</p>"
+        f"{_vendor_tables(report)}{plot}"
+    )
+
+
 # -- page ----------------------------------------------------------------------------------------
 
 
@@ -398,6 +499,7 @@ def render(report: Report) -> str:
         f"<h2>Resilience</h2>{_resilience(report)}",
         "<h3>Attempts per call</h3>",
         _plot(attempts_figure(report), "harness-attempts"),
+        _vendor(report),
         _names(report),
         f'<footer class="muted"><p>genai-chaos-harness report v{REPORT_VERSION} \u00b7 '
         f"{_e(report.run_id)}</p></footer>",

@@ -3,7 +3,9 @@
 Sections: a title with the verdict (✅/❌) and the run's identity (run id, target, driver,
 duration, seed), the SLA table (threshold | scope | observed | verdict), the phases (requests,
 failures, p50/p95/p99, each fault and how often it fired), the resilient core's counters per
-phase when it reported any, requests per name when there are several, and the problems.
+phase when it reported any, the vendor side (what reached each fake vendor and proxy, per
+phase, counted by them: calls per request, backup share, failover and back-to-primary times,
+Retry-After violations), requests per name when there are several, and the problems.
 
 Side effect, on purpose: when the environment variable ``GITHUB_STEP_SUMMARY`` names a file,
 the same markdown is also **appended** to it (GitHub Actions renders that file on the job's
@@ -205,6 +207,49 @@ def _resilience(report: Report) -> list[str]:
     return [*lines, table(header, rows, frozenset(range(1, len(columns) + 1))), ""]
 
 
+def _vendor(report: Report) -> list[str]:
+    if not report.vendor and not report.vendor_uncounted:
+        return []
+    lines = ["### Vendor side (counted by the vendors and proxies)", ""]
+    upstreams = list(dict.fromkeys(r.endpoint for r in report.vendor if r.role == "upstream"))
+    if report.vendor_phases:
+        rows = [
+            [
+                "**all**" if f.phase == fmt.ALL else text(f.phase),
+                str(f.requests),
+                *(fmt.count(f.calls_per_request.get(name)) for name in upstreams),
+                fmt.rate(f.backup_share),
+                fmt.latency(f.failover_time),
+                fmt.latency(f.back_to_primary_time),
+                str(f.retry_after_violations),
+            ]
+            for f in report.vendor_phases
+        ]
+        header = ["phase", "requests", *(f"{text(n)} calls/request" for n in upstreams)]
+        header += ["backup served", "failover", "back to primary", "Retry-After violations"]
+        lines += [table(header, rows, frozenset(range(1, len(header)))), ""]
+    ledger = fmt.vendor_rows(report)
+    if ledger:
+        columns = fmt.vendor_columns(ledger)
+        rows = [
+            [
+                code(r.endpoint),
+                "**all**" if r.phase == fmt.ALL else text(r.phase),
+                *(str(getattr(r, name)) for name, _ in columns),
+                text(fmt.counts_text(dict(r.statuses))),
+                text(fmt.counts_text(dict(r.faults_fired))),
+            ]
+            for r in ledger
+        ]
+        header = ["endpoint", "phase", *(label for _, label in columns), "answers", "faults"]
+        lines += [table(header, rows, frozenset(range(2, len(columns) + 2))), ""]
+    for name, why in report.vendor_uncounted.items():
+        lines.append(f"- not counted: {code(name)}: {text(why)}")
+    if report.vendor_uncounted:
+        lines.append("")
+    return lines
+
+
 def _problems(report: Report) -> list[str]:
     if not report.problems:
         return []
@@ -218,6 +263,7 @@ def render(report: Report) -> str:
         _sla(report),
         _phases(report),
         _resilience(report),
+        _vendor(report),
         _names(report),
         _problems(report),
     ]

@@ -14,6 +14,7 @@ from harness.plugin import (
     InputError,
     RunContext,
     UpstreamSpec,
+    VendorStats,
     hookimpl,
 )
 from harness_respx._router import ROUTER
@@ -77,6 +78,14 @@ class RespxBackend(FaultBackend):
         if vendor.book.get(entry.id) is not None:  # verify, as for every backend
             raise FaultInjectionError(f"respx: fault {applied.label!r} is still installed")
         applied.fired = entry.schedule.fired
+
+    def mark_phase(self, endpoint: Endpoint, phase: str | None, run: RunContext) -> None:
+        vendor: InProcessVendor = endpoint.handle
+        vendor.ledger.mark(phase, run.run_id)
+
+    def ledger(self, endpoint: Endpoint, run: RunContext) -> dict[str, VendorStats] | None:
+        vendor: InProcessVendor = endpoint.handle
+        return vendor.ledger.stats()
 
 
 @hookimpl

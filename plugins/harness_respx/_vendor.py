@@ -4,7 +4,8 @@ No server, no socket: httpx requests to the vendor's base URL are answered in-pr
 vendors' own wire formats (``harness.plugin.wire``), and the same HTTP fault specs as the fake
 vendor server apply, planned by the same :class:`~harness.plugin.FaultBook`. Delays sleep on the
 core's clock, so under ``use_clock(VirtualClock())`` a scenario with seconds of latency and
-``Retry-After`` runs in milliseconds.
+``Retry-After`` runs in milliseconds. What reaches it is counted per phase in a
+:class:`~harness.plugin.VendorLedger`, timed on the core's clock too.
 
 Answers that need a delay are produced by a coroutine, which only async httpx clients can await
 (respx's rule); without a delay the answer is immediate and sync clients work too.
@@ -27,7 +28,9 @@ from harness.plugin import (
     EmptyResponseFault,
     FaultBook,
     HttpStatusFault,
+    LedgerCall,
     Plan,
+    VendorLedger,
 )
 from harness.plugin.wire import anthropic, openai
 from harness.plugin.wire.common import SSE_CONTENT_TYPE, Api, dumps, new_id
@@ -72,6 +75,7 @@ class InProcessVendor:
         self.statuses: Counter[str] = Counter()
         self.requests = 0
         self._lock = threading.Lock()
+        self.ledger = VendorLedger(clock=lambda: get_clock().now(), wall=lambda: get_clock().wall())
 
     # -- respx side effect ---------------------------------------------------------------------
 
@@ -87,36 +91,47 @@ class InProcessVendor:
             body = {}
         body = body if isinstance(body, dict) else {}
         streaming = bool(body.get("stream"))
+        key = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
+        call = self.ledger.arrived(request.content, key.encode("latin-1"))
         with self._lock:
             plan = self.book.plan(path, body.get("model"), streaming)
+        if plan is not None:
+            self.ledger.fired(call, plan.fired)
         if plan is not None and (plan.delay or plan.first_event_delay or plan.stalls):
-            return self._later(plan, body, streaming, models)
-        return self._respond(plan, body, streaming, models)
+            return self._later(plan, body, streaming, models, call)
+        return self._respond(plan, body, streaming, models, call)
 
     async def _later(
-        self, plan: Plan, body: dict[str, Any], streaming: bool, models: bool
+        self, plan: Plan, body: dict[str, Any], streaming: bool, models: bool, call: LedgerCall
     ) -> httpx.Response:
         if plan.delay:
             await get_clock().sleep(plan.delay)
-        return self._respond(plan, body, streaming, models)
+        return self._respond(plan, body, streaming, models, call)
 
     # -- answers ---------------------------------------------------------------------------------
 
-    def _answer(self, response: httpx.Response) -> httpx.Response:
+    def _answer(self, response: httpx.Response, call: LedgerCall) -> httpx.Response:
         with self._lock:
             self.statuses[str(response.status_code)] += 1
+        self.ledger.answered(call, response.status_code, response.headers)
         return response
 
     def _respond(
-        self, plan: Plan | None, body: dict[str, Any], streaming: bool, models: bool = False
+        self,
+        plan: Plan | None,
+        body: dict[str, Any],
+        streaming: bool,
+        models: bool,
+        call: LedgerCall,
     ) -> httpx.Response:
         terminal = plan.terminal if plan else None
         if isinstance(terminal, ConnectionResetFault):
             with self._lock:
                 self.statuses["reset"] += 1
+            self.ledger.answered(call, "connection_reset")
             raise httpx.ReadError("[Errno 104] Connection reset by peer")
         if isinstance(terminal, EmptyResponseFault):
-            return self._answer(httpx.Response(200, headers=_JSON, content=b""))
+            return self._answer(httpx.Response(200, headers=_JSON, content=b""), call)
         if isinstance(terminal, HttpStatusFault):
             status, headers, content = fault_response(
                 terminal,
@@ -124,17 +139,17 @@ class InProcessVendor:
                 model=body.get("model"),
                 now=get_clock().wall(),
             )
-            return self._answer(httpx.Response(status, headers=headers, content=content))
+            return self._answer(httpx.Response(status, headers=headers, content=content), call)
         if models:
-            return self._answer(httpx.Response(200, headers=_JSON, content=self._models()))
+            return self._answer(httpx.Response(200, headers=_JSON, content=self._models()), call)
         model = str(body.get("model") or self.model or "fake-model")
         messages = body.get("messages") or []
         answer = complete(messages, system=body.get("system"), max_tokens=body.get("max_tokens"))
         if not streaming:
             return self._answer(
-                httpx.Response(200, headers=_JSON, content=self._completion(model, answer))
+                httpx.Response(200, headers=_JSON, content=self._completion(model, answer)), call
             )
-        return self._answer(self._stream(self._events(model, answer, body), plan))
+        return self._answer(self._stream(self._events(model, answer, body), plan), call)
 
     def _stream(self, events: list[bytes], plan: Plan | None) -> httpx.Response:
         """The SSE answer, with the plan's cut, stalls and malformed events where

@@ -17,15 +17,22 @@ What a client sees, as ``api.go`` + gorilla/mux + ``net/http`` produce it:
   ``User-Agent`` starting with ``Mozilla/``) with 403 ``User agent not allowed``;
 * ``/metrics`` only exists when Toxiproxy runs with metrics flags, so it is a 404 here.
 
-One harness extension, absent from real Toxiproxy (where it is a 404): ``GET /_harness/hits``
-answers ``{proxy: {toxic: links}}``, the number of connection links each toxic acted on
-(rolled active, and data or a close went through it), so a run can tell a fault that fired
-from one that never met traffic.
+Harness extensions, absent from real Toxiproxy (where they are 404s):
+
+* ``GET /_harness/hits`` answers ``{proxy: {toxic: links}}``, the number of connection links
+  each toxic acted on (rolled active, and data or a close went through it), so a run can tell
+  a fault that fired from one that never met traffic;
+* ``POST /_harness/phase`` with ``{"proxy": name, "phase": name | null, "run": id}`` marks a
+  phase's start in that proxy's ledger (null: the run ended);
+* ``GET /_harness/ledger`` answers ``{proxy: {"run", "phase", "phases": {name: stats}}}``:
+  per phase, the connections each proxy accepted, the bytes it moved each way
+  (``bytes_up``: client to upstream) and the toxics that acted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -251,6 +258,26 @@ class ToxiproxyApi:
             },
         )
 
+    async def mark_phase(self, request: Request, _: _Vars) -> Response:
+        try:  # a harness extension: plain JSON, not Go's decoder
+            value = json.loads(request.body or b"null")
+        except (ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("proxy"), str):
+            raise ApiError('expected {"proxy": name, "phase": name | null, "run": id}', 400)
+        phase, run = value.get("phase"), value.get("run")
+        if phase is not None and (not isinstance(phase, str) or not phase):
+            raise ApiError("phase must be a name or null", 400)
+        if run is not None and not isinstance(run, str):
+            raise ApiError("run must be a string", 400)
+        proxy = self.collection.get(value["proxy"])
+        proxy.ledger.mark(phase, run)
+        return _json(200, {"proxy": proxy.name, "phase": phase, "run": proxy.ledger.run})
+
+    async def ledger(self, request: Request, _: _Vars) -> Response:
+        proxies = self.collection.proxies
+        return _json(200, {name: proxies[name].ledger.snapshot() for name in sorted(proxies)})
+
     async def version(self, request: Request, _: _Vars) -> Response:
         body = f'{{"version": "{TOXIPROXY_VERSION}"}}\n'.encode()
         return Response(200, {"Content-Type": "application/json;charset=utf-8"}, body)
@@ -285,4 +312,6 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _HandlerFn]]] = [
     ),
     (re.compile(r"/version"), {"GET": ToxiproxyApi.version}),
     (re.compile(r"/_harness/hits"), {"GET": ToxiproxyApi.hits}),
+    (re.compile(r"/_harness/phase"), {"POST": ToxiproxyApi.mark_phase}),
+    (re.compile(r"/_harness/ledger"), {"GET": ToxiproxyApi.ledger}),
 ]

@@ -323,6 +323,36 @@ class ToxiproxyClient:
         except (AttributeError, TypeError, ValueError) as exc:
             raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
 
+    def mark_phase(self, proxy: str, phase: str | None, run: str | None = None) -> bool:
+        """Mark ``phase``'s start (None: the run ended) in ``proxy``'s ledger; False from a
+        real Toxiproxy, which keeps none (a harness extension: ``POST /_harness/phase``)."""
+        what = f"could not mark phase {phase!r} on proxy {proxy!r}"
+        try:
+            self._call(
+                "POST", "/_harness/phase", what, {"proxy": proxy, "phase": phase, "run": run}
+            )
+        except FaultInjectionError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return False
+            raise
+        return True
+
+    def ledger(self, proxy: str) -> dict[str, Any] | None:
+        """``proxy``'s ledger (``{"run", "phase", "phases": {name: stats}}``), or None from a
+        real Toxiproxy (a harness extension: ``GET /_harness/ledger``)."""
+        what = f"could not read the ledger of proxy {proxy!r}"
+        try:
+            response = self._call("GET", "/_harness/ledger", what)
+        except FaultInjectionError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return None
+            raise
+        data = self._json(response, what)
+        entry = data.get(proxy) if isinstance(data, dict) else None
+        if not isinstance(entry, dict):
+            raise FaultInjectionError(f"{what}: no such proxy in {sorted(data or ())!r}")
+        return entry
+
     def toxics(self, proxy: str) -> list[ToxicInfo]:
         what = f"could not list the toxics of proxy {proxy!r}"
         data = self._json(self._call("GET", _path("proxies", proxy, "toxics"), what), what)

@@ -101,6 +101,7 @@ class Connection:
 
     def start(self) -> None:
         self.proxy.connections.add(self)
+        self.proxy.ledger.connection()
         self._dial = self.loop.create_task(self._connect(), name="toxiproxy dial")
 
     async def _connect(self) -> None:

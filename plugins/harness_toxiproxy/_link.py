@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ._toxics import TOXIC_TYPES, Behavior
+from ._toxics import TOXIC_TYPES, UPSTREAM, Behavior
 
 if TYPE_CHECKING:
     from ._connection import Connection, Endpoint
@@ -64,6 +64,19 @@ Item = Chunk | str
 
 def _discard(data: bytes) -> None:
     return None
+
+
+def _counted(
+    count: Callable[[int], None], write: Callable[[bytes], None]
+) -> Callable[[bytes], None]:
+    """``write``, counting each chunk's bytes first (a link without toxics: one small frame per
+    chunk, where asyncio would otherwise call ``write`` directly)."""
+
+    def forward(data: bytes) -> None:
+        count(len(data))
+        write(data)
+
+    return forward
 
 
 def set_linger_zero(transport: asyncio.BaseTransport | None) -> None:
@@ -336,6 +349,7 @@ class Stage:
             if self.active and not self.counted:
                 self.counted = True
                 self.spec.hits += 1
+                self.link.conn.proxy.ledger.fired(None, [self.spec.name])
             if reason == "timeout":
                 await behavior.on_idle(self)
                 continue
@@ -365,6 +379,7 @@ class Link:
 
     __slots__ = (
         "conn",
+        "count",
         "dest",
         "dest_closed",
         "dest_paused",
@@ -398,6 +413,8 @@ class Link:
         self.source_done = False
         self.reading_paused = False
         self.drain_waiters: list[asyncio.Future[None]] = []
+        ledger = conn.proxy.ledger
+        self.count = ledger.moved_up if direction == UPSTREAM else ledger.moved_down
         source.reader = self
         dest.writer = self
         for spec in chain:
@@ -412,9 +429,10 @@ class Link:
         elif self.stages:
             source.data_received = self._feed
         else:
-            source.data_received = self.dest.transport.write
+            source.data_received = _counted(self.count, self.dest.transport.write)
 
     def _feed(self, data: bytes) -> None:
+        self.count(len(data))
         inbox = self.stages[0].inbox
         inbox.put_nowait(Chunk(data, self.loop.time()))
         if inbox.full():

@@ -8,6 +8,8 @@ maps to one toxic (``rate`` becomes the toxicity, rolled per connection as Toxip
 Toxiproxy counts nothing per toxic, so ``fired`` is what the server can tell: the embedded server
 answers ``GET /_harness/hits`` (a harness extension, absent from real Toxiproxy) with how many
 connection links each toxic acted on; against a real Toxiproxy ``fired`` stays unknown (None).
+Likewise each embedded proxy keeps a ledger per phase (connections, bytes each way, toxics that
+acted: ``/_harness/phase`` and ``/_harness/ledger``); a real Toxiproxy's is None.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from harness.plugin import (
     SlicerFault,
     SlowCloseFault,
     TimeoutFault,
+    VendorStats,
     hookimpl,
+    ledger_from_json,
     start_server,
 )
 
@@ -209,6 +213,16 @@ class ToxiproxyBackend(FaultBackend):
             raise FaultInjectionError(
                 f"toxic {toxic_name!r} is still on proxy {applied.endpoint!r} after removal"
             )
+
+    def mark_phase(self, endpoint: Endpoint, phase: str | None, run: RunContext) -> None:
+        marker = getattr(endpoint.handle, "mark_phase", None)
+        if marker is not None:
+            marker(endpoint.name, phase, run.run_id)
+
+    def ledger(self, endpoint: Endpoint, run: RunContext) -> dict[str, VendorStats] | None:
+        reader = getattr(endpoint.handle, "ledger", None)
+        data = reader(endpoint.name) if reader is not None else None
+        return None if data is None else ledger_from_json(data)
 
 
 def _hits(client: Any, proxy: str) -> dict[str, int] | None:

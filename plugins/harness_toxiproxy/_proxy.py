@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness.plugin import loopback_problem
+from harness.plugin import VendorLedger, loopback_problem
 
 from ._addr import (
     DEFAULT_LISTEN_HOST,
@@ -69,6 +69,9 @@ class Proxy:
         self.enabled = False
         self.connections: set[Connection] = set()
         self.toxics: ToxicCollection = ToxicCollection(self)
+        self.ledger = VendorLedger()
+        """Per phase: connections accepted, bytes each way, toxics that acted (a harness
+        extension, served by ``/_harness/phase`` and ``/_harness/ledger``)."""
         self._server: asyncio.Server | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -41,7 +41,8 @@ HTTP_STATUS_KEYS = (
 )
 METRICS = (
     "p50, p90, p95, p99, pNN, max, min, avg, error_rate, availability, fallback_rate, rps, "
-    "retries_per_call, recovery_time"
+    "retries_per_call, recovery_time, upstream_calls_per_request, backup_share, served_share, "
+    "failover_time, back_to_primary_time, retry_after_violations"
 )
 
 VALID = """\
@@ -394,7 +395,7 @@ CASES: list[tuple[str, str, str]] = [
           - p95 {phase=a} < 1s phase=a
           - 42
         """,
-        "s.yaml: sla[0] (line 6): unsupported operator '=' in 'rps = 20'; use <, <=, >, >= or ==\n"
+        "s.yaml: sla[0] (line 6): unsupported operator '=' in 'rps = 20'; use <, <=, > or >=\n"
         "s.yaml: sla[1] (line 7): phase is scoped twice in 'p95 {phase=a} < 1s phase=a'\n"
         "s.yaml: sla[2] (line 8): expected a threshold string such as 'p95 < 2s', got 42",
     ),

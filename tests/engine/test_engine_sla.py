@@ -19,7 +19,8 @@ from harness.measure.sla import (
 
 METRICS = (
     "p50, p90, p95, p99, pNN, max, min, avg, error_rate, availability, fallback_rate, rps, "
-    "retries_per_call, recovery_time"
+    "retries_per_call, recovery_time, upstream_calls_per_request, backup_share, served_share, "
+    "failover_time, back_to_primary_time, retry_after_violations"
 )
 
 
@@ -116,7 +117,7 @@ def test_whitespace_is_free_and_normalised_in_the_text() -> None:
         ("latency < 1s", f"unknown metric 'latency' in 'latency < 1s'; expected one of: {METRICS}"),
         ("p100 < 1s", f"unknown metric 'p100' in 'p100 < 1s'; expected one of: {METRICS}"),
         ("p0 < 1s", f"unknown metric 'p0' in 'p0 < 1s'; expected one of: {METRICS}"),
-        ("rps = 20", "unsupported operator '=' in 'rps = 20'; use <, <=, >, >= or =="),
+        ("rps = 20", "unsupported operator '=' in 'rps = 20'; use <, <=, > or >="),
         ("p95 < 1500", "bad value '1500' in 'p95 < 1500': p95 needs a unit: write 1500ms or 1500s"),
         ("p95 < 1e3", "bad value '1e3' in 'p95 < 1e3': p95 needs a unit: write 1e3ms or 1e3s"),
         (
@@ -161,17 +162,17 @@ def test_whitespace_is_free_and_normalised_in_the_text() -> None:
         (
             "p95 < 1s region=eu",
             "unexpected 'region=eu' in 'p95 < 1s region=eu'; a scope is 'phase=<name>', "
-            "'name=<request>' or 'baseline=<phase>'",
+            "'name=<request>', 'upstream=<upstream>' or 'baseline=<phase>'",
         ),
         (
             "p95 < 1s phase=",
             "unexpected 'phase=' in 'p95 < 1s phase='; a scope is 'phase=<name>', "
-            "'name=<request>' or 'baseline=<phase>'",
+            "'name=<request>', 'upstream=<upstream>' or 'baseline=<phase>'",
         ),
         (
             "p95 < 1s {phase=a}",
             "unexpected '{phase=a}' in 'p95 < 1s {phase=a}'; a scope is 'phase=<name>', "
-            "'name=<request>' or 'baseline=<phase>'",
+            "'name=<request>', 'upstream=<upstream>' or 'baseline=<phase>'",
         ),
     ],
 )

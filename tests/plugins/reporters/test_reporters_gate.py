@@ -362,8 +362,10 @@ def mutated_reports(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, An
     for _ in range(draw(st.integers(1, 3))):
         action = draw(st.sampled_from(["flip", "flip", "replace", "delete", "add", "number", "op"]))
         if action == "flip":
+            # an earlier edit may have replaced the list or a row with something else
             rows = data.get("thresholds")
-            targets: list[Any] = [data, *(rows if isinstance(rows, list) else [])]
+            rows = [t for t in rows if isinstance(t, dict)] if isinstance(rows, list) else []
+            targets: list[dict[str, Any]] = [data, *rows]
             target = draw(st.sampled_from(targets))
             if isinstance(target, dict) and isinstance(target.get("held"), bool):
                 target["held"] = not target["held"]

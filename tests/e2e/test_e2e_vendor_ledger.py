@@ -1,0 +1,249 @@
+"""Resilience measured from the vendor side, for a client the harness knows nothing about: real
+processes and sockets. A tiny stdlib service (``services/tiny_service.py``) retries every
+failure at once, ``--retries k`` times; the fake vendor counts what reaches it per phase:
+
+- in an outage (503 on every call) it sends exactly k + 1 calls per request, under ``harness
+  run`` and under ``harness load`` (Locust);
+- after a 429 with ``Retry-After: 1`` its immediate retry is a Retry-After violation, one per
+  request, where the official SDKs (``examples/sdk_service``) make none;
+- the SDK service fails over to its backup only after the openai SDK's two retries (more than
+  a second) and is back on the primary right after the outage;
+- ``harness gate`` exits 1 when such a threshold breaks and 0 when it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.run.appserver import bind
+
+ROOT = Path(__file__).parents[2]
+SERVICE = Path(__file__).with_name("services") / "tiny_service.py"
+
+SCENARIO = """\
+name: tiny client - %(name)s
+seed: 11
+target:
+  command: ["{python}", "%(service)s", "--port", "{port}", "--retries", "%(retries)d"]
+  ready: /healthz
+  env: {OPENAI_BASE_URL: "{upstreams.primary.openai_base_url}"}
+upstreams:
+  - {name: primary, api: openai}
+load: {users: 3, think_time: 10ms}
+phases:
+  - name: outage
+    duration: 1500ms
+    faults: [%(fault)s]
+sla:
+%(sla)s
+"""
+
+
+def _scenario(tmp_path: Path, name: str, *, retries: int, fault: str, sla: list[str]) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        SCENARIO
+        % {
+            "name": name,
+            "service": SERVICE,
+            "retries": retries,
+            "fault": fault,
+            "sla": "\n".join(f"  - {t}" for t in sla),
+        }
+    )
+    return path
+
+
+def _harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _report(report_dir: Path) -> tuple[Path, dict[str, Any]]:
+    (path,) = report_dir.glob("*.json")
+    return path, json.loads(path.read_text())
+
+
+def _figures(report: dict[str, Any], phase: str) -> dict[str, Any]:
+    return next(f for f in report["vendor_phases"] if f["phase"] == phase)
+
+
+def _row(report: dict[str, Any], endpoint: str, phase: str) -> dict[str, Any]:
+    return next(r for r in report["vendor"] if (r["endpoint"], r["phase"]) == (endpoint, phase))
+
+
+OUTAGE = "{kind: http_status, target: primary, status: 503}"
+STORM = "{kind: http_status, target: primary, status: 429, retry_after: 1s}"
+
+
+def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path: Path) -> None:
+    held = _scenario(
+        tmp_path,
+        "held",
+        retries=2,
+        fault=OUTAGE,
+        sla=[
+            "upstream_calls_per_request >= 3 phase=outage",
+            "upstream_calls_per_request <= 3 phase=outage",
+            "retry_after_violations == 0",
+        ],
+    )
+    run = _harness("run", str(held), "--report-dir", str(tmp_path / "held"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    path, report = _report(tmp_path / "held")
+    outage = _figures(report, "outage")
+    primary = _row(report, "primary", "outage")
+    assert outage["requests"] > 0
+    assert primary["calls"] == 3 * outage["requests"]
+    assert primary["statuses"] == {"503": primary["calls"]}
+    assert outage["calls_per_request"] == {"primary": 3.0}
+    assert "vendor outage: primary 3.00 calls/request" in run.stdout
+    assert _harness("gate", str(path)).returncode == 0
+
+    breached = _scenario(
+        tmp_path,
+        "breached",
+        retries=2,
+        fault=OUTAGE,
+        sla=["upstream_calls_per_request <= 2 upstream=primary phase=outage"],
+    )
+    run = _harness("run", str(breached), "--report-dir", str(tmp_path / "breached"))
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    path, _ = _report(tmp_path / "breached")
+    gate = _harness("gate", str(path))
+    assert gate.returncode == 1
+    assert "upstream_calls_per_request <= 2 upstream=primary phase=outage" in gate.stderr
+    assert "breached: 3 is not <= 2 (off by 1)" in gate.stderr
+
+
+def test_retrying_at_once_after_retry_after_is_one_violation_per_request(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, "storm", retries=1, fault=STORM, sla=["retry_after_violations == 0"])
+    run = _harness("run", str(path), "--report-dir", str(tmp_path / "storm"))
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    _, report = _report(tmp_path / "storm")
+    primary = _row(report, "primary", "outage")
+    requests = _figures(report, "outage")["requests"]
+    assert requests > 0
+    assert primary["calls"] == 2 * requests
+    assert primary["retry_after_sent"] == primary["calls"]
+    assert primary["retry_after_violations"] == requests  # each retry, none of the first tries
+    (threshold,) = report["thresholds"]
+    assert threshold["observed"] == requests and not threshold["held"]
+
+
+def test_the_ledger_under_locust(tmp_path: Path) -> None:
+    path = _scenario(
+        tmp_path,
+        "locust",
+        retries=2,
+        fault=OUTAGE,
+        sla=["upstream_calls_per_request >= 2.5 phase=outage"],
+    )
+    run = _harness("load", str(path), "--report-dir", str(tmp_path / "locust"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    _, report = _report(tmp_path / "locust")
+    assert report["driver"] == "locust"
+    primary = _row(report, "primary", "outage")
+    requests = _figures(report, "outage")["requests"]
+    assert primary["calls"] > 0 and primary["connections"] > 0
+    # Locust stops users mid-request at the end: a request cut short may have made fewer calls
+    assert 3 * requests - 6 <= primary["calls"] <= 3 * requests
+
+
+def test_the_sdk_service_fails_over_after_its_retries_and_honours_retry_after(
+    tmp_path: Path,
+) -> None:
+    outage = _harness(
+        "run",
+        "scenarios/own_service/chaos_sdk_service_outage.yaml",
+        "--report-dir",
+        str(tmp_path / "outage"),
+    )
+    assert outage.returncode == 0, outage.stdout[-3000:] + outage.stderr[-3000:]
+    _, report = _report(tmp_path / "outage")
+    figures = _figures(report, "outage")
+    # the openai SDK retries twice, 0.375-0.5 s then 0.75-1 s, before the service falls back
+    assert 1.0 < figures["failover_time"] < 3.0
+    assert figures["back_to_primary_time"] is not None
+    assert figures["backup_share"] > 0.5
+    assert _figures(report, "recovery")["backup_share"] == 0.0
+
+    storm = _harness(
+        "run",
+        "scenarios/own_service/chaos_sdk_service_rate_limit.yaml",
+        "--report-dir",
+        str(tmp_path / "storm"),
+    )
+    assert storm.returncode == 0, storm.stdout[-3000:] + storm.stderr[-3000:]
+    _, report = _report(tmp_path / "storm")
+    primary = _row(report, "primary", "*")
+    assert primary["retry_after_sent"] > 0
+    assert primary["retry_after_violations"] == 0
+
+
+STACK_SCENARIO = """\
+name: by hand, counted
+seed: 9
+target:
+  url: http://127.0.0.1:%(port)d
+  ready: /healthz
+upstreams:
+  - {name: primary, api: openai}
+proxies:
+  - {name: primary_net, upstream: primary}
+load: {users: 2, think_time: 20ms}
+phases:
+  - {name: calm, duration: 500ms}
+  - name: slow
+    duration: 500ms
+    faults: [{kind: latency, target: primary_net, latency: 10ms}]
+sla:
+  - upstream_calls_per_request <= 1
+"""
+
+
+def test_each_run_against_a_running_stack_gets_its_own_ledger(tmp_path: Path) -> None:
+    """``harness stack up``, a service started by hand, two ``harness run --stack``: each
+    report counts its own calls (at the vendor and at the proxy), never the previous run's."""
+    with bind() as probe:
+        port = probe.getsockname()[1]
+    scenario = tmp_path / "stack.yaml"
+    scenario.write_text(STACK_SCENARIO % {"port": port})
+    state = tmp_path / "stack.json"
+    up = _harness("stack", "up", str(scenario), "--state", str(state))
+    assert up.returncode == 0, up.stdout + up.stderr
+    service = None
+    try:
+        info = json.loads(state.read_text())
+        proxy = next(e for e in info["endpoints"] if e["name"] == "primary_net")
+        service = subprocess.Popen(
+            [sys.executable, str(SERVICE), "--port", str(port)],
+            env={"OPENAI_BASE_URL": f"http://{proxy['address']}/v1", "PATH": ""},
+            stdout=subprocess.DEVNULL,
+        )
+        for attempt in ("first", "second"):
+            out = tmp_path / attempt
+            run = _harness("run", str(scenario), "--stack", str(state), "--report-dir", str(out))
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            _, report = _report(out)
+            for phase in ("calm", "slow"):
+                requests = _figures(report, phase)["requests"]
+                assert requests > 0
+                assert _row(report, "primary", phase)["calls"] == requests
+                net = _row(report, "primary_net", phase)
+                assert net["bytes_up"] > 0 and net["bytes_down"] > 0
+    finally:
+        if service is not None:
+            service.terminate()
+            service.wait(10)
+        _harness("stack", "down", "--state", str(state))
