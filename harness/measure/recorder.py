@@ -323,7 +323,9 @@ class Recorder:
         """``count`` requests that started in ``phase`` were still running when the run ended.
 
         With their request ``name``, they also count as failed requests (error ``Unfinished``,
-        no latency): a service that stalls must lose availability, not just answers."""
+        no latency): a service that stalls must lose availability, not just answers. The
+        in-process driver names them (it waited a grace period past the end for them); Locust
+        cuts requests off when a test stops, and those are the harness's doing, not failures."""
         with self._lock:
             key = phase if phase is not None else (self.phase or "")
             counters = self.load.get(key)

@@ -106,7 +106,7 @@ def _service_pgid(tmp_path: Path, timeout: float = 20.0) -> int:
 
 @pytest.mark.parametrize(
     ("threshold", "code"),
-    [("availability >= 99%", 0), ("p99 < 1us", 1)],
+    [("availability >= 99%", 0), ("max < 1us", 1)],
     ids=["held", "breached"],
 )
 def test_started_ready_logged_and_stopped_with_its_group(

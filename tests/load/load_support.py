@@ -60,6 +60,13 @@ def totals(report: dict) -> dict:  # type: ignore[type-arg]
     return next(r for r in report["requests"] if r["name"] == "*" and r["phase"] == "*")
 
 
+def answered(report: dict) -> int:  # type: ignore[type-arg]
+    """Requests that got an answer: what Locust counts (the harness also counts, as failed,
+    the requests still running when the run ended)."""
+    row = totals(report)
+    return int(row["count"]) - int(row["errors"].get("Unfinished", 0))
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
