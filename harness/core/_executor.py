@@ -81,7 +81,7 @@ from harness.core._events import (
 )
 from harness.core._gate import RateLimitGate
 from harness.core._policy import RetryPolicy
-from harness.core._watchdog import start_attempt_timer
+from harness.core._watchdog import AttemptTimer, start_attempt_timer
 
 T = TypeVar("T")
 _EPSILON = 1e-9  # float slack when comparing a sleep with the time left
@@ -250,10 +250,10 @@ class Resilience:
 
     @property
     def _observed(self) -> bool:
-        return bool(len(self.events) or len(GLOBAL_EVENTS))
+        return bool(self.events.handlers or GLOBAL_EVENTS.handlers)
 
     def _emit(self, kind: type[ResilienceEvent], **fields: Any) -> None:
-        if not self._observed:
+        if not (self.events.handlers or GLOBAL_EVENTS.handlers):
             return
         event = kind(source=self.source, at=self.clock.now(), **fields)
         self.events.emit(event)
@@ -303,7 +303,7 @@ class Resilience:
                 if call.deadline.remaining() <= self.policy.min_attempt_time:
                     call.out_of_time = True
                     break
-                guard = self.guard(name)
+                guard = self._guards.get(name) or self.guard(name)
                 self._enter_provider(guard, call)
                 try:
                     while True:  # the retry loop: attempt, then wait or give up on the provider
@@ -323,14 +323,14 @@ class Resilience:
                     previous = name
                     continue
                 served = Served(
-                    value=value,
-                    provider=name,
-                    attempts=call.attempts,
-                    elapsed=call.deadline.elapsed(),
-                    fallback=index > 0,
-                    attempts_by_provider=dict(call.by_provider),
+                    value,
+                    name,
+                    call.attempts,
+                    call.deadline.elapsed(),
+                    index > 0,
+                    call.by_provider,  # the call's own: nothing changes it any more
                 )
-                if self._observed:
+                if self.events.handlers or GLOBAL_EVENTS.handlers:
                     self._emit(
                         CallFinished,
                         call_id=call.call_id,
@@ -386,10 +386,15 @@ class Resilience:
     # -- one attempt -------------------------------------------------------------------------------
 
     async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
-        hold = guard.gate.release_delay()
-        if hold > 0.0:
-            await self._pass_gate(hold, guard, call)
-        remaining = call.deadline.remaining()
+        deadline = call.deadline
+        clock = deadline.clock
+        now = clock.now()
+        if guard.gate.not_before > now:
+            hold = guard.gate.release_delay()
+            if hold > 0.0:
+                await self._pass_gate(hold, guard, call)
+                now = clock.now()
+        remaining = deadline.expires - now
         if remaining <= 0.0:
             call.out_of_time = True
             raise Timeout("no time left for an attempt", provider=guard.name, should_retry=False)
@@ -398,45 +403,73 @@ class Resilience:
         if breaker is not None and permit is None:
             raise CircuitOpen(guard.name)
         call.attempts += 1
-        call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
-        if self._observed:
+        by_provider = call.by_provider
+        by_provider[guard.name] = by_provider.get(guard.name, 0) + 1
+        if self.events.handlers or GLOBAL_EVENTS.handlers:
             self._emit(
                 AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts
             )
-        started = call.deadline.elapsed()
+        started = now - deadline.started
         timeout = call.attempt_timeout
         limit = remaining if timeout is None or timeout >= remaining else timeout
-        info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=limit)
-        timer = start_attempt_timer(limit) if math.isfinite(limit) else None
+        info = AttemptInfo(guard.name, call.attempts, limit)
+        timer = start_attempt_timer(limit) if limit != math.inf else None
         try:
             try:
                 result = await operation(info)
             finally:
                 if timer is not None:
                     timer.cancel()
-        except asyncio.CancelledError as exc:
-            if timer is None or not timer.expired_here():
-                if breaker is not None and permit is not None:
-                    breaker.release(permit)
+        except BaseException as exc:
+            error = self._attempt_error(
+                exc,
+                guard=guard,
+                call=call,
+                timer=timer,
+                limit=limit,
+                started=started,
+                permit=permit,
+            )
+            if error is None:
                 raise
-            error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
-            self._failed(guard, call, error, started, permit)
             raise error from exc
-        except TimeoutError as exc:  # raised by the operation itself (a tool's own timeout)
-            error = Timeout(f"timed out: {exc}" if str(exc) else "timed out", provider=guard.name)
-            self._failed(guard, call, error, started, permit)
-            raise error from exc
-        except UpstreamError as exc:
-            self._failed(guard, call, exc, started, permit)
-            raise
-        except BaseException:
-            if breaker is not None and permit is not None:
-                breaker.release(permit)
-            raise
         if breaker is not None and permit is not None:
             breaker.record_success(permit)
-        guard.observe(call.deadline.elapsed() - started)
+        guard.observe(clock.now() - now)
         return result
+
+    def _attempt_error(
+        self,
+        exc: BaseException,
+        *,
+        guard: Guard,
+        call: _Call,
+        timer: AttemptTimer | None,
+        limit: float,
+        started: float,
+        permit: BreakerPermit | None,
+    ) -> Timeout | None:
+        """Account for an attempt that raised ``exc``: the error to raise in its place, or
+        None to let ``exc`` through."""
+        breaker = guard.breaker
+        if isinstance(exc, UpstreamError):
+            self._failed(guard, call, exc, started, permit)
+            return None
+        error: Timeout
+        if isinstance(exc, asyncio.CancelledError):
+            if timer is None or not timer.expired_here():  # cancelled from outside
+                if breaker is not None and permit is not None:
+                    breaker.release(permit)
+                return None
+            error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
+        elif isinstance(exc, TimeoutError):  # raised by the operation itself (a tool's own)
+            error = Timeout(f"timed out: {exc}" if str(exc) else "timed out", provider=guard.name)
+        else:
+            if breaker is not None and permit is not None:
+                breaker.release(permit)
+            return None
+        self._failed(guard, call, error, started, permit)
+        return error
 
     async def _pass_gate(self, hold: float, guard: Guard, call: _Call) -> None:
         """Wait while another caller's 429 holds the provider, or give up on it (fallback)."""

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
+import aiohttp
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
@@ -29,7 +30,7 @@ from harness.core._http import (
     classify_response,
     translate_transport_error,
 )
-from harness.core._transport import admission
+from harness.core._transport import admission, direct_pool, mounted
 
 Message = Mapping[str, Any]
 
@@ -61,6 +62,27 @@ class Timeouts:
             write=min(self.read, limit),
             pool=min(self.pool, limit),
         )
+
+    def aiohttp_for(self, limit: float) -> aiohttp.ClientTimeout:
+        """aiohttp limits for one attempt with ``limit`` seconds left.
+
+        A limit at or past ``limit`` is left out: the attempt's own time limit ends the
+        request first (and arms no loop timer per request). The wait for a connection is the
+        admission queue's (``pool``), not aiohttp's.
+        """
+        return _aiohttp_timeout(
+            self.connect if self.connect < limit else None,
+            self.read if self.read < limit else None,
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+"""JSON as httpx writes a request body (compact, UTF-8, no NaN)."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -171,6 +193,7 @@ class HTTPProvider(abc.ABC):
         self.timeouts = timeouts or Timeouts()
         self.extra_headers = dict(headers or {})
         self._built_headers: dict[str, str] | None = None
+        self._built_json_headers: dict[str, str] | None = None
         self._clock = clock
 
     # -- what subclasses say about their wire format -----------------------------------------
@@ -203,6 +226,16 @@ class HTTPProvider(abc.ABC):
             headers = self._built_headers = {**self.extra_headers, **self.auth_headers()}
         return headers
 
+    def _json_headers(self) -> dict[str, str]:
+        """Request headers with the JSON content type, for aiohttp (built once)."""
+        headers = self._built_json_headers
+        if headers is None:
+            headers = self._built_json_headers = {
+                **self._headers(),
+                "content-type": "application/json",
+            }
+        return headers
+
     def _pool_wait(self, limit: float) -> float:
         """How long to wait for a free connection: ``Timeouts.pool`` when that ends first;
         otherwise ``inf``, as the attempt's time limit (the deadline) will end the wait."""
@@ -220,12 +253,63 @@ class HTTPProvider(abc.ABC):
         limit: float,
     ) -> Reply:
         body = self.request_body(messages, params, stream=False)
+        url = self.url
+        pool = direct_pool(client)
+        if pool is None or mounted(url) is not None:
+            status, headers, content = await self._post_httpx(client, url, body, limit)
+        else:
+            # The core's own client: straight to aiohttp's session, no httpx objects (the
+            # body encoded as httpx would).
+            payload = _dumps(body).encode()
+            queue = pool.admission
+            if queue is not None and not queue.try_enter():
+                await queue.enter(self._pool_wait(limit), provider=self.name)
+            try:
+                response = await pool.session().post(
+                    url,
+                    data=payload,
+                    headers=self._json_headers(),
+                    timeout=self.timeouts.aiohttp_for(limit),
+                )
+                try:
+                    content = await response.read()
+                except BaseException:
+                    response.close()
+                    raise
+            except aiohttp.ClientError as exc:
+                raise translate_transport_error(exc, self.name) from exc
+            finally:
+                if queue is not None:
+                    queue.leave()
+            status, headers = response.status, response.headers
+        if status >= 400:
+            raise self._error(status, headers, content)
+        try:
+            data = json.loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ServerError(
+                f"malformed response body ({len(content)} bytes)",
+                provider=self.name,
+                status=status,
+            ) from exc
+        if not isinstance(data, dict):
+            raise ServerError("response body is not a JSON object", provider=self.name)
+        try:
+            return self.parse_reply(data)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
+
+    async def _post_httpx(
+        self, client: httpx.AsyncClient, url: str, body: dict[str, Any], limit: float
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """POST ``body`` through httpx's API: a client passed in, a mount, or a proxy."""
+        client = mounted(url) or client
         queue = admission(client)
         if queue is not None:
             await queue.enter(self._pool_wait(limit), provider=self.name)
         try:
             response = await client.post(
-                self.url,
+                url,
                 json=body,
                 headers=self._headers(),
                 timeout=self.timeouts.for_attempt(limit),
@@ -235,22 +319,7 @@ class HTTPProvider(abc.ABC):
         finally:
             if queue is not None:
                 queue.leave()
-        if response.status_code >= 400:
-            raise self._error(response, response.content)
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ServerError(
-                f"malformed response body ({len(response.content)} bytes)",
-                provider=self.name,
-                status=response.status_code,
-            ) from exc
-        if not isinstance(data, dict):
-            raise ServerError("response body is not a JSON object", provider=self.name)
-        try:
-            return self.parse_reply(data)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
+        return response.status_code, response.headers, response.content
 
     async def open_stream(
         self,
@@ -261,6 +330,8 @@ class HTTPProvider(abc.ABC):
         limit: float,
     ) -> OpenedStream:
         body = self.request_body(messages, params, stream=True)
+        url = self.url
+        client = mounted(url) or client
         stack = AsyncExitStack()
         queue = admission(client)
         if queue is not None:
@@ -271,7 +342,7 @@ class HTTPProvider(abc.ABC):
                 response = await stack.enter_async_context(
                     client.stream(
                         "POST",
-                        self.url,
+                        url,
                         json=body,
                         headers={**self._headers(), "accept": "text/event-stream"},
                         timeout=self.timeouts.for_attempt(limit),
@@ -284,7 +355,7 @@ class HTTPProvider(abc.ABC):
                     content = await response.aread()
                 except TRANSPORT_ERRORS as exc:
                     raise translate_transport_error(exc, self.name) from exc
-                raise self._error(response, content)
+                raise self._error(response.status_code, response.headers, content)
             progress = StreamProgress()
             events = self._texts(EventSource(response), progress)
             stack.push_async_callback(events.aclose)
@@ -331,11 +402,11 @@ class HTTPProvider(abc.ABC):
                 return
             yield chunk
 
-    def _error(self, response: httpx.Response, content: bytes) -> UpstreamError:
+    def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> UpstreamError:
         return classify_response(
             provider=self.name,
-            status=response.status_code,
-            headers=response.headers,
+            status=status,
+            headers=headers,
             body=content,
             now_wall=self._wall(),
             secret=self.api_key,
