@@ -31,6 +31,7 @@ from harness.core._http import (
     translate_transport_error,
 )
 from harness.core._transport import admission, direct_pool, mounted
+from harness.core._watchdog import start_attempt_timer
 
 Message = Mapping[str, Any]
 
@@ -39,8 +40,9 @@ Message = Mapping[str, Any]
 class Timeouts:
     """Per-attempt limits. Each is also clipped to the call's remaining deadline.
 
-    ``connect`` bounds opening a connection and ``read`` the wait for each piece of the
-    answer. ``pool`` bounds the wait for a free connection when the client's are all busy
+    ``connect`` bounds opening a connection and ``read`` the wait for the answer: a whole
+    completion (which a vendor sends in one piece once generated), or each piece of a stream.
+    ``pool`` bounds the wait for a free connection when the client's are all busy
     (:class:`~harness.core.PoolTimeout`); the call's deadline bounds that wait too, so a call
     never waits for a connection past it. ``first_token`` bounds the wait for the first text
     of a stream, ``stall`` the gap between two stream events.
@@ -64,21 +66,19 @@ class Timeouts:
         )
 
     def aiohttp_for(self, limit: float) -> aiohttp.ClientTimeout:
-        """aiohttp limits for one attempt with ``limit`` seconds left.
+        """aiohttp limits for one attempt with ``limit`` seconds left: ``connect`` for a new
+        connection, unless the attempt's own time limit ends first.
 
-        A limit at or past ``limit`` is left out: the attempt's own time limit ends the
-        request first (and arms no loop timer per request). The wait for a connection is the
-        admission queue's (``pool``), not aiohttp's.
+        The wait for a connection is the admission queue's (``pool``), and the provider bounds
+        the answer by ``read`` itself (one watchdog timer per request, where aiohttp re-arms a
+        loop timer on every chunk received).
         """
-        return _aiohttp_timeout(
-            self.connect if self.connect < limit else None,
-            self.read if self.read < limit else None,
-        )
+        return _aiohttp_timeout(self.connect if self.connect < limit else None)
 
 
 @functools.lru_cache(maxsize=64)
-def _aiohttp_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+def _aiohttp_timeout(connect: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect)
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -264,6 +264,10 @@ class HTTPProvider(abc.ABC):
             queue = pool.admission
             if queue is not None and not queue.try_enter():
                 await queue.enter(self._pool_wait(limit), provider=self.name)
+            # ``read`` bounds the answer with a watchdog timer (a set entry), not with
+            # aiohttp's read timeout, which re-arms a loop timer on every chunk received.
+            read = self.timeouts.read
+            timer = start_attempt_timer(read) if read < limit else None
             try:
                 response = await pool.session().post(
                     url,
@@ -278,7 +282,13 @@ class HTTPProvider(abc.ABC):
                     raise
             except aiohttp.ClientError as exc:
                 raise translate_transport_error(exc, self.name) from exc
+            except asyncio.CancelledError as exc:
+                if timer is not None and timer.expired_here():
+                    raise Timeout(f"no answer within {read:g}s", provider=self.name) from exc
+                raise
             finally:
+                if timer is not None:
+                    timer.cancel()
                 if queue is not None:
                     queue.leave()
             status, headers = response.status, response.headers
