@@ -287,6 +287,7 @@ class Resilience:
             attempt_timeout=attempt_timeout,
         )
         errors: dict[str, BaseException] = {}
+        error: Exception | None = None
         previous: str | None = None
         last = len(chain) - 1
         try:
@@ -346,17 +347,24 @@ class Resilience:
                 raise DeadlineExceeded(budget_seconds or math.inf, errors=errors)
             raise AllProvidersFailed(errors)
         except BaseException as exc:
-            self._emit(
-                CallFinished,
-                call_id=call.call_id,
-                outcome="error",
-                provider=None,
-                attempts=call.attempts,
-                elapsed=call.deadline.elapsed(),
-                error=type(exc).__name__,
-                fallback=len(errors) > 0,
-            )
+            if self.events.handlers or GLOBAL_EVENTS.handlers:
+                self._emit(
+                    CallFinished,
+                    call_id=call.call_id,
+                    outcome="error",
+                    provider=None,
+                    attempts=call.attempts,
+                    elapsed=call.deadline.elapsed(),
+                    error=type(exc).__name__,
+                    fallback=len(errors) > 0,
+                )
             raise
+        finally:
+            # This frame is in the traceback of every error raised through it: holding them in
+            # its locals would make reference cycles, left to the garbage collector (a storm of
+            # failing calls would pile them up). The errors raised carry copies.
+            errors.clear()
+            error = None
 
     async def run_single(
         self,
@@ -432,7 +440,10 @@ class Resilience:
             )
             if error is None:
                 raise
-            raise error from exc
+            try:
+                raise error from exc
+            finally:
+                del error  # no reference cycle through this frame (see ``run``)
         if breaker is not None and permit is not None:
             breaker.record_success(permit)
         guard.observe(clock.now() - now)
@@ -502,16 +513,17 @@ class Resilience:
                 breaker.release(permit)
         if isinstance(error, RateLimited) and error.retry_after:
             guard.gate.close_for(error.retry_after)
-        self._emit(
-            AttemptFailed,
-            call_id=call.call_id,
-            provider=guard.name,
-            attempt=call.attempts,
-            error=type(error).__name__,
-            status=error.status,
-            retryable=self.retry_if(error),
-            elapsed=call.last_attempt,
-        )
+        if self.events.handlers or GLOBAL_EVENTS.handlers:
+            self._emit(
+                AttemptFailed,
+                call_id=call.call_id,
+                provider=guard.name,
+                attempt=call.attempts,
+                error=type(error).__name__,
+                status=error.status,
+                retryable=self.retry_if(error),
+                elapsed=call.last_attempt,
+            )
 
     # -- retry decisions ---------------------------------------------------------------------------
 
@@ -545,46 +557,55 @@ class Resilience:
         open; :class:`RetryBudgetExhausted` when the budget refuses the retry (checked last, so
         that a token is spent only on a retry that happens).
         """
-        policy = self.policy
-        tried = call.by_provider.get(guard.name, 0)
-        retry_after = error.retry_after if isinstance(error, UpstreamError) else None
-        # The next attempt will likely take as long as the last one did; with a backup left,
-        # keep as much again for it, so retrying here cannot starve the fallback.
-        estimate = max(policy.min_attempt_time, call.last_attempt)
-        reserve = estimate if call.has_fallback else 0.0
-        room = call.deadline.remaining() - estimate - reserve
-        reason: RetryReason
-        clipped = False
-        if retry_after is not None and policy.respect_retry_after:
-            delay, reason = retry_after, "retry_after"
-        else:
-            delay, reason = policy.backoff(max(tried, 1), self.rng, call.previous_delay), "backoff"
-            if delay > room and not call.has_fallback:
-                # The last provider spends what is left on one final attempt.
-                delay, clipped = max(0.0, room), True
-        if call.has_fallback:
-            spent = tried >= policy.attempts_with_backup
-            too_long = delay > self._patience(call)
-        else:
-            spent = tried >= policy.max_attempts
-            too_long = reason == "retry_after" and delay > policy.max_retry_after
-        if spent or too_long:
-            raise error
-        if call.slept_clipped or room <= _EPSILON or delay > room + _EPSILON:
-            call.out_of_time = True
-            raise error
-        if guard.breaker is not None and guard.breaker.state == "open":
-            raise CircuitOpen(guard.name, last_error=error) from error
-        if guard.budget is not None and not guard.budget.try_spend():
-            self._emit(BudgetExhausted, call_id=call.call_id, provider=guard.name)
-            raise RetryBudgetExhausted(guard.name, last_error=error) from error
-        call.previous_delay, call.slept_clipped = delay, clipped
-        self._emit(
-            RetryScheduled,
-            call_id=call.call_id,
-            provider=guard.name,
-            attempt=call.attempts,
-            delay=delay,
-            reason=reason,
-        )
-        return delay
+        try:
+            if call.deadline.remaining() <= 0.0:  # no time at all: nothing to work out
+                call.out_of_time = True
+                raise error
+            policy = self.policy
+            tried = call.by_provider.get(guard.name, 0)
+            retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+            # The next attempt will likely take as long as the last one did; with a backup left,
+            # keep as much again for it, so retrying here cannot starve the fallback.
+            estimate = max(policy.min_attempt_time, call.last_attempt)
+            reserve = estimate if call.has_fallback else 0.0
+            room = call.deadline.remaining() - estimate - reserve
+            reason: RetryReason
+            clipped = False
+            if retry_after is not None and policy.respect_retry_after:
+                delay, reason = retry_after, "retry_after"
+            else:
+                delay, reason = (
+                    policy.backoff(max(tried, 1), self.rng, call.previous_delay),
+                    "backoff",
+                )
+                if delay > room and not call.has_fallback:
+                    # The last provider spends what is left on one final attempt.
+                    delay, clipped = max(0.0, room), True
+            if call.has_fallback:
+                spent = tried >= policy.attempts_with_backup
+                too_long = delay > self._patience(call)
+            else:
+                spent = tried >= policy.max_attempts
+                too_long = reason == "retry_after" and delay > policy.max_retry_after
+            if spent or too_long:
+                raise error
+            if call.slept_clipped or room <= _EPSILON or delay > room + _EPSILON:
+                call.out_of_time = True
+                raise error
+            if guard.breaker is not None and guard.breaker.state == "open":
+                raise CircuitOpen(guard.name, last_error=error) from error
+            if guard.budget is not None and not guard.budget.try_spend():
+                self._emit(BudgetExhausted, call_id=call.call_id, provider=guard.name)
+                raise RetryBudgetExhausted(guard.name, last_error=error) from error
+            call.previous_delay, call.slept_clipped = delay, clipped
+            self._emit(
+                RetryScheduled,
+                call_id=call.call_id,
+                provider=guard.name,
+                attempt=call.attempts,
+                delay=delay,
+                reason=reason,
+            )
+            return delay
+        finally:
+            del error  # no reference cycle through this frame (see ``run``)

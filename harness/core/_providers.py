@@ -252,15 +252,12 @@ class HTTPProvider(abc.ABC):
         *,
         limit: float,
     ) -> Reply:
-        body = self.request_body(messages, params, stream=False)
         url = self.url
         pool = direct_pool(client)
         if pool is None or mounted(url) is not None:
-            status, headers, content = await self._post_httpx(client, url, body, limit)
+            status, headers, content = await self._post_httpx(client, url, messages, params, limit)
         else:
-            # The core's own client: straight to aiohttp's session, no httpx objects (the
-            # body encoded as httpx would).
-            payload = _dumps(body).encode()
+            # The core's own client: straight to aiohttp's session, no httpx objects.
             queue = pool.admission
             if queue is not None and not queue.try_enter():
                 await queue.enter(self._pool_wait(limit), provider=self.name)
@@ -269,6 +266,9 @@ class HTTPProvider(abc.ABC):
             read = self.timeouts.read
             timer = start_attempt_timer(read) if read < limit else None
             try:
+                # Built once a connection is ours (a queued call holds only its place in line),
+                # and encoded as httpx would.
+                payload = _dumps(self.request_body(messages, params, stream=False)).encode()
                 response = await pool.session().post(
                     url,
                     data=payload,
@@ -310,9 +310,14 @@ class HTTPProvider(abc.ABC):
             raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
 
     async def _post_httpx(
-        self, client: httpx.AsyncClient, url: str, body: dict[str, Any], limit: float
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        limit: float,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """POST ``body`` through httpx's API: a client passed in, a mount, or a proxy."""
+        """POST a completion through httpx's API: a client passed in, a mount, or a proxy."""
         client = mounted(url) or client
         queue = admission(client)
         if queue is not None:
@@ -320,7 +325,7 @@ class HTTPProvider(abc.ABC):
         try:
             response = await client.post(
                 url,
-                json=body,
+                json=self.request_body(messages, params, stream=False),
                 headers=self._headers(),
                 timeout=self.timeouts.for_attempt(limit),
             )
