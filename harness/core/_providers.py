@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
-import json
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -20,6 +19,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import aiohttp
 import httpx
+import orjson
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from harness.core._clock import Clock, get_clock
@@ -81,8 +81,14 @@ def _aiohttp_timeout(connect: float | None) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect)
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-"""JSON as httpx writes a request body (compact, UTF-8, no NaN)."""
+def _encode(body: Mapping[str, Any], params: Mapping[str, Any]) -> bytes:
+    """A request body as httpx writes one (compact UTF-8 JSON), with orjson: a tenth of the
+    standard library's time. orjson writes NaN and infinities as ``null``; httpx refuses them,
+    and so does this for the caller's parameters (``temperature=float("nan")``)."""
+    for value in params.values():
+        if value.__class__ is float and not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+    return orjson.dumps(body)
 
 
 @functools.lru_cache(maxsize=64)
@@ -268,7 +274,7 @@ class HTTPProvider(abc.ABC):
             try:
                 # Built once a connection is ours (a queued call holds only its place in line),
                 # and encoded as httpx would.
-                payload = _dumps(self.request_body(messages, params, stream=False)).encode()
+                payload = _encode(self.request_body(messages, params, stream=False), params)
                 response = await pool.session().post(
                     url,
                     data=payload,
@@ -295,7 +301,7 @@ class HTTPProvider(abc.ABC):
         if status >= 400:
             raise self._error(status, headers, content)
         try:
-            data = json.loads(content)
+            data = orjson.loads(content)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ServerError(
                 f"malformed response body ({len(content)} bytes)",
@@ -436,4 +442,4 @@ class HTTPProvider(abc.ABC):
 
 def loads_event(event: ServerSentEvent) -> Any:
     """The JSON payload of an SSE event (``ValueError`` when it is not JSON)."""
-    return json.loads(event.data)
+    return orjson.loads(event.data)
