@@ -49,8 +49,8 @@ class AttemptTimer:
 class Watchdog:
     """The attempt timers of one event loop, behind a single loop timer.
 
-    It holds its loop weakly (the loop's own timer heap holds the watchdog while armed), so a
-    closed loop is not kept alive by it.
+    It holds its loop and its loop timer weakly (the loop's timer heap holds the watchdog while
+    armed, not the other way round), so a finished loop is not kept alive by it.
     """
 
     __slots__ = ("__weakref__", "_armed_at", "_handle", "_loop", "_timers")
@@ -58,7 +58,7 @@ class Watchdog:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = weakref.ref(loop)
         self._timers: set[AttemptTimer] = set()
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
         self._armed_at = math.inf
 
     def start(self, limit: float, loop: asyncio.AbstractEventLoop | None = None) -> AttemptTimer:
@@ -89,9 +89,10 @@ class Watchdog:
         return loop
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = loop.call_at(when, self._fire)
+        armed = self._handle() if self._handle is not None else None
+        if armed is not None:
+            armed.cancel()
+        self._handle = weakref.ref(loop.call_at(when, self._fire))
         self._armed_at = when
 
     def _fire(self) -> None:
