@@ -11,7 +11,7 @@ directly, out of respx's sight: each vendor is also mounted on the core
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,7 +19,6 @@ import httpx
 import respx
 
 from harness.core import mount
-
 from harness.plugin import FaultEntry, FaultInjectionError, FaultSchedule, HttpFault, parse_fault
 from harness.plugin.wire.common import Api
 from harness_respx._vendor import InProcessVendor
@@ -29,6 +28,16 @@ def _normal(base_url: str) -> str:
     """``base_url`` as httpx renders request URLs (lower-case host, no default port), so that
     ``https://API.example.com:443/v1`` matches requests to ``https://api.example.com/v1/...``."""
     return str(httpx.URL(base_url)).rstrip("/")
+
+
+def _answering(vendor: InProcessVendor) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+    """``vendor`` as an async ``httpx.MockTransport`` handler (it answers now or later)."""
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        response = vendor(request)
+        return response if isinstance(response, httpx.Response) else await response
+
+    return answer
 
 
 class RespxRouter:
@@ -58,7 +67,7 @@ class RespxRouter:
                 raise FaultInjectionError(message)
             vendors = {**self._vendors, base: vendor}
             self._vendors = dict(sorted(vendors.items(), key=lambda item: -len(item[0])))
-            self._unmounts[base] = mount(base, httpx.MockTransport(vendor))
+            self._unmounts[base] = mount(base, httpx.MockTransport(_answering(vendor)))
             if self._router is None:
                 router = respx.MockRouter(
                     assert_all_mocked=False, assert_all_called=False, using="httpx"
