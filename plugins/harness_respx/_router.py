@@ -11,7 +11,7 @@ directly, out of respx's sight: each vendor is also mounted on the core
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,9 @@ def _normal(base_url: str) -> str:
     return str(httpx.URL(base_url)).rstrip("/")
 
 
-def _answering(vendor: InProcessVendor) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+def _answering(
+    vendor: InProcessVendor,
+) -> Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]:
     """``vendor`` as an async ``httpx.MockTransport`` handler (it answers now or later)."""
 
     async def answer(request: httpx.Request) -> httpx.Response:
