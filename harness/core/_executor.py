@@ -59,6 +59,7 @@ from harness.core._errors import (
     AllProvidersFailed,
     CircuitOpen,
     DeadlineExceeded,
+    PoolTimeout,
     RateLimited,
     RetryBudgetExhausted,
     Timeout,
@@ -81,6 +82,7 @@ from harness.core._events import (
 )
 from harness.core._gate import RateLimitGate
 from harness.core._policy import RetryPolicy
+from harness.core._transport import cancelled_in_queue
 from harness.core._watchdog import AttemptTimer, start_attempt_timer
 
 T = TypeVar("T")
@@ -472,7 +474,13 @@ class Resilience:
                 if breaker is not None and permit is not None:
                     breaker.release(permit)
                 return None
-            error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
+            if cancelled_in_queue(exc):  # never sent: not the upstream's fault
+                error = PoolTimeout(
+                    f"no free connection within the attempt time limit ({limit:.3f}s)",
+                    provider=guard.name,
+                )
+            else:
+                error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
         elif isinstance(exc, TimeoutError):  # raised by the operation itself (a tool's own)
             error = Timeout(f"timed out: {exc}" if str(exc) else "timed out", provider=guard.name)
         else:

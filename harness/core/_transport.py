@@ -119,6 +119,20 @@ class Admission:
         return f"Admission(capacity={self.capacity})"
 
 
+def cancelled_in_queue(exc: BaseException) -> bool:
+    """True when ``exc`` (a cancellation) reached its attempt while it waited in an admission
+    queue: the request was never sent, so its time running out says nothing of the upstream."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code is _ENTER_CODE
+
+
+_ENTER_CODE = Admission.enter.__code__
+
+
 class ConnectionPool:
     """aiohttp's session of one client, created on first use (on the client's event loop).
 

@@ -19,9 +19,11 @@ from harness.core import (
     AllProvidersFailed,
     AnthropicProvider,
     BaseLLMWrapper,
+    BreakerConfig,
     DeadlineExceeded,
     HTTPTool,
     OpenAIProvider,
+    PoolTimeout,
     Resilience,
     RetryPolicy,
     ServerError,
@@ -31,7 +33,7 @@ from harness.core import (
     mount,
     pooled_client,
 )
-from harness.core._transport import Admission, direct_pool
+from harness.core._transport import Admission, admission, direct_pool
 from harness.core._watchdog import start_attempt_timer
 from harness_fake_vendor import FakeVendor
 
@@ -393,3 +395,34 @@ def test_the_watchdog_does_not_keep_a_finished_loop_alive() -> None:
     asyncio.run(attempt())
     gc.collect()
     assert loops[0]() is None
+
+
+async def test_deadlines_that_pass_in_the_queue_do_not_open_the_breaker(
+    vendor: FakeVendor,
+) -> None:
+    # A burst of calls behind one busy connection: each runs out of time waiting for it. Before,
+    # each counted as a vendor timeout and the third opened the breaker of a healthy vendor.
+    vendor.control.add_fault({"kind": "latency", "latency": 0.5})
+    provider = OpenAIProvider(base_url=vendor.openai_base_url, api_key=KEY)
+    async with BaseLLMWrapper(
+        provider,
+        policy=RetryPolicy(deadline=5.0),
+        breaker=BreakerConfig(consecutive_failures=3),
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+    ) as llm:
+        queue = admission(llm.client())
+        assert queue is not None
+        holder = asyncio.create_task(llm.complete("first"))
+        for _ in range(5000):  # until the holder has the only connection
+            if queue.waiting:
+                break
+            await asyncio.sleep(0.001)
+        outcomes = await asyncio.gather(
+            *(llm.complete(f"q{n}", deadline=0.1) for n in range(10)), return_exceptions=True
+        )
+        assert (await holder).text == "echo: first"
+        breaker = llm.resilience.guard(provider.name).breaker
+        assert breaker is not None and breaker.state == "closed"
+    for outcome in outcomes:
+        assert isinstance(outcome, DeadlineExceeded)
+        assert isinstance(outcome.errors[provider.name], PoolTimeout)
