@@ -30,7 +30,7 @@ from harness.core._http import (
     classify_response,
     translate_transport_error,
 )
-from harness.core._transport import admission, direct_pool, mounted
+from harness.core._transport import Answer, ConnectionPool, admission, direct_pool, mounted
 from harness.core._watchdog import start_attempt_timer
 
 Message = Mapping[str, Any]
@@ -265,39 +265,28 @@ class HTTPProvider(abc.ABC):
         else:
             # The core's own client: straight to aiohttp's session, no httpx objects.
             queue = pool.admission
-            if queue is not None and not queue.try_enter():
-                await queue.enter(self._pool_wait(limit), provider=self.name)
-            # ``read`` bounds the answer with a watchdog timer (a set entry), not with
-            # aiohttp's read timeout, which re-arms a loop timer on every chunk received.
-            read = self.timeouts.read
-            timer = start_attempt_timer(read) if read < limit else None
-            try:
-                # Built once a connection is ours (a queued call holds only its place in line),
-                # and encoded as httpx would.
-                payload = _encode(self.request_body(messages, params, stream=False), params)
-                response = await pool.session().post(
-                    url,
-                    data=payload,
-                    headers=self._json_headers(),
-                    timeout=self.timeouts.aiohttp_for(limit),
+            if queue is None or queue.try_enter():
+                status, headers, content = await self._post_inline(
+                    pool, url, messages, params, limit
                 )
+            else:
+                await queue.enter(self._pool_wait(limit), provider=self.name)
                 try:
-                    content = await response.read()
+                    payload = _encode(self.request_body(messages, params, stream=False), params)
                 except BaseException:
-                    response.close()
-                    raise
-            except aiohttp.ClientError as exc:
-                raise translate_transport_error(exc, self.name) from exc
-            except asyncio.CancelledError as exc:
-                if timer is not None and timer.expired_here():
-                    raise Timeout(f"no answer within {read:g}s", provider=self.name) from exc
-                raise
-            finally:
-                if timer is not None:
-                    timer.cancel()
-                if queue is not None:
                     queue.leave()
-            status, headers = response.status, response.headers
+                    raise
+                try:
+                    status, headers, content = await pool.post_detached(
+                        url,
+                        payload,
+                        self._json_headers(),
+                        self.timeouts.aiohttp_for(limit),
+                        read=self.timeouts.read,
+                        provider=self.name,
+                    )
+                except aiohttp.ClientError as exc:
+                    raise translate_transport_error(exc, self.name) from exc
         if status >= 400:
             raise self._error(status, headers, content)
         try:
@@ -314,6 +303,48 @@ class HTTPProvider(abc.ABC):
             return self.parse_reply(data)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
+
+    async def _post_inline(
+        self,
+        pool: ConnectionPool,
+        url: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        limit: float,
+    ) -> Answer:
+        """POST on a connection taken at once (its admission slot is held): in this task."""
+        queue = pool.admission
+        # ``read`` bounds the answer with a watchdog timer (a set entry), not with aiohttp's read
+        # timeout, which re-arms a loop timer on every chunk received.
+        read = self.timeouts.read
+        timer = start_attempt_timer(read) if read < limit else None
+        try:
+            # Built once a connection is ours (a queued call holds only its place in line), and
+            # encoded as httpx would.
+            payload = _encode(self.request_body(messages, params, stream=False), params)
+            response = await pool.session().post(
+                url,
+                data=payload,
+                headers=self._json_headers(),
+                timeout=self.timeouts.aiohttp_for(limit),
+            )
+            try:
+                content = await response.read()
+            except BaseException:
+                response.close()
+                raise
+        except aiohttp.ClientError as exc:
+            raise translate_transport_error(exc, self.name) from exc
+        except asyncio.CancelledError as exc:
+            if timer is not None and timer.expired_here():
+                raise Timeout(f"no answer within {read:g}s", provider=self.name) from exc
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if queue is not None:
+                queue.leave()
+        return response.status, response.headers, content
 
     async def _post_httpx(
         self,

@@ -28,13 +28,17 @@ import ssl
 import threading
 import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
-from harness.core._errors import PoolTimeout
+from harness.core._errors import PoolTimeout, Timeout
+from harness.core._watchdog import start_attempt_timer
+
+Answer = tuple[int, Mapping[str, str], bytes]
+"""Status, headers and body of an exchange."""
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
 """200 connections per event loop; a call beyond that waits for one, within its deadline."""
@@ -140,12 +144,13 @@ class ConnectionPool:
     through httpx's API, which routes it to the proxy as httpx always did.
     """
 
-    __slots__ = ("_session", "admission", "direct", "limits", "ssl_context")
+    __slots__ = ("_background", "_session", "admission", "direct", "limits", "ssl_context")
 
     def __init__(self, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> None:
         self.limits = limits
         self.ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[Answer]] = set()
         self.admission = (
             Admission(limits.max_connections) if limits.max_connections is not None else None
         )
@@ -168,7 +173,75 @@ class ConnectionPool:
             )
         return session
 
+    async def post_detached(
+        self,
+        url: str,
+        payload: bytes,
+        headers: Mapping[str, str],
+        limits: aiohttp.ClientTimeout,
+        *,
+        read: float,
+        provider: str,
+    ) -> Answer:
+        """POST in a task of its own, for a request that had to queue for its connection.
+
+        When a burst of calls outruns the pool, their deadlines tend to pass while their
+        requests are in flight; cancelling an aiohttp request closes its connection, and the next
+        call in line opens a new one (a reconnect storm, at the worst moment). Here the caller
+        waits on the exchange through a shield: its deadline returns it at once, and the exchange
+        finishes in the background (within ``read`` seconds), so its connection goes back to the
+        pool. The task leaves the admission queue when it ends. A call that found a free
+        connection straight away runs inline, at no extra cost.
+        """
+        task = asyncio.get_running_loop().create_task(
+            self._exchange(
+                url, payload, headers=headers, limits=limits, read=read, provider=provider
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    async def _exchange(
+        self,
+        url: str,
+        payload: bytes,
+        *,
+        headers: Mapping[str, str],
+        limits: aiohttp.ClientTimeout,
+        read: float,
+        provider: str,
+    ) -> Answer:
+        timer = start_attempt_timer(read) if read != math.inf else None
+        try:
+            response = await self.session().post(url, data=payload, headers=headers, timeout=limits)
+            try:
+                content = await response.read()
+            except BaseException:
+                response.close()
+                raise
+        except asyncio.CancelledError as exc:
+            if timer is not None and timer.expired_here():
+                raise Timeout(f"no answer within {read:g}s", provider=provider) from exc
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if self.admission is not None:
+                self.admission.leave()
+        return response.status, response.headers, content
+
+    def _settled(self, task: asyncio.Task[Answer]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its caller may have gone (no "never retrieved" log)
+
     async def aclose(self) -> None:
+        """Cancel the exchanges still finishing in the background, then close the session."""
+        background = list(self._background)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         session, self._session = self._session, None
         if session is not None:
             await session.close()

@@ -65,18 +65,21 @@ Captured = list[tuple[str, dict[str, str], bytes]]
 
 @asynccontextmanager
 async def capture_server(
-    answer: bytes = json.dumps(COMPLETION).encode(),
-) -> AsyncIterator[tuple[str, Captured]]:
-    """An HTTP/1.1 server on 127.0.0.1 that records each request and answers ``answer``."""
+    answer: bytes = json.dumps(COMPLETION).encode(), *, delay: float = 0.0
+) -> AsyncIterator[tuple[str, Captured, list[int]]]:
+    """An HTTP/1.1 server on 127.0.0.1 that records each request and answers ``answer`` after
+    ``delay`` seconds; ``connections[0]`` counts the connections it accepted."""
     seen: Captured = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections[0] += 1
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 line, *fields = head.decode("latin-1").split("\r\n")[:-2]
                 headers = {k.lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 seen.append((line, headers, body))
+                await asyncio.sleep(delay)
                 writer.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                     + f"content-length: {len(answer)}\r\n\r\n".encode()
@@ -88,10 +91,11 @@ async def capture_server(
         finally:
             writer.close()
 
+    connections = [0]
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}/v1", seen
+        yield f"http://127.0.0.1:{port}/v1", seen, connections
     finally:
         server.close()
         await server.wait_closed()
@@ -101,7 +105,7 @@ async def capture_server(
 
 
 async def test_the_direct_path_sends_what_httpx_sends() -> None:
-    async with capture_server() as (base, seen):
+    async with capture_server() as (base, seen, _):
         provider = OpenAIProvider(
             base_url=base, api_key=KEY, model="gpt-test", headers={"x-team": "search"}
         )
@@ -136,7 +140,7 @@ async def test_the_anthropic_wire_format_on_the_direct_path() -> None:
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 4, "output_tokens": 2},
     }
-    async with capture_server(json.dumps(answer).encode()) as (base, seen):
+    async with capture_server(json.dumps(answer).encode()) as (base, seen, _):
         provider = AnthropicProvider(base_url=base, api_key=KEY, model="claude-test")
         async with BaseLLMWrapper(provider) as llm:
             reply = await llm.complete(
@@ -159,7 +163,7 @@ async def test_the_anthropic_wire_format_on_the_direct_path() -> None:
 
 
 async def test_a_nan_parameter_is_refused_before_anything_is_sent() -> None:
-    async with capture_server() as (base, seen):
+    async with capture_server() as (base, seen, _):
         provider = OpenAIProvider(base_url=base, api_key=KEY)
         async with BaseLLMWrapper(provider) as llm:
             with pytest.raises(ValueError, match="not JSON compliant"):
@@ -426,3 +430,59 @@ async def test_deadlines_that_pass_in_the_queue_do_not_open_the_breaker(
     for outcome in outcomes:
         assert isinstance(outcome, DeadlineExceeded)
         assert isinstance(outcome.errors[provider.name], PoolTimeout)
+
+
+def one_connection() -> httpx.Limits:
+    return httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+
+async def until_queued(llm: BaseLLMWrapper) -> None:
+    queue = admission(llm.client())
+    assert queue is not None
+    for _ in range(5000):
+        if queue.waiting:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the first call never took the connection")
+
+
+async def test_a_queued_request_whose_deadline_passes_in_flight_keeps_its_connection() -> None:
+    # Before: the cancelled request closed its connection and the next call opened a new one
+    # (in a burst, the whole pool reconnected while deadlines were expiring).
+    async with capture_server(delay=0.3) as (base, seen, connections):
+        provider = OpenAIProvider(base_url=base, api_key=KEY)
+        policy = RetryPolicy.no_retries(deadline=10.0)
+        async with BaseLLMWrapper(provider, policy=policy, limits=one_connection()) as llm:
+            loop = asyncio.get_running_loop()
+            holder = asyncio.create_task(llm.complete("first"))
+            await until_queued(llm)
+            started = loop.time()
+            with pytest.raises(DeadlineExceeded):  # queued 0.3 s, then in flight past 0.45 s
+                await llm.complete("second", deadline=0.45)
+            assert loop.time() - started < 0.55  # at its deadline, not when the answer came
+            assert (await holder).text == "hi"
+            assert (await llm.complete("third")).text == "hi"  # after "second" came back
+    assert [json.loads(body)["messages"][0]["content"] for _, _, body in seen] == [
+        "first",
+        "second",
+        "third",
+    ]
+    assert connections == [1]
+
+
+async def test_closing_the_wrapper_ends_the_exchanges_still_in_the_background() -> None:
+    async with capture_server(delay=1.0) as (base, _, _):
+        provider = OpenAIProvider(base_url=base, api_key=KEY)
+        llm = BaseLLMWrapper(provider, policy=RetryPolicy.no_retries(), limits=one_connection())
+        holder = asyncio.create_task(llm.complete("first", deadline=0.2))
+        await until_queued(llm)
+        with pytest.raises(DeadlineExceeded):
+            await llm.complete("second", deadline=0.3)
+        with pytest.raises(DeadlineExceeded):
+            await holder
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await llm.aclose()
+        assert loop.time() - started < 0.5
+        left = [t for t in asyncio.all_tasks() if "_exchange" in t.get_coro().__qualname__]
+        assert left == []
