@@ -36,9 +36,14 @@ are slow, and a cancellation for every hedge that loses. Compared with the usual
   each retry withdraws a whole token); a refused retry goes to the backup without waiting.
 
 The loop is written out rather than driven by tenacity: on the happy path ``AsyncRetrying``
-alone costs more than twice the core's whole call (``bench/bench_retry_loop.py``: 2.3 to 2.5
-times, about 19 µs against 8 µs), and which rule stopped the retries decides what is raised,
-which tenacity's boolean ``stop`` cannot return.
+alone costs more than three times the core's whole call (``bench/bench_retry_loop.py``: 3.4
+times, 20 µs against 5.9 µs), and which rule stopped the retries decides what is raised, which
+tenacity's boolean ``stop`` cannot return.
+
+The failure path keeps no error in a local of a frame the error's traceback holds (a reference
+cycle, left for the garbage collector: a burst of failing calls would pile them up), and a
+deadline that passes while the attempt waits for a connection is a :class:`PoolTimeout`, which
+does not count against the breaker: the vendor was never asked.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""LLM providers: what one attempt against one vendor does, over a shared ``httpx.AsyncClient``.
+"""LLM providers: what one attempt against one vendor does, over a shared client.
 
 A provider knows its vendor's wire format and nothing about retries: it raises core errors and
 the wrapper decides what to do. :class:`HTTPProvider` holds what OpenAI- and Anthropic-compatible
 APIs share: the request, error translation, and streaming with a time-to-first-token and a
-stalled-stream timeout.
+stalled-stream timeout. On the core's own client (:func:`~harness.core.pooled_client`) a
+completion goes straight to aiohttp's session (``harness.core._transport``); through any other
+``httpx.AsyncClient``, or a mount, it goes through httpx's API, and so do streams.
 """
 
 from __future__ import annotations
