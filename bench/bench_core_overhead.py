@@ -1,9 +1,11 @@
 """Core overhead: the same requests through the raw client the core sends with and through
 ``BaseLLMWrapper`` (no faults), side by side in one run.
 
-That client is ``harness.core.pooled_client()``: an ``httpx.AsyncClient`` on aiohttp's pool
-(see ``harness/core/_transport.py``); the wrapper is given the same client, so the difference is
-the core itself: retries, breaker, budget, deadline, admission queue, request and reply shapes.
+That client is aiohttp: the core sends a completion straight to the ``aiohttp.ClientSession`` of
+its pooled client (see ``harness/core/_transport.py``). The raw path posts the same JSON on that
+very session, as plain aiohttp code would (``session.post(url, json=...)``, ``await
+response.json()``); the wrapper is given the same client, so the difference is the core itself:
+retries, breaker, budget, deadline, admission queue, request and reply shapes.
 
 The server is the fake vendor in its own process (so it does not share the client's GIL).
 Requests alternate one raw, one wrapped (so both see the same machine load at the same moment);
@@ -20,20 +22,21 @@ import asyncio
 import statistics
 import time
 
+import aiohttp
 import httpx
 
 from harness.core import BaseLLMWrapper, OpenAIProvider, pooled_client
+from harness.core._transport import direct_pool
 from harness.plugin.process import ChildProcess, harness_command
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
 
 
-async def raw_call(client: httpx.AsyncClient, url: str) -> str:
-    response = await client.post(
-        url, json=BODY, headers={"authorization": "Bearer sk-bench"}, timeout=10.0
-    )
-    response.raise_for_status()
-    return str(response.json()["choices"][0]["message"]["content"])
+async def raw_call(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.post(url, json=BODY, headers={"authorization": "Bearer sk-bench"}) as r:
+        r.raise_for_status()
+        data = await r.json()
+    return str(data["choices"][0]["message"]["content"])
 
 
 async def wrapped_call(llm: BaseLLMWrapper) -> str:
@@ -71,13 +74,16 @@ async def main(requests: int) -> None:
         url = f"{base}/v1/chat/completions"
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with pooled_client(limits) as client:
+            pool = direct_pool(client)
+            assert pool is not None, "an HTTP proxy is configured: the core sends through httpx"
+            session = pool.session()
             llm = BaseLLMWrapper(
                 OpenAIProvider(base_url=f"{base}/v1", api_key="sk-bench", model="gpt-4o-mini"),
                 client=client,
             )
 
             async def raw() -> str:
-                return await raw_call(client, url)
+                return await raw_call(session, url)
 
             async def wrapped() -> str:
                 return await wrapped_call(llm)
@@ -101,7 +107,7 @@ async def main(requests: int) -> None:
     print(f"requests per path: {len(raw_lat)} sequential, raw and wrapped alternating")
     print(f"{'path':<18}{'median latency':>16}{'p90':>12}{'50 users rps':>16}")
     for name, lat, rps in (
-        ("raw client", raw_lat, raw_rps),
+        ("raw aiohttp", raw_lat, raw_rps),
         ("BaseLLMWrapper", wrapped_lat, wrapped_rps),
     ):
         p90 = statistics.quantiles(lat, n=10)[-1] * 1e6

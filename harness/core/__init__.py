@@ -67,7 +67,7 @@ from harness.core._providers import HTTPProvider, Provider, Reply, Timeouts, Usa
 from harness.core._retry_after import parse_retry_after, parse_should_retry
 from harness.core._sqltool import SQLTool
 from harness.core._tool import BaseTool
-from harness.core._transport import pooled_client
+from harness.core._transport import mount, pooled_client
 
 __all__ = [
     "GLOBAL_EVENTS",
@@ -134,6 +134,7 @@ __all__ = [
     "VirtualClock",
     "get_clock",
     "is_retryable",
+    "mount",
     "parse_retry_after",
     "parse_should_retry",
     "pooled_client",

@@ -137,6 +137,11 @@ class CircuitBreaker:
 
     def try_acquire(self) -> BreakerPermit | None:
         """Leave for one attempt, or None. In half-open, only the first asker gets one."""
+        state = self._state
+        if state == "closed":
+            # The hot path, without the lock: a closed permit says nothing but "closed" (its
+            # generation is never checked), so a state read racing a change is harmless.
+            return self._closed_permit
         changes: list[tuple[BreakerState, BreakerState]] = []
         permit: BreakerPermit | None = None
         with self._lock:
@@ -154,7 +159,13 @@ class CircuitBreaker:
         with self._lock:
             if self._state == "closed":  # the hot path: no state change to announce
                 self._consecutive = 0
-                self._add(ok=True)
+                key = int(self._clock.now() // self._bucket_width)
+                buckets = self._buckets
+                if buckets and buckets[-1][0] == key:  # the current bucket: count it
+                    buckets[-1][1] += 1
+                    self._total += 1
+                else:
+                    self._add(ok=True)
                 return
             if not self._is_live_probe(permit):
                 return

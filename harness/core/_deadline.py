@@ -10,21 +10,22 @@ from harness.core._clock import Clock
 class Deadline:
     """Time left for a call, measured on ``clock``; ``seconds=None`` means no deadline."""
 
-    __slots__ = ("_clock", "_expires", "seconds", "started")
+    __slots__ = ("clock", "expires", "seconds", "started")
 
     def __init__(self, clock: Clock, seconds: float | None) -> None:
-        self._clock = clock
+        self.clock = clock
         self.seconds = seconds
         self.started = clock.now()
-        self._expires = math.inf if seconds is None else self.started + seconds
+        self.expires = math.inf if seconds is None else self.started + seconds
+        """The clock's time at which the deadline passes."""
 
     def remaining(self) -> float:
         """Seconds left (``inf`` without a deadline, never negative)."""
-        return max(0.0, self._expires - self._clock.now())
+        return max(0.0, self.expires - self.clock.now())
 
     def elapsed(self) -> float:
         """Seconds since the call started."""
-        return self._clock.now() - self.started
+        return self.clock.now() - self.started
 
     @property
     def expired(self) -> bool:

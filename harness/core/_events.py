@@ -101,33 +101,36 @@ EventHandler: TypeAlias = Callable[[ResilienceEvent], None]
 
 
 class EventBus:
-    """A list of subscribers. ``subscribe`` returns the function that unsubscribes."""
+    """A list of subscribers. ``subscribe`` returns the function that unsubscribes.
+
+    ``handlers`` is the current subscribers (read it, never assign it): empty, the emitter
+    skips building events at all."""
 
     def __init__(self) -> None:
-        self._handlers: tuple[EventHandler, ...] = ()
+        self.handlers: tuple[EventHandler, ...] = ()
         self._lock = threading.Lock()
 
     def subscribe(self, handler: EventHandler) -> Callable[[], None]:
         """Call ``handler`` with every event from now on."""
         with self._lock:
-            self._handlers = (*self._handlers, handler)
+            self.handlers = (*self.handlers, handler)
 
         def unsubscribe() -> None:
             with self._lock:
-                self._handlers = tuple(h for h in self._handlers if h is not handler)
+                self.handlers = tuple(h for h in self.handlers if h is not handler)
 
         return unsubscribe
 
     def emit(self, event: ResilienceEvent) -> None:
         """Deliver ``event`` to every subscriber; a failing subscriber is logged, not raised."""
-        for handler in self._handlers:
+        for handler in self.handlers:
             try:
                 handler(event)
             except Exception:
                 logger.exception("resilience event subscriber %r failed on %r", handler, event)
 
     def __len__(self) -> int:
-        return len(self._handlers)
+        return len(self.handlers)
 
 
 GLOBAL_EVENTS = EventBus()

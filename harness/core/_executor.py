@@ -36,9 +36,14 @@ are slow, and a cancellation for every hedge that loses. Compared with the usual
   each retry withdraws a whole token); a refused retry goes to the backup without waiting.
 
 The loop is written out rather than driven by tenacity: on the happy path ``AsyncRetrying``
-alone costs more than twice the core's whole call (``bench/bench_retry_loop.py``: 2.3 to 2.5
-times, about 19 µs against 8 µs), and which rule stopped the retries decides what is raised,
-which tenacity's boolean ``stop`` cannot return.
+alone costs more than three times the core's whole call (``bench/bench_retry_loop.py``: 3.4
+times, 20 µs against 5.9 µs), and which rule stopped the retries decides what is raised, which
+tenacity's boolean ``stop`` cannot return.
+
+The failure path keeps no error in a local of a frame the error's traceback holds (a reference
+cycle, left for the garbage collector: a burst of failing calls would pile them up), and a
+deadline that passes while the attempt waits for a connection is a :class:`PoolTimeout`, which
+does not count against the breaker: the vendor was never asked.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from harness.core._errors import (
     AllProvidersFailed,
     CircuitOpen,
     DeadlineExceeded,
+    PoolTimeout,
     RateLimited,
     RetryBudgetExhausted,
     Timeout,
@@ -81,7 +87,8 @@ from harness.core._events import (
 )
 from harness.core._gate import RateLimitGate
 from harness.core._policy import RetryPolicy
-from harness.core._watchdog import start_attempt_timer
+from harness.core._transport import cancelled_in_queue
+from harness.core._watchdog import AttemptTimer, start_attempt_timer
 
 T = TypeVar("T")
 _EPSILON = 1e-9  # float slack when comparing a sleep with the time left
@@ -250,10 +257,10 @@ class Resilience:
 
     @property
     def _observed(self) -> bool:
-        return bool(len(self.events) or len(GLOBAL_EVENTS))
+        return bool(self.events.handlers or GLOBAL_EVENTS.handlers)
 
     def _emit(self, kind: type[ResilienceEvent], **fields: Any) -> None:
-        if not self._observed:
+        if not (self.events.handlers or GLOBAL_EVENTS.handlers):
             return
         event = kind(source=self.source, at=self.clock.now(), **fields)
         self.events.emit(event)
@@ -287,6 +294,7 @@ class Resilience:
             attempt_timeout=attempt_timeout,
         )
         errors: dict[str, BaseException] = {}
+        error: Exception | None = None
         previous: str | None = None
         last = len(chain) - 1
         try:
@@ -303,7 +311,7 @@ class Resilience:
                 if call.deadline.remaining() <= self.policy.min_attempt_time:
                     call.out_of_time = True
                     break
-                guard = self.guard(name)
+                guard = self._guards.get(name) or self.guard(name)
                 self._enter_provider(guard, call)
                 try:
                     while True:  # the retry loop: attempt, then wait or give up on the provider
@@ -323,14 +331,14 @@ class Resilience:
                     previous = name
                     continue
                 served = Served(
-                    value=value,
-                    provider=name,
-                    attempts=call.attempts,
-                    elapsed=call.deadline.elapsed(),
-                    fallback=index > 0,
-                    attempts_by_provider=dict(call.by_provider),
+                    value,
+                    name,
+                    call.attempts,
+                    call.deadline.elapsed(),
+                    index > 0,
+                    call.by_provider,  # the call's own: nothing changes it any more
                 )
-                if self._observed:
+                if self.events.handlers or GLOBAL_EVENTS.handlers:
                     self._emit(
                         CallFinished,
                         call_id=call.call_id,
@@ -346,17 +354,24 @@ class Resilience:
                 raise DeadlineExceeded(budget_seconds or math.inf, errors=errors)
             raise AllProvidersFailed(errors)
         except BaseException as exc:
-            self._emit(
-                CallFinished,
-                call_id=call.call_id,
-                outcome="error",
-                provider=None,
-                attempts=call.attempts,
-                elapsed=call.deadline.elapsed(),
-                error=type(exc).__name__,
-                fallback=len(errors) > 0,
-            )
+            if self.events.handlers or GLOBAL_EVENTS.handlers:
+                self._emit(
+                    CallFinished,
+                    call_id=call.call_id,
+                    outcome="error",
+                    provider=None,
+                    attempts=call.attempts,
+                    elapsed=call.deadline.elapsed(),
+                    error=type(exc).__name__,
+                    fallback=len(errors) > 0,
+                )
             raise
+        finally:
+            # This frame is in the traceback of every error raised through it: holding them in
+            # its locals would make reference cycles, left to the garbage collector (a storm of
+            # failing calls would pile them up). The errors raised carry copies.
+            errors.clear()
+            error = None
 
     async def run_single(
         self,
@@ -386,10 +401,15 @@ class Resilience:
     # -- one attempt -------------------------------------------------------------------------------
 
     async def _attempt(self, guard: Guard, operation: Operation[T], call: _Call) -> T:
-        hold = guard.gate.release_delay()
-        if hold > 0.0:
-            await self._pass_gate(hold, guard, call)
-        remaining = call.deadline.remaining()
+        deadline = call.deadline
+        clock = deadline.clock
+        now = clock.now()
+        if guard.gate.not_before > now:
+            hold = guard.gate.release_delay()
+            if hold > 0.0:
+                await self._pass_gate(hold, guard, call)
+                now = clock.now()
+        remaining = deadline.expires - now
         if remaining <= 0.0:
             call.out_of_time = True
             raise Timeout("no time left for an attempt", provider=guard.name, should_retry=False)
@@ -398,45 +418,82 @@ class Resilience:
         if breaker is not None and permit is None:
             raise CircuitOpen(guard.name)
         call.attempts += 1
-        call.by_provider[guard.name] = call.by_provider.get(guard.name, 0) + 1
-        if self._observed:
+        by_provider = call.by_provider
+        by_provider[guard.name] = by_provider.get(guard.name, 0) + 1
+        if self.events.handlers or GLOBAL_EVENTS.handlers:
             self._emit(
                 AttemptStarted, call_id=call.call_id, provider=guard.name, attempt=call.attempts
             )
-        started = call.deadline.elapsed()
+        started = now - deadline.started
         timeout = call.attempt_timeout
         limit = remaining if timeout is None or timeout >= remaining else timeout
-        info = AttemptInfo(provider=guard.name, attempt=call.attempts, timeout=limit)
-        timer = start_attempt_timer(limit) if math.isfinite(limit) else None
+        info = AttemptInfo(guard.name, call.attempts, limit)
+        timer = start_attempt_timer(limit) if limit != math.inf else None
         try:
             try:
                 result = await operation(info)
             finally:
                 if timer is not None:
                     timer.cancel()
-        except asyncio.CancelledError as exc:
-            if timer is None or not timer.expired_here():
-                if breaker is not None and permit is not None:
-                    breaker.release(permit)
+        except BaseException as exc:
+            error = self._attempt_error(
+                exc,
+                guard=guard,
+                call=call,
+                timer=timer,
+                limit=limit,
+                started=started,
+                permit=permit,
+            )
+            if error is None:
                 raise
-            error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
-            self._failed(guard, call, error, started, permit)
-            raise error from exc
-        except TimeoutError as exc:  # raised by the operation itself (a tool's own timeout)
-            error = Timeout(f"timed out: {exc}" if str(exc) else "timed out", provider=guard.name)
-            self._failed(guard, call, error, started, permit)
-            raise error from exc
-        except UpstreamError as exc:
-            self._failed(guard, call, exc, started, permit)
-            raise
-        except BaseException:
-            if breaker is not None and permit is not None:
-                breaker.release(permit)
-            raise
+            try:
+                raise error from exc
+            finally:
+                del error  # no reference cycle through this frame (see ``run``)
         if breaker is not None and permit is not None:
             breaker.record_success(permit)
-        guard.observe(call.deadline.elapsed() - started)
+        guard.observe(clock.now() - now)
         return result
+
+    def _attempt_error(
+        self,
+        exc: BaseException,
+        *,
+        guard: Guard,
+        call: _Call,
+        timer: AttemptTimer | None,
+        limit: float,
+        started: float,
+        permit: BreakerPermit | None,
+    ) -> Timeout | None:
+        """Account for an attempt that raised ``exc``: the error to raise in its place, or
+        None to let ``exc`` through."""
+        breaker = guard.breaker
+        if isinstance(exc, UpstreamError):
+            self._failed(guard, call, exc, started, permit)
+            return None
+        error: Timeout
+        if isinstance(exc, asyncio.CancelledError):
+            if timer is None or not timer.expired_here():  # cancelled from outside
+                if breaker is not None and permit is not None:
+                    breaker.release(permit)
+                return None
+            if cancelled_in_queue(exc):  # never sent: not the upstream's fault
+                error = PoolTimeout(
+                    f"no free connection within the attempt time limit ({limit:.3f}s)",
+                    provider=guard.name,
+                )
+            else:
+                error = Timeout(f"attempt time limit ({limit:.3f}s) reached", provider=guard.name)
+        elif isinstance(exc, TimeoutError):  # raised by the operation itself (a tool's own)
+            error = Timeout(f"timed out: {exc}" if str(exc) else "timed out", provider=guard.name)
+        else:
+            if breaker is not None and permit is not None:
+                breaker.release(permit)
+            return None
+        self._failed(guard, call, error, started, permit)
+        return error
 
     async def _pass_gate(self, hold: float, guard: Guard, call: _Call) -> None:
         """Wait while another caller's 429 holds the provider, or give up on it (fallback)."""
@@ -469,16 +526,17 @@ class Resilience:
                 breaker.release(permit)
         if isinstance(error, RateLimited) and error.retry_after:
             guard.gate.close_for(error.retry_after)
-        self._emit(
-            AttemptFailed,
-            call_id=call.call_id,
-            provider=guard.name,
-            attempt=call.attempts,
-            error=type(error).__name__,
-            status=error.status,
-            retryable=self.retry_if(error),
-            elapsed=call.last_attempt,
-        )
+        if self.events.handlers or GLOBAL_EVENTS.handlers:
+            self._emit(
+                AttemptFailed,
+                call_id=call.call_id,
+                provider=guard.name,
+                attempt=call.attempts,
+                error=type(error).__name__,
+                status=error.status,
+                retryable=self.retry_if(error),
+                elapsed=call.last_attempt,
+            )
 
     # -- retry decisions ---------------------------------------------------------------------------
 
@@ -512,46 +570,55 @@ class Resilience:
         open; :class:`RetryBudgetExhausted` when the budget refuses the retry (checked last, so
         that a token is spent only on a retry that happens).
         """
-        policy = self.policy
-        tried = call.by_provider.get(guard.name, 0)
-        retry_after = error.retry_after if isinstance(error, UpstreamError) else None
-        # The next attempt will likely take as long as the last one did; with a backup left,
-        # keep as much again for it, so retrying here cannot starve the fallback.
-        estimate = max(policy.min_attempt_time, call.last_attempt)
-        reserve = estimate if call.has_fallback else 0.0
-        room = call.deadline.remaining() - estimate - reserve
-        reason: RetryReason
-        clipped = False
-        if retry_after is not None and policy.respect_retry_after:
-            delay, reason = retry_after, "retry_after"
-        else:
-            delay, reason = policy.backoff(max(tried, 1), self.rng, call.previous_delay), "backoff"
-            if delay > room and not call.has_fallback:
-                # The last provider spends what is left on one final attempt.
-                delay, clipped = max(0.0, room), True
-        if call.has_fallback:
-            spent = tried >= policy.attempts_with_backup
-            too_long = delay > self._patience(call)
-        else:
-            spent = tried >= policy.max_attempts
-            too_long = reason == "retry_after" and delay > policy.max_retry_after
-        if spent or too_long:
-            raise error
-        if call.slept_clipped or room <= _EPSILON or delay > room + _EPSILON:
-            call.out_of_time = True
-            raise error
-        if guard.breaker is not None and guard.breaker.state == "open":
-            raise CircuitOpen(guard.name, last_error=error) from error
-        if guard.budget is not None and not guard.budget.try_spend():
-            self._emit(BudgetExhausted, call_id=call.call_id, provider=guard.name)
-            raise RetryBudgetExhausted(guard.name, last_error=error) from error
-        call.previous_delay, call.slept_clipped = delay, clipped
-        self._emit(
-            RetryScheduled,
-            call_id=call.call_id,
-            provider=guard.name,
-            attempt=call.attempts,
-            delay=delay,
-            reason=reason,
-        )
-        return delay
+        try:
+            if call.deadline.remaining() <= 0.0:  # no time at all: nothing to work out
+                call.out_of_time = True
+                raise error
+            policy = self.policy
+            tried = call.by_provider.get(guard.name, 0)
+            retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+            # The next attempt will likely take as long as the last one did; with a backup left,
+            # keep as much again for it, so retrying here cannot starve the fallback.
+            estimate = max(policy.min_attempt_time, call.last_attempt)
+            reserve = estimate if call.has_fallback else 0.0
+            room = call.deadline.remaining() - estimate - reserve
+            reason: RetryReason
+            clipped = False
+            if retry_after is not None and policy.respect_retry_after:
+                delay, reason = retry_after, "retry_after"
+            else:
+                delay, reason = (
+                    policy.backoff(max(tried, 1), self.rng, call.previous_delay),
+                    "backoff",
+                )
+                if delay > room and not call.has_fallback:
+                    # The last provider spends what is left on one final attempt.
+                    delay, clipped = max(0.0, room), True
+            if call.has_fallback:
+                spent = tried >= policy.attempts_with_backup
+                too_long = delay > self._patience(call)
+            else:
+                spent = tried >= policy.max_attempts
+                too_long = reason == "retry_after" and delay > policy.max_retry_after
+            if spent or too_long:
+                raise error
+            if call.slept_clipped or room <= _EPSILON or delay > room + _EPSILON:
+                call.out_of_time = True
+                raise error
+            if guard.breaker is not None and guard.breaker.state == "open":
+                raise CircuitOpen(guard.name, last_error=error) from error
+            if guard.budget is not None and not guard.budget.try_spend():
+                self._emit(BudgetExhausted, call_id=call.call_id, provider=guard.name)
+                raise RetryBudgetExhausted(guard.name, last_error=error) from error
+            call.previous_delay, call.slept_clipped = delay, clipped
+            self._emit(
+                RetryScheduled,
+                call_id=call.call_id,
+                provider=guard.name,
+                attempt=call.attempts,
+                delay=delay,
+                reason=reason,
+            )
+            return delay
+        finally:
+            del error  # no reference cycle through this frame (see ``run``)

@@ -24,19 +24,20 @@ class RateLimitGate:
         self._clock = clock
         self._rng = rng
         self._spread = spread
-        self._not_before = _NEVER_CLOSED
+        self.not_before = _NEVER_CLOSED
+        """The clock's time before which nobody sends (read it; ``close_for`` sets it)."""
         self._lock = threading.Lock()
 
     def close_for(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (never shortens an existing hold)."""
         with self._lock:
-            self._not_before = max(self._not_before, self._clock.now() + max(0.0, seconds))
+            self.not_before = max(self.not_before, self._clock.now() + max(0.0, seconds))
 
     def wait_time(self) -> float:
         """Seconds until the gate opens (0 when open), without jitter."""
-        if self._not_before == _NEVER_CLOSED:  # the common case: no clock read
+        if self.not_before == _NEVER_CLOSED:  # the common case: no clock read
             return 0.0
-        return max(0.0, self._not_before - self._clock.now())
+        return max(0.0, self.not_before - self._clock.now())
 
     def release_delay(self) -> float:
         """How long this caller should wait: the hold plus up to ``spread`` of it as jitter."""

@@ -7,12 +7,12 @@ Nothing above this module sees an ``httpx`` or ``aiohttp`` exception: each is tr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 from harness.core._errors import (
     AuthError,
@@ -112,7 +112,7 @@ def _detail(exc: BaseException) -> str:
 def error_fields(body: bytes) -> tuple[str, str | None, str | None]:
     """``(message, type, code)`` from an OpenAI or Anthropic error body (or raw text)."""
     try:
-        data = json.loads(body) if body else None
+        data = orjson.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         data = None
     error = data.get("error") if isinstance(data, dict) else None

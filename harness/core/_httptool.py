@@ -12,7 +12,7 @@ from harness.core._clock import get_clock
 from harness.core._http import TRANSPORT_ERRORS, classify_response, translate_transport_error
 from harness.core._policy import RetryPolicy
 from harness.core._tool import BaseTool
-from harness.core._transport import admission, pooled_client
+from harness.core._transport import admission, mounted, pooled_client
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -63,7 +63,7 @@ class HTTPTool(BaseTool):
         json: Any = None,
     ) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
-        client = self._http()
+        client = mounted(url) or self._http()
         queue = admission(client)
         if queue is not None:  # the attempt's time limit bounds the wait
             await queue.enter(math.inf, provider=self.name)

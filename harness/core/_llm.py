@@ -5,7 +5,7 @@ Every call gets retries with backoff and ``Retry-After``, the per-provider break
 and rate-limit gate, one deadline, and falls back down the chain when a provider cannot serve:
 a provider with a backup gets two attempts and takes no wait the backup would beat; the last one
 runs the whole schedule (the rules: ``harness.core._executor``).
-All providers share one pooled ``httpx.AsyncClient`` per event loop.
+All providers share one pooled client per event loop (aiohttp's pool; see ``_transport``).
 """
 
 from __future__ import annotations

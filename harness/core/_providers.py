@@ -1,9 +1,11 @@
-"""LLM providers: what one attempt against one vendor does, over a shared ``httpx.AsyncClient``.
+"""LLM providers: what one attempt against one vendor does, over a shared client.
 
 A provider knows its vendor's wire format and nothing about retries: it raises core errors and
 the wrapper decides what to do. :class:`HTTPProvider` holds what OpenAI- and Anthropic-compatible
 APIs share: the request, error translation, and streaming with a time-to-first-token and a
-stalled-stream timeout.
+stalled-stream timeout. On the core's own client (:func:`~harness.core.pooled_client`) a
+completion goes straight to aiohttp's session (``harness.core._transport``); through any other
+``httpx.AsyncClient``, or a mount, it goes through httpx's API, and so do streams.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
-import json
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
+import aiohttp
 import httpx
+import orjson
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from harness.core._clock import Clock, get_clock
@@ -29,7 +32,8 @@ from harness.core._http import (
     classify_response,
     translate_transport_error,
 )
-from harness.core._transport import admission
+from harness.core._transport import Answer, ConnectionPool, admission, direct_pool, mounted
+from harness.core._watchdog import start_attempt_timer
 
 Message = Mapping[str, Any]
 
@@ -38,8 +42,9 @@ Message = Mapping[str, Any]
 class Timeouts:
     """Per-attempt limits. Each is also clipped to the call's remaining deadline.
 
-    ``connect`` bounds opening a connection and ``read`` the wait for each piece of the
-    answer. ``pool`` bounds the wait for a free connection when the client's are all busy
+    ``connect`` bounds opening a connection and ``read`` the wait for the answer: a whole
+    completion (which a vendor sends in one piece once generated), or each piece of a stream.
+    ``pool`` bounds the wait for a free connection when the client's are all busy
     (:class:`~harness.core.PoolTimeout`); the call's deadline bounds that wait too, so a call
     never waits for a connection past it. ``first_token`` bounds the wait for the first text
     of a stream, ``stall`` the gap between two stream events.
@@ -61,6 +66,31 @@ class Timeouts:
             write=min(self.read, limit),
             pool=min(self.pool, limit),
         )
+
+    def aiohttp_for(self, limit: float) -> aiohttp.ClientTimeout:
+        """aiohttp limits for one attempt with ``limit`` seconds left: ``connect`` for a new
+        connection, unless the attempt's own time limit ends first.
+
+        The wait for a connection is the admission queue's (``pool``), and the provider bounds
+        the answer by ``read`` itself (one watchdog timer per request, where aiohttp re-arms a
+        loop timer on every chunk received).
+        """
+        return _aiohttp_timeout(self.connect if self.connect < limit else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(connect: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect)
+
+
+def _encode(body: Mapping[str, Any], params: Mapping[str, Any]) -> bytes:
+    """A request body as httpx writes one (compact UTF-8 JSON), with orjson: a tenth of the
+    standard library's time. orjson writes NaN and infinities as ``null``; httpx refuses them,
+    and so does this for the caller's parameters (``temperature=float("nan")``)."""
+    for value in params.values():
+        if value.__class__ is float and not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+    return orjson.dumps(body)
 
 
 @functools.lru_cache(maxsize=64)
@@ -171,6 +201,7 @@ class HTTPProvider(abc.ABC):
         self.timeouts = timeouts or Timeouts()
         self.extra_headers = dict(headers or {})
         self._built_headers: dict[str, str] | None = None
+        self._built_json_headers: dict[str, str] | None = None
         self._clock = clock
 
     # -- what subclasses say about their wire format -----------------------------------------
@@ -203,6 +234,16 @@ class HTTPProvider(abc.ABC):
             headers = self._built_headers = {**self.extra_headers, **self.auth_headers()}
         return headers
 
+    def _json_headers(self) -> dict[str, str]:
+        """Request headers with the JSON content type, for aiohttp (built once)."""
+        headers = self._built_json_headers
+        if headers is None:
+            headers = self._built_json_headers = {
+                **self._headers(),
+                "content-type": "application/json",
+            }
+        return headers
+
     def _pool_wait(self, limit: float) -> float:
         """How long to wait for a free connection: ``Timeouts.pool`` when that ends first;
         otherwise ``inf``, as the attempt's time limit (the deadline) will end the wait."""
@@ -219,14 +260,111 @@ class HTTPProvider(abc.ABC):
         *,
         limit: float,
     ) -> Reply:
-        body = self.request_body(messages, params, stream=False)
+        url = self.url
+        pool = direct_pool(client)
+        if pool is None or mounted(url) is not None:
+            status, headers, content = await self._post_httpx(client, url, messages, params, limit)
+        else:
+            # The core's own client: straight to aiohttp's session, no httpx objects.
+            queue = pool.admission
+            if queue is None or queue.try_enter():
+                status, headers, content = await self._post_inline(
+                    pool, url, messages, params, limit
+                )
+            else:
+                await queue.enter(self._pool_wait(limit), provider=self.name)
+                try:
+                    payload = _encode(self.request_body(messages, params, stream=False), params)
+                except BaseException:
+                    queue.leave()
+                    raise
+                try:
+                    status, headers, content = await pool.post_detached(
+                        url,
+                        payload,
+                        self._json_headers(),
+                        self.timeouts.aiohttp_for(limit),
+                        read=self.timeouts.read,
+                        provider=self.name,
+                    )
+                except aiohttp.ClientError as exc:
+                    raise translate_transport_error(exc, self.name) from exc
+        if status >= 400:
+            raise self._error(status, headers, content)
+        try:
+            data = orjson.loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ServerError(
+                f"malformed response body ({len(content)} bytes)",
+                provider=self.name,
+                status=status,
+            ) from exc
+        if not isinstance(data, dict):
+            raise ServerError("response body is not a JSON object", provider=self.name)
+        try:
+            return self.parse_reply(data)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
+
+    async def _post_inline(
+        self,
+        pool: ConnectionPool,
+        url: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        limit: float,
+    ) -> Answer:
+        """POST on a connection taken at once (its admission slot is held): in this task."""
+        queue = pool.admission
+        # ``read`` bounds the answer with a watchdog timer (a set entry), not with aiohttp's read
+        # timeout, which re-arms a loop timer on every chunk received.
+        read = self.timeouts.read
+        timer = start_attempt_timer(read) if read < limit else None
+        try:
+            # Built once a connection is ours (a queued call holds only its place in line), and
+            # encoded as httpx would.
+            payload = _encode(self.request_body(messages, params, stream=False), params)
+            response = await pool.session().post(
+                url,
+                data=payload,
+                headers=self._json_headers(),
+                timeout=self.timeouts.aiohttp_for(limit),
+            )
+            try:
+                content = await response.read()
+            except BaseException:
+                response.close()
+                raise
+        except aiohttp.ClientError as exc:
+            raise translate_transport_error(exc, self.name) from exc
+        except asyncio.CancelledError as exc:
+            if timer is not None and timer.expired_here():
+                raise Timeout(f"no answer within {read:g}s", provider=self.name) from exc
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if queue is not None:
+                queue.leave()
+        return response.status, response.headers, content
+
+    async def _post_httpx(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        limit: float,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """POST a completion through httpx's API: a client passed in, a mount, or a proxy."""
+        client = mounted(url) or client
         queue = admission(client)
         if queue is not None:
             await queue.enter(self._pool_wait(limit), provider=self.name)
         try:
             response = await client.post(
-                self.url,
-                json=body,
+                url,
+                json=self.request_body(messages, params, stream=False),
                 headers=self._headers(),
                 timeout=self.timeouts.for_attempt(limit),
             )
@@ -235,22 +373,7 @@ class HTTPProvider(abc.ABC):
         finally:
             if queue is not None:
                 queue.leave()
-        if response.status_code >= 400:
-            raise self._error(response, response.content)
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ServerError(
-                f"malformed response body ({len(response.content)} bytes)",
-                provider=self.name,
-                status=response.status_code,
-            ) from exc
-        if not isinstance(data, dict):
-            raise ServerError("response body is not a JSON object", provider=self.name)
-        try:
-            return self.parse_reply(data)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
+        return response.status_code, response.headers, response.content
 
     async def open_stream(
         self,
@@ -261,6 +384,8 @@ class HTTPProvider(abc.ABC):
         limit: float,
     ) -> OpenedStream:
         body = self.request_body(messages, params, stream=True)
+        url = self.url
+        client = mounted(url) or client
         stack = AsyncExitStack()
         queue = admission(client)
         if queue is not None:
@@ -271,7 +396,7 @@ class HTTPProvider(abc.ABC):
                 response = await stack.enter_async_context(
                     client.stream(
                         "POST",
-                        self.url,
+                        url,
                         json=body,
                         headers={**self._headers(), "accept": "text/event-stream"},
                         timeout=self.timeouts.for_attempt(limit),
@@ -284,7 +409,7 @@ class HTTPProvider(abc.ABC):
                     content = await response.aread()
                 except TRANSPORT_ERRORS as exc:
                     raise translate_transport_error(exc, self.name) from exc
-                raise self._error(response, content)
+                raise self._error(response.status_code, response.headers, content)
             progress = StreamProgress()
             events = self._texts(EventSource(response), progress)
             stack.push_async_callback(events.aclose)
@@ -331,11 +456,11 @@ class HTTPProvider(abc.ABC):
                 return
             yield chunk
 
-    def _error(self, response: httpx.Response, content: bytes) -> UpstreamError:
+    def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> UpstreamError:
         return classify_response(
             provider=self.name,
-            status=response.status_code,
-            headers=response.headers,
+            status=status,
+            headers=headers,
             body=content,
             now_wall=self._wall(),
             secret=self.api_key,
@@ -350,4 +475,4 @@ class HTTPProvider(abc.ABC):
 
 def loads_event(event: ServerSentEvent) -> Any:
     """The JSON payload of an SSE event (``ValueError`` when it is not JSON)."""
-    return json.loads(event.data)
+    return orjson.loads(event.data)

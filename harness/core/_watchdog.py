@@ -22,10 +22,10 @@ class AttemptTimer:
     call :meth:`cancel` when the attempt is over, however it ended.
     """
 
-    __slots__ = ("_cancelling", "_task", "_watchdog", "expired", "when")
+    __slots__ = ("_cancelling", "_task", "_timers", "expired", "when")
 
-    def __init__(self, watchdog: Watchdog, task: asyncio.Task[object], when: float) -> None:
-        self._watchdog = watchdog
+    def __init__(self, timers: set[AttemptTimer], task: asyncio.Task[object], when: float) -> None:
+        self._timers = timers
         self._task = task
         self._cancelling = task.cancelling()
         self.when = when
@@ -33,7 +33,9 @@ class AttemptTimer:
 
     def cancel(self) -> None:
         """The attempt is over: this timer will not fire."""
-        self._watchdog.forget(self)
+        # The loop timer stays armed: when it fires with nothing due, it re-arms for what is
+        # left (or for nothing), which costs less than re-arming on every finished attempt.
+        self._timers.discard(self)
 
     def expired_here(self) -> bool:
         """True when this timer caused the cancellation (and no outside cancel is pending)."""
@@ -45,71 +47,101 @@ class AttemptTimer:
 
 
 class Watchdog:
-    """The attempt timers of one event loop, behind a single loop timer."""
+    """The attempt timers of one event loop, behind a single loop timer.
+
+    It holds its loop and its loop timer weakly (the loop's timer heap holds the watchdog while
+    armed, not the other way round), so a finished loop is not kept alive by it.
+    """
 
     __slots__ = ("__weakref__", "_armed_at", "_handle", "_loop", "_timers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self._loop = weakref.ref(loop)
         self._timers: set[AttemptTimer] = set()
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
         self._armed_at = math.inf
 
-    def start(self, limit: float) -> AttemptTimer:
-        """A timer that cancels the current task ``limit`` seconds from now."""
-        task = asyncio.current_task(self._loop)
+    def start(self, limit: float, loop: asyncio.AbstractEventLoop | None = None) -> AttemptTimer:
+        """A timer that cancels the current task ``limit`` seconds from now (on ``loop``, this
+        watchdog's, which is running)."""
+        if loop is None:
+            loop = self._running_loop()
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("an attempt time limit needs to run inside an asyncio task")
-        timer = AttemptTimer(self, task, self._loop.time() + limit)
+        timer = AttemptTimer(self._timers, task, loop.time() + limit)
         self._timers.add(timer)
         if timer.when < self._armed_at:
-            self._arm(timer.when)
+            self._arm(loop, timer.when)
         return timer
 
     def forget(self, timer: AttemptTimer) -> None:
-        # The loop timer stays armed: when it fires with nothing due, it re-arms for what is
-        # left (or for nothing), which costs less than re-arming on every finished attempt.
         self._timers.discard(timer)
 
     def __len__(self) -> int:
         """Attempts in flight."""
         return len(self._timers)
 
-    def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._loop.call_at(when, self._fire)
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the watchdog's event loop is gone")
+        return loop
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        armed = self._handle() if self._handle is not None else None
+        if armed is not None:
+            armed.cancel()
+        self._handle = weakref.ref(loop.call_at(when, self._fire))
         self._armed_at = when
 
     def _fire(self) -> None:
         self._handle = None
         self._armed_at = math.inf
-        now = self._loop.time()
-        due = [timer for timer in self._timers if timer.when <= now]
+        loop = self._running_loop()
+        now = loop.time()
+        timers = self._timers
+        due = [timer for timer in timers if timer.when <= now]
         # Earliest expiry first: cancelled tasks run in the order they are cancelled, and when
         # many expire together (a burst of calls all queued for a connection), the one whose
         # deadline passed first must not wait behind the others' error handling.
         due.sort(key=_expiry)
+        timers.difference_update(due)
         for timer in due:
-            self._timers.discard(timer)
             timer._expire()
-        if self._timers:
-            self._arm(min(timer.when for timer in self._timers))
+        if timers:
+            self._arm(loop, min(timer.when for timer in timers))
 
 
 def _expiry(timer: AttemptTimer) -> float:
     return timer.when
 
 
-_WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
-    weakref.WeakKeyDictionary()
-)
+class _Watchdogs:
+    """One watchdog per event loop, and the last one used (most processes run one loop)."""
+
+    __slots__ = ("by_loop", "last")
+
+    def __init__(self) -> None:
+        self.by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.last: Watchdog | None = None
+
+    def of(self, loop: asyncio.AbstractEventLoop) -> Watchdog:
+        watchdog = self.last
+        if watchdog is None or watchdog._loop() is not loop:
+            watchdog = self.by_loop.get(loop)
+            if watchdog is None:
+                watchdog = self.by_loop[loop] = Watchdog(loop)
+            self.last = watchdog
+        return watchdog
+
+
+_WATCHDOGS = _Watchdogs()
 
 
 def start_attempt_timer(limit: float) -> AttemptTimer:
     """A time limit of ``limit`` seconds for the current task's attempt (running loop)."""
     loop = asyncio.get_running_loop()
-    watchdog = _WATCHDOGS.get(loop)
-    if watchdog is None:
-        watchdog = _WATCHDOGS[loop] = Watchdog(loop)
-    return watchdog.start(limit)
+    return _WATCHDOGS.of(loop).start(limit, loop)

@@ -1,21 +1,24 @@
 """One respx router for the whole process: in-process vendors register their base URLs on it.
 
-respx patches httpx's clients process-wide (``using="httpx"``: whatever their transport, the
-core's aiohttp-backed one included), so a single catch-all route dispatches: requests
-under a registered base URL go to that :class:`InProcessVendor`, everything else passes through
-to the network untouched (the fake vendor's control API, the target app, ...).
+respx patches httpx's clients process-wide (``using="httpx"``: whatever their transport), so a
+single catch-all route dispatches: requests under a registered base URL go to that
+:class:`InProcessVendor`, everything else passes through to the network untouched (the fake
+vendor's control API, the target app, ...). The resilient core sends completions to aiohttp
+directly, out of respx's sight: each vendor is also mounted on the core
+(``harness.core.mount``) for as long as it is registered.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import respx
 
+from harness.core import mount
 from harness.plugin import FaultEntry, FaultInjectionError, FaultSchedule, HttpFault, parse_fault
 from harness.plugin.wire.common import Api
 from harness_respx._vendor import InProcessVendor
@@ -27,12 +30,25 @@ def _normal(base_url: str) -> str:
     return str(httpx.URL(base_url)).rstrip("/")
 
 
+def _answering(
+    vendor: InProcessVendor,
+) -> Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]:
+    """``vendor`` as an async ``httpx.MockTransport`` handler (it answers now or later)."""
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        response = vendor(request)
+        return response if isinstance(response, httpx.Response) else await response
+
+    return answer
+
+
 class RespxRouter:
     """Starts respx when the first vendor registers and stops it when the last one leaves."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._vendors: dict[str, InProcessVendor] = {}
+        self._unmounts: dict[str, Callable[[], None]] = {}
         self._router: respx.MockRouter | None = None
 
     def _dispatch(self, request: httpx.Request) -> Any:
@@ -53,6 +69,7 @@ class RespxRouter:
                 raise FaultInjectionError(message)
             vendors = {**self._vendors, base: vendor}
             self._vendors = dict(sorted(vendors.items(), key=lambda item: -len(item[0])))
+            self._unmounts[base] = mount(base, httpx.MockTransport(_answering(vendor)))
             if self._router is None:
                 router = respx.MockRouter(
                     assert_all_mocked=False, assert_all_called=False, using="httpx"
@@ -66,6 +83,7 @@ class RespxRouter:
             base = _normal(vendor.base_url)
             if self._vendors.get(base) is vendor:
                 self._vendors = {k: v for k, v in self._vendors.items() if k != base}
+                self._unmounts.pop(base)()
             if not self._vendors and self._router is not None:
                 self._router.stop()
                 self._router = None

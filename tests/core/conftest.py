@@ -1,17 +1,22 @@
 """Fixtures for the core's tests: a virtual clock and a strict respx router.
 
-The router mocks at httpx's client (``using="httpx"``): the core's own client sends through
-aiohttp's pool, which respx's default (httpcore) mocker never sees.
+The core's own client sends completions to aiohttp directly, which respx never sees; so the
+router is mounted on the test vendors' base URLs (``harness.core.mount``), as a service's tests
+would do, and it also patches httpx's clients (``using="httpx"``) for what still sends with
+httpx's API (``HTTPTool``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import respx
 
-from harness.core import VirtualClock, use_clock
+from harness.core import VirtualClock, mount, use_clock
+
+MOCKED_BASES = ("https://primary.test", "https://backup.test")
 
 
 @pytest.fixture
@@ -24,4 +29,9 @@ def clock() -> Iterator[VirtualClock]:
 @pytest.fixture
 def mock() -> Iterator[respx.MockRouter]:
     with respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as router:
-        yield router
+        unmounts = [mount(base, httpx.MockTransport(router.async_handler)) for base in MOCKED_BASES]
+        try:
+            yield router
+        finally:
+            for unmount in unmounts:
+                unmount()

@@ -74,6 +74,7 @@ EXPECTED = {
     "is_retryable",
     "parse_retry_after",
     "parse_should_retry",
+    "mount",
     "pooled_client",
     "subscribe",
     "use_clock",

@@ -61,7 +61,7 @@ def test_the_engine_dependencies_are_not_installed(lean: Path) -> None:
     """
     result = _ok(_run([lean / "python", "-c", textwrap.dedent(script)]))
     assert result.stdout.strip() == "[]"
-    # and the project's own metadata says so: only the core's five requirements are unmarked
+    # and the project's own metadata says so: only the core's seven requirements are unmarked
     script = """
         from importlib import metadata
         print(sorted(r.split(">")[0].split("<")[0] for r in metadata.requires("genai-chaos-harness")
@@ -69,7 +69,7 @@ def test_the_engine_dependencies_are_not_installed(lean: Path) -> None:
     """
     result = _ok(_run([lean / "python", "-c", textwrap.dedent(script)]))
     assert result.stdout.strip() == str(
-        sorted(["aiohttp", "aiosqlite", "anyio", "httpx", "httpx-aiohttp", "httpx-sse"])
+        sorted(["aiohttp", "aiosqlite", "anyio", "httpx", "httpx-aiohttp", "httpx-sse", "orjson"])
     )
 
 
@@ -77,7 +77,7 @@ CORE_CALL = """
     import asyncio, httpx, respx, sys
     import harness
     from harness.core import (AnthropicProvider, BaseLLMWrapper, OpenAIProvider, VirtualClock,
-                              use_clock)
+                              mount, use_clock)
 
     OPENAI_503 = httpx.Response(503, json={"error": {"message": "down", "type": "server_error"}})
     CLAUDE_OK = httpx.Response(200, json={
@@ -90,10 +90,15 @@ CORE_CALL = """
             OpenAIProvider(name="primary", base_url="https://primary.test/v1", api_key="k"),
             AnthropicProvider(name="backup", base_url="https://backup.test/v1", api_key="k"),
         ])
-        with use_clock(VirtualClock()) as clock, respx.mock(assert_all_called=True, using="httpx") as mock:
+        # The core sends to aiohttp directly: a service's tests mount their respx router on it.
+        with use_clock(VirtualClock()) as clock, respx.mock(assert_all_called=True, using=None) as mock:
             primary = mock.post("https://primary.test/v1/chat/completions").mock(OPENAI_503)
             mock.post("https://backup.test/v1/messages").mock(CLAUDE_OK)
+            unmounts = [mount(base, httpx.MockTransport(mock.async_handler))
+                        for base in ("https://primary.test", "https://backup.test")]
             answer = await llm.complete("hello")
+            for unmount in unmounts:
+                unmount()
         await llm.aclose()
         print(answer.text, answer.provider, answer.fallback, primary.call_count, len(clock.sleeps))
 
