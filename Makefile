@@ -1,12 +1,14 @@
 # Two commands for a fresh machine with only Python 3.11+ and make:
 #   make demo   builds .venv, starts the embedded stack, runs a real chaos scenario, writes reports/
 #   make test   builds the same .venv and runs ruff, mypy and the whole test suite
+# and one for the inner loop:
+#   make test-fast   ruff, mypy and the suite without the slow tests, fewer Hypothesis examples
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint typecheck env clean bench
+.PHONY: test test-fast demo lint typecheck env clean bench
 
 env: $(STAMP)
 
@@ -24,8 +26,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (the CI machine has two cores); the noise tests burn both cores themselves, so
+# they run alone, after the rest.
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 -m "not noise"
+	$(BIN)/python -m pytest -m noise
+
+test-fast: lint typecheck
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -n 2 -m "not slow"
 
 demo: $(STAMP)
 	$(BIN)/python -m harness load scenarios/load/demo.yaml --report-dir reports

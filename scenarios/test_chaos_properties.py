@@ -29,7 +29,7 @@ from harness_respx import mock_vendor
 PRIMARY = "https://primary.chaos.invalid/v1"
 BACKUP = "https://backup.chaos.invalid/v1"
 DEADLINE = 60.0
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def terminal(faults: list[HttpFault]) -> int:

@@ -122,7 +122,7 @@ def vendor(clock: VirtualClock, script: list[Answer]) -> Callable[[AttemptInfo],
     return attempt
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     policy=policies,
     breaker=breakers,

@@ -309,5 +309,5 @@ class BreakerMachine(RuleBasedStateMachine):
             assert self.breaker.probe_in_flight
 
 
-BreakerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
+BreakerMachine.TestCase.settings = settings(stateful_step_count=50, deadline=None)
 TestBreakerStateMachine = BreakerMachine.TestCase

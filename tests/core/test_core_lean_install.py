@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
+
 ROOT = Path(__file__).parents[2]
 ENGINE_ONLY = ("pydantic", "locust", "gevent", "fastapi", "uvicorn", "plotly", "hypothesis")
 ENGINE_ONLY += ("typer", "rich", "yaml", "hdrh", "toxiproxy", "prometheus_client")

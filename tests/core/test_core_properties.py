@@ -7,7 +7,7 @@ import contextlib
 import random
 from collections.abc import Sequence
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.core import (
@@ -98,7 +98,6 @@ def scripted(outcomes: list[UpstreamError | None]):  # type: ignore[no-untyped-d
     return op, calls
 
 
-@settings(max_examples=200)
 @given(
     policy=policies,
     failures=st.lists(st.tuples(transient_errors, retry_afters), max_size=10),
@@ -132,7 +131,6 @@ def test_sleeps_never_exceed_the_cap_or_the_time_left(
         assert clock.now() <= policy.deadline + 1e-9
 
 
-@settings(max_examples=200)
 @given(
     max_attempts=st.integers(1, 8),
     data=st.data(),
@@ -176,7 +174,6 @@ def test_permanent_errors_are_never_retried(make: object, transient_before: int)
     assert calls["n"] == transient_before + 1
 
 
-@settings(max_examples=100)
 @given(
     calls=st.integers(1, 40),
     capacity=st.floats(0.0, 20.0),

@@ -16,6 +16,8 @@ import pytest
 
 from harness.run.appserver import bind
 
+pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
+
 SERVICE = Path(__file__).with_name("services") / "tiny_service.py"
 SCENARIO = """\
 name: by hand

@@ -19,7 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.run.appserver import bind
+
+pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
 
 ROOT = Path(__file__).parents[2]
 SERVICE = Path(__file__).with_name("services") / "tiny_service.py"

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -313,7 +313,6 @@ schedules = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=200)
 @given(schedules, st.integers(0, 120))
 def test_schedule_properties(schedule: dict[str, Any], requests: int) -> None:
     fault = _fault(**schedule)
@@ -336,7 +335,6 @@ def test_schedule_properties(schedule: dict[str, Any], requests: int) -> None:
     assert _decisions(FaultSchedule(fault, default_seed=0), requests) == decisions
 
 
-@settings(max_examples=100)
 @given(st.integers(0, 50), st.integers(0, 200))
 def test_rate_one_without_every_fires_on_all_but_after(after: int, requests: int) -> None:
     schedule = FaultSchedule(_fault(after=after))

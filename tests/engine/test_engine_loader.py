@@ -818,7 +818,7 @@ YAML_PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(st.text(max_size=300), st.binary(max_size=300), st.lists(YAML_PIECES).map("".join))
 )
@@ -881,7 +881,7 @@ def mutated_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_scenarios())
 def test_mutated_scenarios_give_only_scenario_errors(data: dict[str, Any]) -> None:
     _parses_or_scenario_error(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
@@ -1052,7 +1052,7 @@ def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "fuzz.yaml"
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     text=st.one_of(
         st.text(max_size=200), st.binary(max_size=200), st.lists(YAML_PIECES).map("".join)
@@ -1065,7 +1065,7 @@ def test_validate_any_text_is_ok_or_exit_2(fuzz_file: Path, text: str | bytes) -
     _assert_validated_or_explained(fuzz_file)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=mutated_scenarios())
 def test_validate_mutated_scenarios_is_ok_or_exit_2(fuzz_file: Path, data: dict[str, Any]) -> None:
     fuzz_file.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")

@@ -322,7 +322,7 @@ def _summary(rec: Recorder) -> dict[str, Any]:
     return out
 
 
-@settings(max_examples=30, deadline=None)
+@settings(deadline=None)
 @given(requests, requests, calls, calls)
 def test_merging_two_snapshots_equals_recording_in_one(
     reqs_a: list[Any], reqs_b: list[Any], core_a: list[Any], core_b: list[Any]

@@ -30,7 +30,7 @@ def _histogram(values: list[int]) -> HdrHistogram:
     return histogram
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(st.lists(LATENCIES_US, min_size=1, max_size=4))
 def test_a_distribution_reads_exactly_what_hdrh_reads(groups: list[list[int]]) -> None:
     """Merged or not, every reader agrees with hdrh's on the summed histogram. (hdrh's slow

@@ -281,7 +281,6 @@ def thresholds(draw: st.DrawFn) -> tuple[str, str, str, float, str | None, str |
     return text, metric, op, value, phase, name
 
 
-@settings(max_examples=300)
 @given(thresholds())
 def test_generated_thresholds_parse_back(
     case: tuple[str, str, str, float, str | None, str | None],
@@ -300,7 +299,6 @@ def test_generated_thresholds_parse_back(
     assert isinstance(threshold, Threshold)
 
 
-@settings(max_examples=300)
 @given(st.text(max_size=40))
 def test_any_text_parses_or_raises_sla_error(text: str) -> None:
     try:
@@ -371,7 +369,7 @@ def _mutated(text: str, data: st.DataObject) -> str:
     return text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.data())
 def test_hostile_threshold_strings_raise_only_sla_error(data: st.DataObject) -> None:
     """Grammar pieces in any order, valid thresholds mutated, huge numbers, long repetitions:
@@ -397,7 +395,7 @@ def test_hostile_threshold_strings_raise_only_sla_error(data: st.DataObject) -> 
     assert parse_threshold(threshold.text) == threshold
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(
     st.one_of(
         st.none(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -140,13 +140,11 @@ def test_format_duration_reads_like_a_scenario(seconds: float, text: str) -> Non
 finite_seconds = st.floats(min_value=0.0, max_value=1e300, allow_nan=False, allow_infinity=False)
 
 
-@settings(max_examples=300)
 @given(finite_seconds)
 def test_format_duration_round_trips_exactly(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
 
 
-@settings(max_examples=200)
 @given(
     st.integers(min_value=0, max_value=10**9),
     st.sampled_from([("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]),
@@ -159,21 +157,18 @@ def test_written_durations_parse_to_their_value(
     assert parse_duration(f"{amount}{space}{suffix}") == amount * scale
 
 
-@settings(max_examples=200)
 @given(st.floats(min_value=0.0, max_value=1.0))
 def test_rate_fraction_round_trips(rate: float) -> None:
     assert parse_rate(repr(rate)) == rate
     assert parse_rate(rate) == rate
 
 
-@settings(max_examples=200)
 @given(st.integers(min_value=0, max_value=10_000))
 def test_rate_percent_is_a_hundredth(basis_points: int) -> None:
     percent = f"{basis_points / 100!r}%"
     assert parse_rate(percent) == pytest.approx(basis_points / 10_000, rel=1e-12, abs=1e-15)
 
 
-@settings(max_examples=200)
 @given(st.one_of(st.text(max_size=12), st.integers(), st.floats(), st.none(), st.booleans()))
 def test_parsers_raise_only_value_error(value: object) -> None:
     for parse in (parse_duration, parse_rate):

@@ -10,7 +10,7 @@ import email.utils
 
 import pytest
 from engine_support import FakeNow
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.measure.recorder import Recorder
@@ -159,7 +159,6 @@ CALLS = st.lists(
 )
 
 
-@settings(max_examples=200)
 @given(calls=CALLS)
 def test_violations_are_exactly_what_the_definition_counts(
     calls: list[tuple[float, bytes, bytes, float | None]],

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from load_support import (
     alive,
     answered,
@@ -21,6 +22,8 @@ from load_support import (
 
 from harness.cli.load import LOCUSTFILE
 from harness.run.appserver import bind
+
+pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
 
 
 def test_load_holds_writes_reports_and_stops_everything(

@@ -17,6 +17,8 @@ from load_support import harness, only_report, totals
 from harness.measure.health import LAG_INTERVAL
 from harness.run.pacing import START_TOLERANCE
 
+pytestmark = pytest.mark.slow  # Locust processes for seconds: make test-fast skips it
+
 DURATION = 3.0
 SCENARIO = """
 name: open loop {rate}
@@ -130,6 +132,7 @@ def test_workers_split_the_timetable_and_each_reports_its_cpu(
 ON_REQUEST = """
 import json, time
 from harness.load._state import INTENDED, STARTED_IN, LoadState
+
 state = LoadState()
 state.phase = "now"
 intended = time.monotonic() - 0.5  # meant to start half a second ago

@@ -7,7 +7,10 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 from load_support import alive, harness
+
+pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
 
 
 def test_stack_up_serves_and_stack_down_stops_everything(

@@ -55,7 +55,7 @@ async def test_a_latency_slows_the_request_of_the_next_failure() -> None:
         assert clock.sleeps == [2.0]  # the 502 came after 2 s
 
 
-@settings(max_examples=50, deadline=None)
+@settings(deadline=None)
 @given(document=strategies.scenarios())
 def test_generated_scenarios_are_valid(document: dict) -> None:  # type: ignore[type-arg]
     scenario = parse_scenario(yaml.safe_dump(document), "<generated>")
@@ -93,7 +93,7 @@ from hypothesis import given, note, settings
 from harness import strategies
 from harness.scenario.faults import HttpStatusFault
 
-@settings(max_examples=200, database=None)
+@settings(database=None)
 @given(strategies.fault_sequences(strategies.TRANSIENT, max_size=5))
 def test_no_503_ever(faults):
     note(strategies.scenario_snippet(faults))

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from harness_fake_vendor import FakeVendor
 
 FUZZ = settings(
-    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -427,7 +427,6 @@ def _run_gate(path: Path) -> tuple[int, str, str]:
 
 
 @settings(
-    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -451,7 +450,6 @@ def test_mutated_reports_exit_as_their_recomputed_verdicts_say(
 
 
 @settings(
-    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from harness_toxiproxy import EmbeddedToxiproxy
 
 FUZZ = settings(
-    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
