@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import HELD_THRESHOLDS, make_report
 
+from conftest import HELD_THRESHOLDS, make_report
 from harness.measure.vendor import EndpointLedger, VendorLedgers, VendorStats, phase_facts
 from harness.measure.verdicts import PhaseWindow
 from harness.report.build import vendor_rows
