@@ -45,7 +45,7 @@ from harness.plugin.httpfaults import (
     TerminalFault,
 )
 from harness.plugin.ledger import LedgerCall, VendorLedger, retry_after_seconds
-from harness.plugin.net import is_loopback_host, loopback_problem
+from harness.plugin.net import IDLE_CONNECTION_EXPIRY, is_loopback_host, loopback_problem
 from harness.plugin.process import ChildProcess, start_server
 from harness.plugin.types import AppliedFault, Endpoint, FaultBackend, Reporter, RunContext
 from harness.report.files import write_atomic
@@ -90,6 +90,7 @@ from harness.scenario.model import ProxySpec, Scenario, UpstreamSpec
 from harness.units import Duration, Rate, format_duration, parse_duration, parse_rate
 
 __all__ = [
+    "IDLE_CONNECTION_EXPIRY",
     "REPORT_VERSION",
     "SUPPORTED_KINDS",
     "AppliedFault",

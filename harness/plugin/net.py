@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["LOOPBACK_HINT", "is_loopback_host", "loopback_problem"]
+__all__ = ["IDLE_CONNECTION_EXPIRY", "LOOPBACK_HINT", "is_loopback_host", "loopback_problem"]
 
 LOOPBACK_HINT = "127.0.0.1, ::1 or localhost"
 """The accepted hosts, as every message says them."""
+
+IDLE_CONNECTION_EXPIRY = 1.0
+"""Seconds a client of the harness keeps an idle keep-alive connection to a server it started.
+uvicorn (the fake vendor, target apps, most users' services) closes a connection idle for 5 s,
+and httpx keeps one for 5 s by default: a request sent at that moment reuses a connection the
+server is closing and fails with a ReadError the service never caused (a phase of exactly 5 s
+between two fake-vendor control calls lost a phase mark this way). Dropping idle connections
+well before the server does removes the race."""
 
 
 def is_loopback_host(host: str) -> bool:

@@ -24,6 +24,7 @@ from harness.core import (
     RetryPolicy,
     Timeouts,
 )
+from harness.plugin import IDLE_CONNECTION_EXPIRY
 
 if TYPE_CHECKING:
     from harness.plugin.types import Endpoint
@@ -111,7 +112,11 @@ class HttpTarget:
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(request.timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=200),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=200,
+                keepalive_expiry=IDLE_CONNECTION_EXPIRY,
+            ),
         )
 
     async def request(self, user: int, n: int) -> Outcome:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from harness.plugin import FaultInjectionError, FaultSpec
+from harness.plugin import IDLE_CONNECTION_EXPIRY, FaultInjectionError, FaultSpec
 
 
 def _spec_label(spec: FaultSpec | Mapping[str, Any]) -> str:
@@ -40,8 +40,12 @@ class VendorControl:
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
+        # control calls come seconds apart, one per phase boundary
         self._client = httpx.Client(
-            base_url=f"{self.url}/_harness", timeout=timeout, trust_env=False
+            base_url=f"{self.url}/_harness",
+            timeout=timeout,
+            trust_env=False,
+            limits=httpx.Limits(keepalive_expiry=IDLE_CONNECTION_EXPIRY),
         )
 
     def _call(self, method: str, path: str, what: str, json: Any = None) -> Any:

@@ -22,6 +22,7 @@ import harness.plugin
 ROOT = Path(__file__).resolve().parents[2]
 
 PLUGIN_API = {
+    "IDLE_CONNECTION_EXPIRY",
     "REPORT_VERSION",
     "SUPPORTED_KINDS",
     "AppliedFault",

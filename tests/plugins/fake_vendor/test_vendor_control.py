@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import uvicorn
 from fake_vendor_support import CHAT, MESSAGES, chat_body, messages_body
 
 from harness.errors import FaultInjectionError
+from harness.plugin import IDLE_CONNECTION_EXPIRY
 from harness.scenario.faults import HttpStatusFault, LatencyFault
 from harness_fake_vendor import FakeVendor, VendorControl
 
@@ -122,3 +124,9 @@ def test_unreachable_server_is_a_fault_injection_error() -> None:
         assert not dead.health()
         with pytest.raises(FaultInjectionError, match="could not add fault 'http_status'"):
             dead.add_fault(HttpStatusFault(status=503))
+
+
+def test_idle_control_connections_are_dropped_before_the_server_drops_them() -> None:
+    # A phase of 5 s between two marks once lost a mark: httpx reused a connection uvicorn was
+    # closing after its 5 s keep-alive timeout (ReadError: connection reset by peer).
+    assert uvicorn.Config(app=None).timeout_keep_alive / 2 > IDLE_CONNECTION_EXPIRY
