@@ -27,10 +27,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers (the CI machine has two cores); the noise tests burn both cores themselves, so
-# they run alone, after the rest.
+# they run alone, after the rest. The shipped suite (scenarios/) runs once, inside the noise
+# tests: beside two CPU burners, the harder of the two conditions.
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2 -m "not noise"
-	$(BIN)/python -m pytest -m noise
+	$(BIN)/python -m pytest -n 2 -m "not noise" tests
+	$(BIN)/python -m pytest -m noise tests
 
 test-fast: lint typecheck
 	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -n 2 -m "not slow"

@@ -30,6 +30,9 @@ __all__ = ["MAX_BYTES", "MAX_NODES", "format_path", "load_scenario", "parse_scen
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+MAX_DEPTH = 100
+"""Nesting a scenario may have (the deepest real one is under 10): deeper input is refused as
+the composer reaches it, instead of after Python's recursion limit (seconds for 100k brackets)."""
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -42,9 +45,24 @@ class _DuplicateKey(yaml.constructor.ConstructorError):
         self.node = node
 
 
+class _TooDeep(Exception):
+    pass
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys (merge keys ``<<`` still work: a key
-    given explicitly overrides a merged one, as YAML says)."""
+    given explicitly overrides a merged one, as YAML says) and nesting beyond ``MAX_DEPTH``."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -208,8 +226,9 @@ def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         raise ScenarioError(source, [("", f"invalid YAML: {where}{exc.problem or exc}")]) from None
     except ScenarioError:
         raise
-    except RecursionError:
-        raise ScenarioError(source, [("", "invalid YAML: nested too deeply")]) from None
+    except (RecursionError, _TooDeep):
+        message = f"invalid YAML: nested too deeply (more than {MAX_DEPTH} levels)"
+        raise ScenarioError(source, [("", message)]) from None
     except Exception as exc:  # PyYAML's constructors raise anything on bad tagged scalars
         raise ScenarioError(source, [("", f"invalid YAML: {exc}")]) from None
     finally:

@@ -47,6 +47,8 @@ def test_the_gate_catches_a_client_without_resilience(tmp_path: Path) -> None:
         "-m",
         "pytest",
         *files,
+        "-n",
+        "2",
         "--chaos-no-resilience",
         "--chaos-report-dir",
         str(tmp_path),
