@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType, TracebackType
-from typing import Any, Self
-
-from harness.errors import HarnessError
+from types import FrameType
+from typing import Any
 
 
 def _in_main_thread() -> bool:
@@ -65,29 +62,3 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-class Closing:
-    """A context manager whose exit runs :meth:`close`. When the block raised, a failure to
-    close does not replace that error: it goes on, carrying the failure as a note."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.close()
-            return
-        try:
-            self.close()
-        except HarnessError as failure:
-            logging.getLogger("harness").exception("cleaning up after %r failed", exc)
-            exc.add_note(str(failure))

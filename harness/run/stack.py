@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import HarnessError, InfrastructureError, PluginError
+from harness.plugin.closing import Closing
 from harness.plugin.types import Endpoint, RunContext
-from harness.run.signals import Closing, deferred_signals
+from harness.run.signals import deferred_signals
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from harness.errors import FaultInjectionError, HarnessError
 from harness.measure.vendor import EndpointLedger, VendorLedgers
+from harness.plugin.closing import Closing
 from harness.plugin.types import AppliedFault, Endpoint, RunContext
 from harness.report.model import FaultRecord
-from harness.run.signals import Closing, deferred_signals
+from harness.run.signals import deferred_signals
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager

@@ -23,7 +23,6 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -31,7 +30,7 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness.plugin import FaultInjectionError, InfrastructureError, InputError
+from harness.plugin import Closing, FaultInjectionError, InfrastructureError, InputError
 
 from ._server import EmbeddedToxiproxy
 
@@ -412,7 +411,7 @@ class ToxiproxyClient:
         self._call("DELETE", _path("proxies", proxy, "toxics", toxic), what)
 
 
-class ToxiproxyHandle:
+class ToxiproxyHandle(Closing):
     """The Toxiproxy a run uses: a client, plus the embedded server if one was started."""
 
     def __init__(self, client: ToxiproxyClient, embedded: EmbeddedToxiproxy | None) -> None:
@@ -428,17 +427,6 @@ class ToxiproxyHandle:
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
-
-    def __enter__(self) -> ToxiproxyHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         kind = "embedded" if self.embedded is not None else "external"
