@@ -194,6 +194,18 @@ class ToxiproxyClient:
             raise FaultInjectionError(f"{what}: HTTP {response.status_code}: {message}")
         return response
 
+    def _extension(
+        self, method: str, path: str, what: str, body: Any = None
+    ) -> requests.Response | None:
+        """Call a harness extension of the embedded server (``/_harness/...``); None from a
+        real Toxiproxy, which answers 404 to it."""
+        try:
+            return self._call(method, path, what, body)
+        except FaultInjectionError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return None
+            raise
+
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
             return response.json()
@@ -310,12 +322,9 @@ class ToxiproxyClient:
         real Toxiproxy, which has no such count.
         """
         what = f"could not read the toxic hit counts of proxy {proxy!r}"
-        try:
-            response = self._call("GET", "/_harness/hits", what)
-        except FaultInjectionError as exc:
-            if isinstance(exc.__cause__, NotFound):
-                return None
-            raise
+        response = self._extension("GET", "/_harness/hits", what)
+        if response is None:
+            return None
         data = self._json(response, what)
         try:
             return {str(k): int(v) for k, v in dict(data.get(proxy) or {}).items()}
@@ -326,26 +335,16 @@ class ToxiproxyClient:
         """Mark ``phase``'s start (None: the run ended) in ``proxy``'s ledger; False from a
         real Toxiproxy, which keeps none (a harness extension: ``POST /_harness/phase``)."""
         what = f"could not mark phase {phase!r} on proxy {proxy!r}"
-        try:
-            self._call(
-                "POST", "/_harness/phase", what, {"proxy": proxy, "phase": phase, "run": run}
-            )
-        except FaultInjectionError as exc:
-            if isinstance(exc.__cause__, NotFound):
-                return False
-            raise
-        return True
+        body = {"proxy": proxy, "phase": phase, "run": run}
+        return self._extension("POST", "/_harness/phase", what, body) is not None
 
     def ledger(self, proxy: str) -> dict[str, Any] | None:
         """``proxy``'s ledger (``{"run", "phase", "phases": {name: stats}}``), or None from a
         real Toxiproxy (a harness extension: ``GET /_harness/ledger``)."""
         what = f"could not read the ledger of proxy {proxy!r}"
-        try:
-            response = self._call("GET", "/_harness/ledger", what)
-        except FaultInjectionError as exc:
-            if isinstance(exc.__cause__, NotFound):
-                return None
-            raise
+        response = self._extension("GET", "/_harness/ledger", what)
+        if response is None:
+            return None
         data = self._json(response, what)
         entry = data.get(proxy) if isinstance(data, dict) else None
         if not isinstance(entry, dict):
