@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 import re
 import shlex
 import types
@@ -495,6 +496,13 @@ class Scenario(_Model):
     def duration(self) -> float:
         """Total seconds of the phases."""
         return sum(p.duration for p in self.phases)
+
+    def run_seed(self, seed: int | None = None) -> int:
+        """The seed of a run: ``seed`` (an option) when given, else the scenario's (0 too),
+        else a random one."""
+        if seed is not None:
+            return seed
+        return self.seed if self.seed is not None else random.randrange(2**31)
 
     def endpoint_names(self) -> list[str]:
         return [u.name for u in self.upstreams] + [p.name for p in self.proxies]
