@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -42,6 +42,7 @@ _FIX = (
     "or set TOXIPROXY_URL to the address of a running Toxiproxy (e.g. http://127.0.0.1:8474)"
 )
 _LIBRARY_STATUS = {ProxyExists: 409, NotFound: 404, InvalidToxic: 400}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -214,18 +215,12 @@ class ToxiproxyClient:
                 f"{what}: unexpected answer from {self.url}: {response.text[:200]!r}"
             ) from exc
 
-    def _proxy(self, response: requests.Response, what: str) -> ProxyInfo:
+    def _read(self, response: requests.Response, what: str, read: Callable[[Any], T]) -> T:
+        """``read`` applied to the JSON answer; an answer of another shape is an error."""
         data = self._json(response, what)
         try:
-            return ProxyInfo.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
-
-    def _toxic(self, response: requests.Response, what: str) -> ToxicInfo:
-        data = self._json(response, what)
-        try:
-            return ToxicInfo.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
+            return read(data)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
 
     # ------------------------------------------------------------------ server
@@ -254,15 +249,17 @@ class ToxiproxyClient:
     # ------------------------------------------------------------------ proxies
     def proxies(self) -> dict[str, ProxyInfo]:
         what = "could not list the Toxiproxy proxies"
-        data = self._json(self._call("GET", "/proxies", what), what)
-        try:
-            return {str(name): ProxyInfo.from_json(p) for name, p in dict(data).items()}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            self._call("GET", "/proxies", what),
+            what,
+            lambda data: {str(name): ProxyInfo.from_json(p) for name, p in dict(data).items()},
+        )
 
     def get_proxy(self, name: str) -> ProxyInfo:
         what = f"could not read proxy {name!r}"
-        return self._proxy(self._call("GET", _path("proxies", name), what), what)
+        return self._read(
+            self._call("GET", _path("proxies", name), what), what, ProxyInfo.from_json
+        )
 
     def create_proxy(
         self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
@@ -270,7 +267,7 @@ class ToxiproxyClient:
         """Create a proxy; ``listen`` defaults to a free loopback port (see ``.listen``)."""
         what = f"could not create proxy {name!r} ({listen} -> {upstream})"
         body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
-        return self._proxy(self._call("POST", "/proxies", what, body), what)
+        return self._read(self._call("POST", "/proxies", what, body), what, ProxyInfo.from_json)
 
     def update_proxy(
         self,
@@ -287,7 +284,9 @@ class ToxiproxyClient:
             if value is not None
         }
         what = f"could not update proxy {name!r} ({body})"
-        return self._proxy(self._call("POST", _path("proxies", name), what, body), what)
+        return self._read(
+            self._call("POST", _path("proxies", name), what, body), what, ProxyInfo.from_json
+        )
 
     def enable(self, name: str) -> ProxyInfo:
         """Enable a proxy: it listens again."""
@@ -308,11 +307,11 @@ class ToxiproxyClient:
         entries = [dict(p) for p in proxies]
         names = ", ".join(repr(e.get("name")) for e in entries)
         what = f"could not populate proxies [{names}]"
-        data = self._json(self._call("POST", "/populate", what, entries), what)
-        try:
-            return [ProxyInfo.from_json(p) for p in (data.get("proxies") or ())]
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            self._call("POST", "/populate", what, entries),
+            what,
+            lambda data: [ProxyInfo.from_json(p) for p in (data.get("proxies") or ())],
+        )
 
     # ------------------------------------------------------------------ toxics
     def toxic_hits(self, proxy: str) -> dict[str, int] | None:
@@ -325,11 +324,11 @@ class ToxiproxyClient:
         response = self._extension("GET", "/_harness/hits", what)
         if response is None:
             return None
-        data = self._json(response, what)
-        try:
-            return {str(k): int(v) for k, v in dict(data.get(proxy) or {}).items()}
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            response,
+            what,
+            lambda data: {str(k): int(v) for k, v in dict(data.get(proxy) or {}).items()},
+        )
 
     def mark_phase(self, proxy: str, phase: str | None, run: str | None = None) -> bool:
         """Mark ``phase``'s start (None: the run ended) in ``proxy``'s ledger; False from a
@@ -353,16 +352,16 @@ class ToxiproxyClient:
 
     def toxics(self, proxy: str) -> list[ToxicInfo]:
         what = f"could not list the toxics of proxy {proxy!r}"
-        data = self._json(self._call("GET", _path("proxies", proxy, "toxics"), what), what)
-        try:
-            return [ToxicInfo.from_json(t) for t in data]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            self._call("GET", _path("proxies", proxy, "toxics"), what),
+            what,
+            lambda data: [ToxicInfo.from_json(t) for t in data],
+        )
 
     def get_toxic(self, proxy: str, toxic: str) -> ToxicInfo:
         what = f"could not read toxic {toxic!r} of proxy {proxy!r}"
         path = _path("proxies", proxy, "toxics", toxic)
-        return self._toxic(self._call("GET", path, what), what)
+        return self._read(self._call("GET", path, what), what, ToxicInfo.from_json)
 
     def add_toxic(
         self,
@@ -385,7 +384,7 @@ class ToxiproxyClient:
             "attributes": dict(attributes or {}),
         }
         path = _path("proxies", proxy, "toxics")
-        return self._toxic(self._call("POST", path, what, body), what)
+        return self._read(self._call("POST", path, what, body), what, ToxicInfo.from_json)
 
     def update_toxic(
         self,
@@ -401,7 +400,7 @@ class ToxiproxyClient:
             body["toxicity"] = toxicity
         what = f"could not update toxic {toxic!r} of proxy {proxy!r}"
         path = _path("proxies", proxy, "toxics", toxic)
-        return self._toxic(self._call("POST", path, what, body), what)
+        return self._read(self._call("POST", path, what, body), what, ToxicInfo.from_json)
 
     def remove_toxic(self, proxy: str, toxic: str, *, missing_ok: bool = False) -> None:
         if missing_ok and all(t.name != toxic for t in self.toxics(proxy)):
