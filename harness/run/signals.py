@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def _in_main_thread() -> bool:
@@ -62,3 +64,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def undo_all(done: list[T], undo: Callable[[T], None]) -> list[tuple[T, Exception]]:
+    """Pop every item of ``done``, latest first, and ``undo`` it, with SIGINT/SIGTERM held
+    until the end: each item gets its attempt even when one before it fails. Returns the items
+    that failed, with their errors, in the order they were undone."""
+    failures: list[tuple[T, Exception]] = []
+    with deferred_signals():
+        while done:
+            item = done.pop()
+            try:
+                undo(item)
+            except Exception as exc:
+                failures.append((item, exc))
+    return failures
