@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated
 
@@ -24,23 +25,38 @@ MAX_PHASE_DURATION = 24 * 3600.0
 """The longest a phase may last: 24h."""
 
 
+def parse_quantity(
+    value: object,
+    pattern: re.Pattern[str],
+    convert: Callable[[float, str | None], float],
+    forms: str,
+) -> float:
+    """A number as a float, or a string ``pattern`` matches (group 1 the number, group 2 its
+    unit, or None) as ``convert(number, unit)``; a number too large for a float is ``inf``
+    (the caller checks the range). Anything else, a boolean too, raises ``ValueError``:
+    ``expected <forms>, got <value>``."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and (m := pattern.match(value)):
+            return convert(float(m.group(1)), m.group(2))
+    except OverflowError:  # an int too large for a float (YAML reads 1e400 digits as an int)
+        return math.inf
+    raise ValueError(f"expected {forms}, got {value!r}")
+
+
 def parse_duration(value: object, *, at_most: float = math.inf) -> float:
     """Seconds for ``500ms``, ``2s``, ``1.5m``, ``1h``, ``250us`` or a bare number of seconds.
 
     Raises ``ValueError`` with the expected forms when ``value`` is none of them, or is more than
     ``at_most`` seconds.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
-    try:
-        if isinstance(value, int | float):
-            seconds = float(value)
-        elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-            seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        else:
-            raise ValueError(f"expected a duration such as 500ms, 2s or 1m, got {value!r}")
-    except OverflowError:  # an int too large for a float (YAML reads 1e400 digits as an int)
-        seconds = math.inf
+    seconds = parse_quantity(
+        value,
+        _DURATION_RE,
+        lambda number, unit: number * _DURATION_UNITS[unit],
+        "a duration such as 500ms, 2s or 1m",
+    )
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"expected a finite, non-negative duration, got {value!r}")
     if seconds > at_most:
@@ -54,17 +70,12 @@ def _hours(seconds: float) -> str:
 
 def parse_rate(value: object) -> float:
     """Return a fraction in [0, 1] for ``0.3``, ``30%`` or ``30 %``."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
-    try:
-        if isinstance(value, int | float):
-            rate = float(value)
-        elif isinstance(value, str) and (m := _RATE_RE.match(value)):
-            rate = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
-        else:
-            raise ValueError(f"expected a rate such as 0.3 or 30%, got {value!r}")
-    except OverflowError:  # an int too large for a float
-        rate = math.inf
+    rate = parse_quantity(
+        value,
+        _RATE_RE,
+        lambda number, percent: number / (100.0 if percent else 1.0),
+        "a rate such as 0.3 or 30%",
+    )
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ValueError(f"expected a rate between 0 and 1 (or 0% and 100%), got {value!r}")
     return rate

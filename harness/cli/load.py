@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -121,7 +120,7 @@ def run_load(
             return _locust(argv)
     run = RunContext(
         run_id=new_run_id(scenario.name),
-        seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
+        seed=scenario.run_seed(seed),
         report_dir=report_dir,
         scenario=scenario,
         resilience=resilience,

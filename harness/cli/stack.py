@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 import sys
 from collections.abc import Callable
@@ -32,7 +31,7 @@ def stack_up(
     workdir = state.parent / "work"
     run = RunContext(
         run_id=new_run_id(scenario.name),
-        seed=seed if seed is not None else scenario.seed or random.randrange(2**31),
+        seed=scenario.run_seed(seed),
         report_dir=workdir,
         scenario=scenario,
         detached=True,

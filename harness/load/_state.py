@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import sys
 import time
 from datetime import UTC, datetime
@@ -158,11 +157,6 @@ class LoadState:
     def open_stack(self, options: Any) -> str:
         """Attach to ``--chaos-stack-file`` or start the stack; returns the target URL."""
         assert self.scenario is not None and self.pm is not None
-        seed = (
-            options.chaos_seed
-            if options.chaos_seed is not None
-            else (self.scenario.seed if self.scenario.seed is not None else random.randrange(2**31))
-        )
         if options.chaos_stack_file:
             info = StackInfo.load(Path(options.chaos_stack_file))
             self.run = RunContext(
@@ -176,7 +170,7 @@ class LoadState:
         else:
             self.run = RunContext(
                 run_id=new_run_id(self.scenario.name),
-                seed=seed,
+                seed=self.scenario.run_seed(options.chaos_seed),
                 report_dir=self.report_dir,
                 scenario=self.scenario,
                 resilience=options.chaos_resilience,

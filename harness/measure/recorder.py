@@ -309,10 +309,7 @@ class Recorder:
         """Open loop: ``scheduled`` intended starts came due, of which ``missed`` could not
         start in time (``capped`` of those because ``max_in_flight`` requests were running)."""
         with self._lock:
-            key = phase if phase is not None else (self.phase or "")
-            counters = self.load.get(key)
-            if counters is None:
-                counters = self.load[key] = LoadCounters()
+            _, counters = self._load_counters(phase)
             counters.scheduled_starts += scheduled
             counters.missed_starts += missed
             counters.in_flight_cap_hits += capped
@@ -327,10 +324,7 @@ class Recorder:
         in-process driver names them (it waited a grace period past the end for them); Locust
         cuts requests off when a test stops, and those are the harness's doing, not failures."""
         with self._lock:
-            key = phase if phase is not None else (self.phase or "")
-            counters = self.load.get(key)
-            if counters is None:
-                counters = self.load[key] = LoadCounters()
+            key, counters = self._load_counters(phase)
             counters.unfinished_requests += count
             if name is not None:
                 stats = self.requests.get((name, key))
@@ -338,6 +332,14 @@ class Recorder:
                     stats = self.requests[(name, key)] = RequestStats()
                 stats.failed += count
                 stats.errors["Unfinished"] += count
+
+    def _load_counters(self, phase: str | None) -> tuple[str, LoadCounters]:
+        """The phase's key (None: the current phase) and its load counters (under the lock)."""
+        key = phase if phase is not None else (self.phase or "")
+        counters = self.load.get(key)
+        if counters is None:
+            counters = self.load[key] = LoadCounters()
+        return key, counters
 
     def record_start_delay(self, seconds: float) -> None:
         """Open loop: a request started ``seconds`` after its intended start."""

@@ -22,6 +22,7 @@ Whatever cannot be computed is None with the reason: no data is a breach, never 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,17 @@ class _Window(Protocol):
     def end(self) -> float: ...
     @property
     def faulty(self) -> bool: ...
+
+
+def fault_blocks(phases: Sequence[_Window], holding: str | None = None) -> list[list[int]]:
+    """Runs of consecutive fault phases, as indexes: recovery and the way back to the primary
+    are measured from the end of a run's last phase. With ``holding``, only the run that holds
+    the phase of that name."""
+    runs = itertools.groupby(range(len(phases)), key=lambda i: phases[i].faulty)
+    blocks = [list(run) for faulty, run in runs if faulty]
+    if holding is None:
+        return blocks
+    return [block for block in blocks if any(phases[i].name == holding for i in block)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,9 +337,8 @@ def back_to_primary_time(
     if not chain:
         return None, why
     primary = chain[0]
-    blocks = _blocks(phases)
+    blocks = fault_blocks(phases, holding=phase)
     if phase is not None:
-        blocks = [b for b in blocks if any(phases[i].name == phase for i in b)]
         if not blocks:
             return None, f"no fault phase named {phase!r} ran"
     else:
@@ -348,21 +359,6 @@ def back_to_primary_time(
             return None, f"the primary answered no call successfully after {names!r}"
         worst = max(worst, back)
     return worst, ""
-
-
-def _blocks(phases: Sequence[PhaseFacts]) -> list[list[int]]:
-    """Runs of consecutive fault phases, as indexes."""
-    blocks: list[list[int]] = []
-    current: list[int] = []
-    for i, p in enumerate(phases):
-        if p.faulty:
-            current.append(i)
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
 
 
 def observe_vendor(

@@ -22,7 +22,13 @@ from typing import Literal
 
 from harness.measure.recorder import Recorder, RequestStats, Second
 from harness.measure.sla import OPERATORS, Threshold, metric_kind
-from harness.measure.vendor import VENDOR_METRICS, VendorLedgers, observe_vendor, phase_facts
+from harness.measure.vendor import (
+    VENDOR_METRICS,
+    VendorLedgers,
+    fault_blocks,
+    observe_vendor,
+    phase_facts,
+)
 
 Status = Literal["held", "breached", "inconclusive"]
 SATURATION_SENSITIVE = ("latency", "duration")
@@ -356,9 +362,7 @@ def recovery_time(
     base_p95 = base.percentile(95) or 0.0
     max_error = max(2 * base_error, base_error + RECOVERY_ERROR_SLACK)
     max_p95 = max(2 * base_p95, base_p95 + RECOVERY_LATENCY_SLACK)
-    blocks = _fault_blocks(phases)
-    if scope is not None:
-        blocks = [b for b in blocks if any(phases[i].name == scope for i in b)]
+    blocks = fault_blocks(phases, holding=scope)
     if not blocks:
         return None, "no fault phase to recover from" + (f" named {scope!r}" if scope else "")
     seconds = recorder.series()
@@ -389,21 +393,6 @@ def recovery_time(
             return None, f"did not recover after {names!r} before {horizon:.1f}s"
         worst = max(worst, recovered_at - end)
     return worst, ""
-
-
-def _fault_blocks(phases: Sequence[PhaseWindow]) -> list[list[int]]:
-    """Runs of consecutive fault phases, as indexes (recovery is measured after each run ends)."""
-    blocks: list[list[int]] = []
-    current: list[int] = []
-    for i, phase in enumerate(phases):
-        if phase.faulty:
-            current.append(i)
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
 
 
 def _first_stable(seconds: list[Second], max_error: float, max_p95: float) -> float | None:

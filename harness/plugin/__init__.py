@@ -18,7 +18,9 @@ What is here, by what a plugin does:
   :class:`ProxySpec`; HTTP backends share :class:`FaultBook` (which installed faults fire on a
   request, and how they combine) and the vendors' wire formats in :mod:`harness.plugin.wire`;
   every endpoint that can count keeps a :class:`VendorLedger` of :class:`VendorStats` per phase;
-  servers started as child processes use :func:`start_server`;
+  servers started as child processes use :func:`start_server`; a server or client used as a
+  ``with`` block subclasses :class:`Closing` (its exit runs ``close()``, and a failure to close
+  after the block raised goes on as a note on that error, not in its place);
 - report: :class:`Reporter`, the :class:`Report` model and its rows, :func:`write_atomic`,
   :func:`run_summary`, :func:`format_metric_value`;
 - fail loudly: the error hierarchy (:class:`InputError` exit 2, :class:`InfrastructureError`
@@ -35,6 +37,7 @@ from harness.errors import (
 )
 from harness.measure.sla import format_metric_value, metric_kind
 from harness.measure.vendor import VendorStats, ledger_from_json
+from harness.plugin.closing import Closing
 from harness.plugin.hookspecs import hookimpl, hookspec
 from harness.plugin.httpfaults import (
     SUPPORTED_KINDS,
@@ -96,6 +99,7 @@ __all__ = [
     "AppliedFault",
     "BandwidthFault",
     "ChildProcess",
+    "Closing",
     "ConnectionResetFault",
     "DownFault",
     "Duration",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from harness.scenario.faults import (
+    BUILTIN_FAULT_KINDS,
     ConnectionResetFault,
     EmptyResponseFault,
     FaultSchedule,
@@ -40,17 +41,10 @@ TerminalFault = HttpStatusFault | ConnectionResetFault | EmptyResponseFault | St
 _TERMINAL = (HttpStatusFault, ConnectionResetFault, EmptyResponseFault, StreamCutFault)
 _STREAM_ONLY = (StreamCutFault, StreamStallFault, MalformedStreamFault)
 
-SUPPORTED_KINDS: tuple[type[HttpFault], ...] = (
-    HttpStatusFault,
-    LatencyFault,
-    FirstTokenDelayFault,
-    StreamCutFault,
-    StreamStallFault,
-    MalformedStreamFault,
-    ConnectionResetFault,
-    EmptyResponseFault,
+SUPPORTED_KINDS: tuple[type[HttpFault], ...] = tuple(
+    kind for kind in BUILTIN_FAULT_KINDS.values() if issubclass(kind, HttpFault)
 )
-"""The HTTP fault kinds the fake vendor knows how to inject."""
+"""The HTTP fault kinds the fake vendor knows how to inject: every built-in HTTP kind."""
 
 
 @dataclass(slots=True)

@@ -11,12 +11,13 @@ validated against the loaded fault kinds, then checked against the loaded backen
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, get_origin
+from typing import Any, Generic, Literal, TypeVar, get_origin
 
 import pluggy
 from pydantic import TypeAdapter
@@ -36,6 +37,9 @@ DEFAULT_PLUGINS: tuple[tuple[str, ModuleType], ...] = (("url", urlbackend),)
 
 def disabled_from_env() -> set[str]:
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+T = TypeVar("T")
 
 
 class PluginManager(pluggy.PluginManager):
@@ -173,8 +177,11 @@ class PluginManager(pluggy.PluginManager):
         return out
 
     def _collect(self) -> None:
-        kinds: dict[str, type[FaultSpec]] = dict(BUILTIN_FAULT_KINDS)
-        owner = dict.fromkeys(BUILTIN_FAULT_KINDS, "harness (built-in)")
+        kinds = _Claims[type[FaultSpec]](
+            "fault kind {!r} is declared",
+            dict(BUILTIN_FAULT_KINDS),
+            dict.fromkeys(BUILTIN_FAULT_KINDS, "harness (built-in)"),
+        )
         for plugin, cls in self._results("harness_fault_kinds"):
             if not (isinstance(cls, type) and issubclass(cls, FaultSpec)):
                 raise PluginError(
@@ -189,13 +196,8 @@ class PluginManager(pluggy.PluginManager):
                     f"plugin {plugin!r}: fault class {cls.__name__} needs "
                     "`kind: Literal['<name>'] = '<name>'`"
                 )
-            if kind in kinds:
-                raise PluginError(
-                    f"fault kind {kind!r} is declared by both {owner[kind]!r} and {plugin!r}"
-                )
-            kinds[kind], owner[kind] = cls, plugin
-        backends: dict[str, FaultBackend] = {}
-        backend_owner: dict[str, str] = {}
+            kinds.claim(kind, cls, plugin)
+        backends = _Claims[FaultBackend]("fault backend {!r} is provided")
         for plugin, backend in self._results("harness_fault_backends"):
             if not isinstance(backend, FaultBackend):
                 raise PluginError(
@@ -208,34 +210,23 @@ class PluginManager(pluggy.PluginManager):
                     f"plugin {plugin!r}: backend {type(backend).__name__} does not set "
                     f"{', '.join(missing)} (class attributes of a FaultBackend)"
                 )
-            if backend.name in backends:
-                raise PluginError(
-                    f"fault backend {backend.name!r} is provided by both "
-                    f"{backend_owner[backend.name]!r} and {plugin!r}"
-                )
-            unknown = sorted(backend.kinds - kinds.keys())
+            backends.claim(backend.name, backend, plugin)
+            unknown = sorted(backend.kinds - kinds.items.keys())
             if unknown:
                 raise PluginError(
                     f"plugin {plugin!r}: backend {backend.name!r} supports undeclared fault "
                     f"kind(s) {', '.join(unknown)}; declare them with harness_fault_kinds"
                 )
-            backends[backend.name], backend_owner[backend.name] = backend, plugin
-        reporters: dict[str, Reporter] = {}
-        reporter_owner: dict[str, str] = {}
+        reporters = _Claims[Reporter]("reporter {!r} is provided")
         for plugin, reporter in self._results("harness_reporters"):
             if not isinstance(reporter, Reporter):
                 raise PluginError(
                     f"plugin {plugin!r}: harness_reporters must return Reporter, got {reporter!r}"
                 )
-            if reporter.name in reporters:
-                raise PluginError(
-                    f"reporter {reporter.name!r} is provided by both "
-                    f"{reporter_owner[reporter.name]!r} and {plugin!r}"
-                )
-            reporters[reporter.name], reporter_owner[reporter.name] = reporter, plugin
-        self.fault_kinds, self.kind_owner = kinds, owner
-        self.backends, self.backend_owner = backends, backend_owner
-        self.reporters, self.reporter_owner = reporters, reporter_owner
+            reporters.claim(reporter.name, reporter, plugin)
+        self.fault_kinds, self.kind_owner = kinds.items, kinds.owner
+        self.backends, self.backend_owner = backends.items, backends.owner
+        self.reporters, self.reporter_owner = reporters.items, reporters.owner
 
     # -- registries ------------------------------------------------------------------------------
 
@@ -359,6 +350,24 @@ class PluginManager(pluggy.PluginManager):
                 }
             )
         return rows
+
+
+@dataclasses.dataclass
+class _Claims(Generic[T]):
+    """Names the plugins claim (fault kinds, backends, reporters) and which plugin claimed each;
+    a name two plugins claim is an error naming both. ``what`` says what a name is, with braces
+    for it: ``"reporter {!r} is provided"``."""
+
+    what: str
+    items: dict[str, T] = dataclasses.field(default_factory=dict)
+    owner: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def claim(self, name: str, item: T, plugin: str) -> None:
+        if name in self.items:
+            raise PluginError(
+                f"{self.what.format(name)} by both {self.owner[name]!r} and {plugin!r}"
+            )
+        self.items[name], self.owner[name] = item, plugin
 
 
 def _spec_names() -> list[str]:

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.measure.health import LoadCounters
 from harness.measure.recorder import ResilienceStats
+from harness.measure.sla import format_metric_value, metric_kind
 from harness.measure.vendor import VendorStats
 
 REPORT_VERSION = 1
@@ -105,6 +106,18 @@ class ThresholdRow(_Row):
     None when no start was missed in its scope (``worst_unbounded``: more were missed than
     the percentile can absorb)."""
     worst_unbounded: bool = False
+
+    def requirement(self) -> str:
+        """The limit as a table shows it, e.g. ``< 2s``, ``>= 99.5%``, or for a
+        baseline-relative threshold the limit its baseline produced: ``< 412ms (baseline
+        112ms)``."""
+        kind = metric_kind(self.metric) or "number"
+        if self.limit is None:
+            return f"{self.op} (no baseline)"
+        text = f"{self.op} {format_metric_value(kind, self.limit)}"
+        if self.baseline is not None:
+            text += f" (baseline {format_metric_value(kind, self.baseline)})"
+        return text
 
 
 class FaultRow(_Row):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.measure.sla import format_metric_value, metric_kind
-from harness.report.model import HealthSection, Report, ThresholdRow, VendorPhaseRow
+from harness.measure.sla import format_metric_value
+from harness.report.model import HealthSection, Report, VendorPhaseRow
 
 
 def _fmt_latency(value: float | None) -> str:
@@ -19,7 +19,7 @@ def sla_table(report: Report) -> list[str]:
     with the baseline it came from), verdict."""
     rows = [("threshold", "observed", "limit", "verdict")]
     for t in report.thresholds:
-        rows.append((t.text, t.observed_text, _limit(t), _VERDICT_WORDS[t.verdict]))
+        rows.append((t.text, t.observed_text, t.requirement(), _VERDICT_WORDS[t.verdict]))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []
     for i, row in enumerate(rows):
@@ -27,16 +27,6 @@ def sla_table(report: Report) -> list[str]:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     return lines
-
-
-def _limit(row: ThresholdRow) -> str:
-    kind = metric_kind(row.metric) or "number"
-    if row.limit is None:
-        return f"{row.op} (no baseline)"
-    text = f"{row.op} {format_metric_value(kind, row.limit)}"
-    if row.baseline is not None:
-        text += f" (baseline {format_metric_value(kind, row.baseline)})"
-    return text
 
 
 def run_summary(report: Report) -> list[str]:

@@ -30,7 +30,7 @@ from harness.errors import InputError
 from harness.measure.health import LAG_INTERVAL, UsageMeter
 from harness.measure.recorder import Recorder
 from harness.run.pacing import Pacer, Segment, timetable
-from harness.run.targets import Target
+from harness.run.targets import Outcome, Target
 from harness.run.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -125,15 +125,7 @@ class _Load:
             except asyncio.CancelledError:  # still running when the run ended
                 self.recorder.record_unfinished(1, phase=phase or "", name=self.target.name)
                 raise
-            self.recorder.record_request(
-                self.target.name,
-                time.perf_counter() - began,
-                ok=outcome.ok,
-                error=outcome.error,
-                status=outcome.status,
-                phase=phase or "",
-            )
-            self.failed += 0 if outcome.ok else 1
+            self.record(outcome, time.perf_counter() - began, phase or "")
             await asyncio.sleep(load.think_time)
 
     # -- open loop --------------------------------------------------------------------------------
@@ -191,9 +183,12 @@ class _Load:
         """One open-loop request; its latency counts from its intended start."""
         self.recorder.record_start_delay(time.monotonic() - intended)
         outcome = await self.target.request(n, n)  # each arrival is its own user
+        self.record(outcome, time.monotonic() - intended, phase)
+
+    def record(self, outcome: Outcome, latency: float, phase: str) -> None:
         self.recorder.record_request(
             self.target.name,
-            time.monotonic() - intended,
+            latency,
             ok=outcome.ok,
             error=outcome.error,
             status=outcome.status,

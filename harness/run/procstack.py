@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from harness.errors import InfrastructureError, InputError
+from harness.plugin.closing import Closing
 from harness.plugin.process import ProcessIdentity, started_identity
 from harness.plugin.types import Endpoint, RunContext
 from harness.report.files import write_atomic
 from harness.run.launch import StartedTarget, launch_target, target_env
-from harness.run.signals import Closing
 from harness.run.stack import Stack
 from harness.scenario.wiring import endpoint_values
 
@@ -147,7 +146,7 @@ class AttachedStack(Closing):
             endpoint.close()
 
 
-class ProcessStack:
+class ProcessStack(Closing):
     """Upstreams, proxies and the target service as child processes (a context manager)."""
 
     def __init__(
@@ -211,11 +210,3 @@ class ProcessStack:
     def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

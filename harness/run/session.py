@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -67,12 +66,6 @@ class RunOptions:
     stack_file: Path | None = None
     """Attach to this running stack (``harness stack up``) instead of starting one."""
 
-    def run_seed(self, scenario: Scenario) -> int:
-        """The seed of a run: the option's, else the scenario's, else a random one."""
-        if self.seed is not None:
-            return self.seed
-        return scenario.seed if scenario.seed is not None else random.randrange(2**31)
-
 
 def phase_windows(scenario: Scenario, recorder: Recorder) -> list[PhaseWindow]:
     windows = []
@@ -93,7 +86,7 @@ def run_scenario(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Report:
     """Run ``scenario`` and write its reports; returns the report (see module docstring)."""
-    seed = options.run_seed(scenario)
+    seed = scenario.run_seed(options.seed)
     started_at = datetime.now(UTC)
     run = RunContext(
         run_id=new_run_id(scenario.name, started_at),

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import FrameType, TracebackType
-from typing import Any, Self
+from types import FrameType
+from typing import Any, TypeVar
 
-from harness.errors import HarnessError
+T = TypeVar("T")
 
 
 def _in_main_thread() -> bool:
@@ -67,27 +66,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class Closing:
-    """A context manager whose exit runs :meth:`close`. When the block raised, a failure to
-    close does not replace that error: it goes on, carrying the failure as a note."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.close()
-            return
-        try:
-            self.close()
-        except HarnessError as failure:
-            logging.getLogger("harness").exception("cleaning up after %r failed", exc)
-            exc.add_note(str(failure))
+def undo_all(done: list[T], undo: Callable[[T], None]) -> list[tuple[T, Exception]]:
+    """Pop every item of ``done``, latest first, and ``undo`` it, with SIGINT/SIGTERM held
+    until the end: each item gets its attempt even when one before it fails. Returns the items
+    that failed, with their errors, in the order they were undone."""
+    failures: list[tuple[T, Exception]] = []
+    with deferred_signals():
+        while done:
+            item = done.pop()
+            try:
+                undo(item)
+            except Exception as exc:
+                failures.append((item, exc))
+    return failures

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import HarnessError, InfrastructureError, PluginError
+from harness.plugin.closing import Closing
 from harness.plugin.types import Endpoint, RunContext
-from harness.run.signals import Closing, deferred_signals
+from harness.run.signals import undo_all
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
@@ -109,20 +110,18 @@ class Stack(Closing):
 
     def close(self) -> None:
         """Close every started endpoint, latest first; raise the first failure at the end."""
-        errors: list[BaseException] = []
-        with deferred_signals():
-            while self._started:
-                endpoint = self._started.pop()
-                try:
-                    endpoint.close()
-                except Exception as exc:
-                    logger.exception("closing %s failed", endpoint.name)
-                    errors.append(exc)
-                self.run.endpoints.pop(endpoint.name, None)
-        if errors:
-            raise InfrastructureError(
-                f"could not stop everything cleanly: {errors[0]}"
-            ) from errors[0]
+        failures = undo_all(self._started, self._close)
+        for endpoint, exc in failures:
+            logger.error("closing %s failed", endpoint.name, exc_info=exc)
+        if failures:
+            first = failures[0][1]
+            raise InfrastructureError(f"could not stop everything cleanly: {first}") from first
+
+    def _close(self, endpoint: Endpoint) -> None:
+        try:
+            endpoint.close()
+        finally:
+            self.run.endpoints.pop(endpoint.name, None)
 
     def __enter__(self) -> Self:
         self.start()

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from harness.errors import FaultInjectionError, HarnessError
 from harness.measure.vendor import EndpointLedger, VendorLedgers
+from harness.plugin.closing import Closing
 from harness.plugin.types import AppliedFault, Endpoint, RunContext
 from harness.report.model import FaultRecord
-from harness.run.signals import Closing, deferred_signals
+from harness.run.signals import deferred_signals, undo_all
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
@@ -99,16 +100,12 @@ class Timeline(Closing):
 
     def revert_active(self) -> None:
         """Revert every fault in force (latest first); raise if any could not be reverted."""
-        failures: list[str] = []
-        with deferred_signals():
-            while self.active:
-                applied = self.active.pop()
-                try:
-                    revert_fault(self.pm, applied, self.run)
-                except Exception as exc:  # every fault gets its revert attempt
-                    failures.append(f"{applied.label} at {applied.endpoint}: {exc}")
+        failures = undo_all(self.active, lambda applied: revert_fault(self.pm, applied, self.run))
         if failures:
-            raise FaultInjectionError("could not revert: " + "; ".join(failures))
+            raise FaultInjectionError(
+                "could not revert: "
+                + "; ".join(f"{a.label} at {a.endpoint}: {exc}" for a, exc in failures)
+            )
 
     def close(self) -> None:
         """End the last phase and read the endpoints' ledgers. Idempotent."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 import re
 import shlex
 import types
@@ -33,7 +34,7 @@ from pydantic import (
 from harness.measure.sla import Threshold, parse_threshold
 from harness.scenario.faults import BUILTIN_FAULT_KINDS, FaultSpec
 from harness.scenario.wiring import describe_known, known_names, unknown_placeholders
-from harness.units import MAX_DURATION, Duration, PhaseDuration, Rate
+from harness.units import MAX_DURATION, Duration, PhaseDuration, Rate, parse_quantity
 
 
 def _threshold(value: Any) -> Threshold:
@@ -270,18 +271,12 @@ def parse_request_rate(value: object) -> float:
 
     Raises ``ValueError`` naming the accepted forms and the bounds (more than 0, at most
     :data:`MAX_REQUEST_RATE` per second)."""
-    forms = "a request rate such as 40/s, 2400/m or 40 (requests started per second)"
-    if isinstance(value, bool):
-        raise ValueError(f"expected {forms}, got {value!r}")
-    try:
-        if isinstance(value, int | float):
-            rate = float(value)
-        elif isinstance(value, str) and (m := _REQUEST_RATE_RE.match(value)):
-            rate = float(m.group(1)) / _PER_UNIT[m.group(2)]
-        else:
-            raise ValueError(f"expected {forms}, got {value!r}")
-    except OverflowError:  # an int too large for a float
-        rate = math.inf
+    rate = parse_quantity(
+        value,
+        _REQUEST_RATE_RE,
+        lambda number, unit: number / _PER_UNIT[unit],
+        "a request rate such as 40/s, 2400/m or 40 (requests started per second)",
+    )
     if not (math.isfinite(rate) and 0.0 < rate <= MAX_REQUEST_RATE):
         raise ValueError(
             f"expected a request rate above 0 and at most {MAX_REQUEST_RATE:g}/s, got {value!r}"
@@ -495,6 +490,13 @@ class Scenario(_Model):
     def duration(self) -> float:
         """Total seconds of the phases."""
         return sum(p.duration for p in self.phases)
+
+    def run_seed(self, seed: int | None = None) -> int:
+        """The seed of a run: ``seed`` (an option) when given, else the scenario's (0 too),
+        else a random one."""
+        if seed is not None:
+            return seed
+        return self.seed if self.seed is not None else random.randrange(2**31)
 
     def endpoint_names(self) -> list[str]:
         return [u.name for u in self.upstreams] + [p.name for p in self.proxies]

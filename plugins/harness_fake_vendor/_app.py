@@ -45,6 +45,7 @@ from harness.plugin.wire.common import (
     WireResponse,
     dumps,
     new_id,
+    ratelimit_family,
 )
 from harness.plugin.wire.errors import error_response, fault_response, retry_after_headers
 from harness.plugin.wire.text import complete, prompt_tokens
@@ -390,39 +391,19 @@ class VendorApp:
             self.limiter.spend(tokens)
         headers = answer.headers
         if api == "openai":
-            limit_name, remaining_name, reset_name = openai.RATELIMIT_REQUESTS
+            requests, token_names = openai.RATELIMIT_REQUESTS, openai.RATELIMIT_TOKENS
             reset = openai.format_reset(round(window.reset_in, 3))  # ms: what the header shows
         else:
-            limit_name, remaining_name, reset_name = anthropic.RATELIMIT_REQUESTS
+            requests, token_names = anthropic.RATELIMIT_REQUESTS, anthropic.RATELIMIT_TOKENS
             reset = anthropic.rfc3339(time.time() + window.reset_in)
+        limit_name, remaining_name, reset_name = requests
         headers[limit_name] = self._limit_text
         headers[remaining_name] = str(remaining) if remaining > 0 else "0"
         headers[reset_name] = reset
-        if window.limit_tokens is not None:
-            headers.update(self._token_headers(api, window, tokens))
+        if window.limit_tokens is not None:  # one window: the tokens reset with the requests
+            left = window.remaining_tokens - tokens
+            headers.update(ratelimit_family(token_names, window.limit_tokens, left, reset))
         return answer
-
-    def _token_headers(self, api: Api, window: Window, tokens: int) -> dict[str, str]:
-        limits = (
-            openai.ratelimit_headers(
-                limit_requests=window.limit_requests,
-                remaining_requests=window.remaining_requests,
-                reset_requests=round(window.reset_in, 3),
-                limit_tokens=window.limit_tokens,
-                remaining_tokens=window.remaining_tokens - tokens,
-                reset_tokens=round(window.reset_in, 3),
-            )
-            if api == "openai"
-            else anthropic.ratelimit_headers(
-                limit_requests=window.limit_requests,
-                remaining_requests=window.remaining_requests,
-                reset_requests_at=time.time() + window.reset_in,
-                limit_tokens=window.limit_tokens,
-                remaining_tokens=window.remaining_tokens - tokens,
-                reset_tokens_at=time.time() + window.reset_in,
-            )
-        )
-        return {name: value for name, value in limits.items() if "token" in name}
 
     def _answer(self, request: VendorRequest, window: Window) -> WireResponse | StreamAnswer:
         """The vendor's own answer (no fault): success, or its validation/auth errors."""

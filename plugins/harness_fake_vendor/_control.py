@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from harness.plugin import IDLE_CONNECTION_EXPIRY, FaultInjectionError, FaultSpec
+from harness.plugin import IDLE_CONNECTION_EXPIRY, Closing, FaultInjectionError, FaultSpec
 
 
 def _spec_label(spec: FaultSpec | Mapping[str, Any]) -> str:
@@ -30,7 +29,7 @@ def _server_message(response: httpx.Response) -> str:
         return response.text or f"HTTP {response.status_code}"
 
 
-class VendorControl:
+class VendorControl(Closing):
     """Script faults on a running fake vendor and read its counters.
 
     Every failure (server unreachable, spec refused, unknown id) raises
@@ -119,14 +118,3 @@ class VendorControl:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> VendorControl:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,12 +8,12 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Generator, Sequence
-from types import FrameType, TracebackType
-from typing import Any, Never, cast
+from types import FrameType
+from typing import Any, Never, Self, cast
 
 import uvicorn
 
-from harness.plugin import InfrastructureError
+from harness.plugin import Closing, InfrastructureError
 from harness.plugin.wire.text import Reply
 from harness_fake_vendor._app import VendorApp
 from harness_fake_vendor._config import DEFAULT_MAX_BODY_BYTES, VendorConfig, vendor_config
@@ -138,7 +138,7 @@ def _uvicorn_config(app: VendorApp, config: VendorConfig) -> uvicorn.Config:
     )
 
 
-class FakeVendor:
+class FakeVendor(Closing):
     """A fake OpenAI/Anthropic server on loopback, run by uvicorn in a background thread.
 
     ::
@@ -240,7 +240,7 @@ class FakeVendor:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FakeVendor:
+    def start(self) -> Self:
         """Bind, start uvicorn in a thread and return once it accepts connections."""
         if self._thread is not None:
             raise InfrastructureError("the fake vendor is already started")
@@ -303,15 +303,11 @@ class FakeVendor:
                 fix="a request handler is stuck; report this as a bug",
             )
 
-    def __enter__(self) -> FakeVendor:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`stop` (what leaving a ``with`` block does)."""
         self.stop()
 
     def __repr__(self) -> str:

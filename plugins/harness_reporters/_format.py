@@ -1,7 +1,8 @@
 """Formatting shared by the text reporters: values, threshold labels, per-phase rows.
 
-Every reporter reads the same :class:`~harness.report.model.Report`, so the way a latency, a
-limit or a fault count is written lives here once. Latencies are seconds and rates fractions in
+Every reporter reads the same :class:`~harness.report.model.Report`, so the way a latency or a
+fault count is written lives here once (a threshold's limit: ``ThresholdRow.requirement()``,
+which the plain-text summary shares). Latencies are seconds and rates fractions in
 the report; they are rendered like the SLA strings users write (``450ms``, ``2.5s``, ``99.5%``).
 """
 
@@ -20,7 +21,6 @@ from harness.plugin import (
     ThresholdRow,
     VendorRow,
     format_metric_value,
-    metric_kind,
 )
 
 ALL = "*"
@@ -49,18 +49,6 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s"
 
 
-def limit(row: ThresholdRow) -> str:
-    """The threshold's requirement, e.g. ``< 2s``, ``>= 99.5%``, or for a baseline-relative
-    one the limit its baseline produced: ``< 412ms (baseline 112ms)``."""
-    kind = metric_kind(row.metric) or "number"
-    if row.limit is None:
-        return f"{row.op} (no baseline)"
-    wanted = f"{row.op} {format_metric_value(kind, row.limit)}"
-    if row.baseline is not None:
-        wanted += f" (baseline {format_metric_value(kind, row.baseline)})"
-    return wanted
-
-
 def threshold_label(row: ThresholdRow) -> str:
     """The threshold as written, with its scope appended when the text does not show it."""
     parts = row.scope.split()
@@ -79,7 +67,7 @@ def verdict(row: ThresholdRow) -> str:
 def breach_message(row: ThresholdRow) -> str:
     """One line naming the observed value and the limit: the row's ``detail`` when it already
     does (the engine's details do), otherwise the detail prefixed with both."""
-    wanted = limit(row)
+    wanted = row.requirement()
     if row.observed_text in row.detail and wanted in row.detail:
         return row.detail
     return f"observed {row.observed_text}, required {wanted}: {row.detail}"

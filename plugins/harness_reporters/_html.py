@@ -299,7 +299,7 @@ def _sla(report: Report) -> str:
         f'<tr class="{_threshold_class(t)}"><td><code>{_e(t.text)}</code></td>'
         + _td(t.scope or "whole run")
         + _td(t.observed_text, num=True)
-        + _td(fmt.limit(t), num=True)
+        + _td(t.requirement(), num=True)
         + _td(fmt.verdict(t), cls="verdict")
         + _td(t.detail)
         + "</tr>"

@@ -97,7 +97,7 @@ def _threshold_body(row: ThresholdRow) -> str:
         f"threshold: {row.text}",
         f"scope: {row.scope or 'whole run'}",
         f"observed: {row.observed_text}",
-        f"required: {fmt.limit(row)}",
+        f"required: {row.requirement()}",
         f"detail: {row.detail}",
     ]
     return "\n".join(lines) + "\n"

@@ -21,17 +21,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness.plugin import FaultInjectionError, InfrastructureError, InputError
+from harness.plugin import Closing, FaultInjectionError, InfrastructureError, InputError
 
 from ._server import EmbeddedToxiproxy
 
@@ -43,6 +42,7 @@ _FIX = (
     "or set TOXIPROXY_URL to the address of a running Toxiproxy (e.g. http://127.0.0.1:8474)"
 )
 _LIBRARY_STATUS = {ProxyExists: 409, NotFound: 404, InvalidToxic: 400}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,18 @@ class ToxiproxyClient:
             raise FaultInjectionError(f"{what}: HTTP {response.status_code}: {message}")
         return response
 
+    def _extension(
+        self, method: str, path: str, what: str, body: Any = None
+    ) -> requests.Response | None:
+        """Call a harness extension of the embedded server (``/_harness/...``); None from a
+        real Toxiproxy, which answers 404 to it."""
+        try:
+            return self._call(method, path, what, body)
+        except FaultInjectionError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return None
+            raise
+
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
             return response.json()
@@ -203,18 +215,12 @@ class ToxiproxyClient:
                 f"{what}: unexpected answer from {self.url}: {response.text[:200]!r}"
             ) from exc
 
-    def _proxy(self, response: requests.Response, what: str) -> ProxyInfo:
+    def _read(self, response: requests.Response, what: str, read: Callable[[Any], T]) -> T:
+        """``read`` applied to the JSON answer; an answer of another shape is an error."""
         data = self._json(response, what)
         try:
-            return ProxyInfo.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
-
-    def _toxic(self, response: requests.Response, what: str) -> ToxicInfo:
-        data = self._json(response, what)
-        try:
-            return ToxicInfo.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
+            return read(data)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
 
     # ------------------------------------------------------------------ server
@@ -243,15 +249,17 @@ class ToxiproxyClient:
     # ------------------------------------------------------------------ proxies
     def proxies(self) -> dict[str, ProxyInfo]:
         what = "could not list the Toxiproxy proxies"
-        data = self._json(self._call("GET", "/proxies", what), what)
-        try:
-            return {str(name): ProxyInfo.from_json(p) for name, p in dict(data).items()}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            self._call("GET", "/proxies", what),
+            what,
+            lambda data: {str(name): ProxyInfo.from_json(p) for name, p in dict(data).items()},
+        )
 
     def get_proxy(self, name: str) -> ProxyInfo:
         what = f"could not read proxy {name!r}"
-        return self._proxy(self._call("GET", _path("proxies", name), what), what)
+        return self._read(
+            self._call("GET", _path("proxies", name), what), what, ProxyInfo.from_json
+        )
 
     def create_proxy(
         self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
@@ -259,7 +267,7 @@ class ToxiproxyClient:
         """Create a proxy; ``listen`` defaults to a free loopback port (see ``.listen``)."""
         what = f"could not create proxy {name!r} ({listen} -> {upstream})"
         body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
-        return self._proxy(self._call("POST", "/proxies", what, body), what)
+        return self._read(self._call("POST", "/proxies", what, body), what, ProxyInfo.from_json)
 
     def update_proxy(
         self,
@@ -276,7 +284,9 @@ class ToxiproxyClient:
             if value is not None
         }
         what = f"could not update proxy {name!r} ({body})"
-        return self._proxy(self._call("POST", _path("proxies", name), what, body), what)
+        return self._read(
+            self._call("POST", _path("proxies", name), what, body), what, ProxyInfo.from_json
+        )
 
     def enable(self, name: str) -> ProxyInfo:
         """Enable a proxy: it listens again."""
@@ -297,11 +307,11 @@ class ToxiproxyClient:
         entries = [dict(p) for p in proxies]
         names = ", ".join(repr(e.get("name")) for e in entries)
         what = f"could not populate proxies [{names}]"
-        data = self._json(self._call("POST", "/populate", what, entries), what)
-        try:
-            return [ProxyInfo.from_json(p) for p in (data.get("proxies") or ())]
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            self._call("POST", "/populate", what, entries),
+            what,
+            lambda data: [ProxyInfo.from_json(p) for p in (data.get("proxies") or ())],
+        )
 
     # ------------------------------------------------------------------ toxics
     def toxic_hits(self, proxy: str) -> dict[str, int] | None:
@@ -311,42 +321,29 @@ class ToxiproxyClient:
         real Toxiproxy, which has no such count.
         """
         what = f"could not read the toxic hit counts of proxy {proxy!r}"
-        try:
-            response = self._call("GET", "/_harness/hits", what)
-        except FaultInjectionError as exc:
-            if isinstance(exc.__cause__, NotFound):
-                return None
-            raise
-        data = self._json(response, what)
-        try:
-            return {str(k): int(v) for k, v in dict(data.get(proxy) or {}).items()}
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        response = self._extension("GET", "/_harness/hits", what)
+        if response is None:
+            return None
+        return self._read(
+            response,
+            what,
+            lambda data: {str(k): int(v) for k, v in dict(data.get(proxy) or {}).items()},
+        )
 
     def mark_phase(self, proxy: str, phase: str | None, run: str | None = None) -> bool:
         """Mark ``phase``'s start (None: the run ended) in ``proxy``'s ledger; False from a
         real Toxiproxy, which keeps none (a harness extension: ``POST /_harness/phase``)."""
         what = f"could not mark phase {phase!r} on proxy {proxy!r}"
-        try:
-            self._call(
-                "POST", "/_harness/phase", what, {"proxy": proxy, "phase": phase, "run": run}
-            )
-        except FaultInjectionError as exc:
-            if isinstance(exc.__cause__, NotFound):
-                return False
-            raise
-        return True
+        body = {"proxy": proxy, "phase": phase, "run": run}
+        return self._extension("POST", "/_harness/phase", what, body) is not None
 
     def ledger(self, proxy: str) -> dict[str, Any] | None:
         """``proxy``'s ledger (``{"run", "phase", "phases": {name: stats}}``), or None from a
         real Toxiproxy (a harness extension: ``GET /_harness/ledger``)."""
         what = f"could not read the ledger of proxy {proxy!r}"
-        try:
-            response = self._call("GET", "/_harness/ledger", what)
-        except FaultInjectionError as exc:
-            if isinstance(exc.__cause__, NotFound):
-                return None
-            raise
+        response = self._extension("GET", "/_harness/ledger", what)
+        if response is None:
+            return None
         data = self._json(response, what)
         entry = data.get(proxy) if isinstance(data, dict) else None
         if not isinstance(entry, dict):
@@ -355,16 +352,16 @@ class ToxiproxyClient:
 
     def toxics(self, proxy: str) -> list[ToxicInfo]:
         what = f"could not list the toxics of proxy {proxy!r}"
-        data = self._json(self._call("GET", _path("proxies", proxy, "toxics"), what), what)
-        try:
-            return [ToxicInfo.from_json(t) for t in data]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FaultInjectionError(f"{what}: unexpected answer {data!r}") from exc
+        return self._read(
+            self._call("GET", _path("proxies", proxy, "toxics"), what),
+            what,
+            lambda data: [ToxicInfo.from_json(t) for t in data],
+        )
 
     def get_toxic(self, proxy: str, toxic: str) -> ToxicInfo:
         what = f"could not read toxic {toxic!r} of proxy {proxy!r}"
         path = _path("proxies", proxy, "toxics", toxic)
-        return self._toxic(self._call("GET", path, what), what)
+        return self._read(self._call("GET", path, what), what, ToxicInfo.from_json)
 
     def add_toxic(
         self,
@@ -387,7 +384,7 @@ class ToxiproxyClient:
             "attributes": dict(attributes or {}),
         }
         path = _path("proxies", proxy, "toxics")
-        return self._toxic(self._call("POST", path, what, body), what)
+        return self._read(self._call("POST", path, what, body), what, ToxicInfo.from_json)
 
     def update_toxic(
         self,
@@ -403,7 +400,7 @@ class ToxiproxyClient:
             body["toxicity"] = toxicity
         what = f"could not update toxic {toxic!r} of proxy {proxy!r}"
         path = _path("proxies", proxy, "toxics", toxic)
-        return self._toxic(self._call("POST", path, what, body), what)
+        return self._read(self._call("POST", path, what, body), what, ToxicInfo.from_json)
 
     def remove_toxic(self, proxy: str, toxic: str, *, missing_ok: bool = False) -> None:
         if missing_ok and all(t.name != toxic for t in self.toxics(proxy)):
@@ -412,7 +409,7 @@ class ToxiproxyClient:
         self._call("DELETE", _path("proxies", proxy, "toxics", toxic), what)
 
 
-class ToxiproxyHandle:
+class ToxiproxyHandle(Closing):
     """The Toxiproxy a run uses: a client, plus the embedded server if one was started."""
 
     def __init__(self, client: ToxiproxyClient, embedded: EmbeddedToxiproxy | None) -> None:
@@ -428,17 +425,6 @@ class ToxiproxyHandle:
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
-
-    def __enter__(self) -> ToxiproxyHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         kind = "embedded" if self.embedded is not None else "external"

@@ -18,8 +18,9 @@ import signal
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
-from harness.plugin import InfrastructureError, InputError, loopback_problem
+from harness.plugin import Closing, InfrastructureError, InputError, loopback_problem
 
 from ._api import ToxiproxyApi
 from ._http import HttpServer
@@ -157,7 +158,7 @@ class ToxiproxyServer:
         await self.aclose()
 
 
-class EmbeddedToxiproxy:
+class EmbeddedToxiproxy(Closing):
     """A :class:`ToxiproxyServer` on its own event loop in a background thread.
 
     ``port=0`` picks a free port; read it from :attr:`port` or :attr:`url` after
@@ -193,7 +194,7 @@ class EmbeddedToxiproxy:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> EmbeddedToxiproxy:
+    def start(self) -> Self:
         if self._thread is not None:
             raise RuntimeError("EmbeddedToxiproxy.start() called twice")
         self._ready = threading.Event()
@@ -242,15 +243,11 @@ class EmbeddedToxiproxy:
             thread.join(_STOP_TIMEOUT)
         self._thread = None
 
-    def __enter__(self) -> EmbeddedToxiproxy:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`stop` (what leaving a ``with`` block does)."""
         self.stop()
 
     def __repr__(self) -> str:

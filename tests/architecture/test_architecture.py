@@ -28,6 +28,7 @@ PLUGIN_API = {
     "AppliedFault",
     "BandwidthFault",
     "ChildProcess",
+    "Closing",
     "ConnectionResetFault",
     "DownFault",
     "Duration",

@@ -16,6 +16,7 @@ from functools import lru_cache
 from math import ceil
 from typing import Any
 
+from harness.plugin.wire.common import ratelimit_family
 from harness.plugin.wire.sse import sse_event
 
 MESSAGES_PATH = "/v1/messages"
@@ -31,6 +32,13 @@ RATELIMIT_REQUESTS = (
     "anthropic-ratelimit-requests-reset",
 )
 """The request rate-limit headers: limit, remaining, reset (an RFC 3339 time)."""
+
+RATELIMIT_TOKENS = (
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+)
+"""The token rate-limit headers, in the same order."""
 
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -239,16 +247,12 @@ def ratelimit_headers(
 
     The token family only when ``limit_tokens`` is given.
     """
-    limit_name, remaining_name, reset_name = RATELIMIT_REQUESTS
-    headers = {
-        limit_name: str(limit_requests),
-        remaining_name: str(max(remaining_requests, 0)),
-        reset_name: rfc3339(reset_requests_at),
-    }
+    headers = ratelimit_family(
+        RATELIMIT_REQUESTS, limit_requests, remaining_requests, rfc3339(reset_requests_at)
+    )
     if limit_tokens is not None:
-        headers["anthropic-ratelimit-tokens-limit"] = str(limit_tokens)
-        headers["anthropic-ratelimit-tokens-remaining"] = str(max(remaining_tokens, 0))
-        headers["anthropic-ratelimit-tokens-reset"] = rfc3339(reset_tokens_at)
+        tokens = rfc3339(reset_tokens_at)
+        headers |= ratelimit_family(RATELIMIT_TOKENS, limit_tokens, remaining_tokens, tokens)
     return headers
 
 

@@ -68,3 +68,12 @@ def format_seconds(seconds: float) -> str:
     if seconds == int(seconds):
         return str(int(seconds))
     return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def ratelimit_family(
+    names: tuple[str, str, str], limit: int, remaining: int, reset: str
+) -> dict[str, str]:
+    """One family of rate-limit headers (``names``: limit, remaining, reset), in that order;
+    ``remaining`` is never sent below 0 and ``reset`` goes as the vendor writes it."""
+    limit_name, remaining_name, reset_name = names
+    return {limit_name: str(limit), remaining_name: str(max(remaining, 0)), reset_name: reset}

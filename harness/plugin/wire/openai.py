@@ -14,7 +14,7 @@ from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
 
-from harness.plugin.wire.common import format_seconds
+from harness.plugin.wire.common import format_seconds, ratelimit_family
 from harness.plugin.wire.sse import OPENAI_DONE, sse_data
 
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
@@ -29,6 +29,13 @@ RATELIMIT_REQUESTS = (
     "x-ratelimit-reset-requests",
 )
 """The request rate-limit headers: limit, remaining, reset (a duration such as ``6m0s``)."""
+
+RATELIMIT_TOKENS = (
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+)
+"""The token rate-limit headers, in the same order."""
 
 RATE_LIMIT_CODE = "rate_limit_exceeded"
 INSUFFICIENT_QUOTA = "insufficient_quota"
@@ -331,16 +338,12 @@ def ratelimit_headers(
     reset_tokens: float = 0.0,
 ) -> dict[str, str]:
     """``x-ratelimit-*`` headers (resets in seconds from now); token ones if ``limit_tokens``."""
-    limit_name, remaining_name, reset_name = RATELIMIT_REQUESTS
-    headers = {
-        limit_name: str(limit_requests),
-        remaining_name: str(max(remaining_requests, 0)),
-        reset_name: format_reset(reset_requests),
-    }
+    headers = ratelimit_family(
+        RATELIMIT_REQUESTS, limit_requests, remaining_requests, format_reset(reset_requests)
+    )
     if limit_tokens is not None:
-        headers["x-ratelimit-limit-tokens"] = str(limit_tokens)
-        headers["x-ratelimit-remaining-tokens"] = str(max(remaining_tokens, 0))
-        headers["x-ratelimit-reset-tokens"] = format_reset(reset_tokens)
+        tokens = format_reset(reset_tokens)
+        headers |= ratelimit_family(RATELIMIT_TOKENS, limit_tokens, remaining_tokens, tokens)
     return headers
 
 
