@@ -24,7 +24,7 @@ from harness.report.files import new_run_id
 from harness.run.appserver import bind
 from harness.run.procstack import ProcessStack, StackInfo
 from harness.run.service import DEFAULT_URL_READY_TIMEOUT, wait_until_ready
-from harness.run.signals import sigterm_as_interrupt
+from harness.run.signals import deferred_signals, sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from harness.plugin.manager import PluginManager
@@ -168,10 +168,13 @@ def _locust(argv: list[str]) -> int:
     try:
         return locust.wait()
     except KeyboardInterrupt:
-        locust.send_signal(signal.SIGINT)
-        try:
-            locust.wait(30)
-        except subprocess.TimeoutExpired:
-            locust.kill()
-            locust.wait()
+        # Locust gets one Ctrl-C (it stops its users and writes its reports); more of them
+        # are held until it has exited and been reaped, then go on
+        with deferred_signals():
+            locust.send_signal(signal.SIGINT)
+            try:
+                locust.wait(30)
+            except subprocess.TimeoutExpired:
+                locust.kill()
+                locust.wait()
         raise

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import InfrastructureError
+from harness.plugin.closing import deferred_signals
 
 if TYPE_CHECKING:
     from harness.plugin.types import RunContext
@@ -226,11 +227,24 @@ class ChildProcess:
         target = self._follow_log if self.log_path is not None else self._drain
         self._reader = threading.Thread(target=target, name=f"{self.name}-output", daemon=True)
         self._reader.start()
+        try:
+            self._wait_ready(self.process)
+        except BaseException:  # not ready, or Ctrl-C while waiting: the child must not outlive it
+            self.stop()
+            raise
+        # Read once the child is ready, not as Popen returns: the kernel lets the parent go on
+        # during exec before the new command line is in place. The pid stays the child's until
+        # we reap it, so this is the child's identity.
+        self.identity = ProcessIdentity.of(self.process.pid)
+        if self.identity is not None:
+            _STARTED[self.process.pid] = self.identity
+        return self.url
+
+    def _wait_ready(self, process: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + self.timeout
         while not self._ready.wait(0.05):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                code = self.process.poll()
-                self.stop()
+            if process.poll() is not None or time.monotonic() > deadline:
+                code = process.poll()
                 why = (
                     f"exited with code {code}"
                     if code is not None
@@ -240,13 +254,6 @@ class ChildProcess:
                     f"{self.name} {why}; its last output:\n    " + "\n    ".join(self._tail),
                     "free the port it needs, or run the command by hand to see the problem",
                 )
-        # Read once the child is ready, not as Popen returns: the kernel lets the parent go on
-        # during exec before the new command line is in place. The pid stays the child's until
-        # we reap it, so this is the child's identity.
-        self.identity = ProcessIdentity.of(self.process.pid)
-        if self.identity is not None:
-            _STARTED[self.process.pid] = self.identity
-        return self.url
 
     def _drain(self) -> None:
         process = self.process
@@ -280,17 +287,19 @@ class ChildProcess:
         return list(self._tail)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM, wait up to ``timeout``, then SIGKILL. Idempotent."""
+        """SIGTERM, wait up to ``timeout``, then SIGKILL; reaped, with Ctrl-C held meanwhile
+        (an interrupted stop would leave a zombie). Idempotent."""
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
+        with deferred_signals():
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout)
         if process.stdout is not None:
             process.stdout.close()
         if self._reader is not None:

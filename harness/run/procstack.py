@@ -25,6 +25,7 @@ from harness.plugin.process import ProcessIdentity, started_identity
 from harness.plugin.types import Endpoint, RunContext
 from harness.report.files import write_atomic
 from harness.run.launch import StartedTarget, launch_target, target_env
+from harness.run.signals import deferred_signals
 from harness.run.stack import Stack
 from harness.scenario.wiring import endpoint_values
 
@@ -201,11 +202,13 @@ class ProcessStack(Closing):
         )
 
     def close(self) -> None:
-        try:
-            if self.target is not None:
-                self.target.stop()
-        finally:
-            self.stack.close()
+        # held signals: a second Ctrl-C must not leave the service unstopped or unreaped
+        with deferred_signals():
+            try:
+                if self.target is not None:
+                    self.target.stop()
+            finally:
+                self.stack.close()
 
     def __enter__(self) -> Self:
         self.start()

@@ -30,6 +30,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import InfrastructureError
 from harness.plugin.process import die_with_parent
+from harness.run.signals import deferred_signals
 
 DEFAULT_COMMAND_READY_TIMEOUT = 30.0
 DEFAULT_URL_READY_TIMEOUT = 5.0
@@ -157,8 +158,9 @@ class ServiceProcess:
         return list(collections.deque(text.splitlines(), maxlen=lines))
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM the process group, wait up to ``timeout``, then SIGKILL it. Idempotent."""
-        with self._lock:
+        """SIGTERM the process group, wait up to ``timeout``, then SIGKILL it and reap it
+        (Ctrl-C held meanwhile: an interrupted stop would leave a zombie). Idempotent."""
+        with self._lock, deferred_signals():
             process = self.process
             if process is None:
                 return

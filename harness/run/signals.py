@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from harness.plugin.closing import deferred_signals
 
 T = TypeVar("T")
+
+__all__ = ["deferred_signals", "sigterm_as_interrupt", "undo_all"]
 
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
-
-
-@contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM until the block ends, then deliver them (main thread only).
-
-    Used around reverting faults and stopping processes: a second Ctrl-C must not leave a
-    toxic on a proxy or a fake vendor failing for the next run.
-    """
-    if not _in_main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous: dict[int, Any] = {}
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
-    for sig in (int(signal.SIGINT), int(signal.SIGTERM)):
-        with contextlib.suppress(ValueError, OSError):  # exotic embeddings refuse handlers
-            previous[sig] = signal.signal(sig, hold)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for signum in received:
-            signal.raise_signal(signum)
 
 
 @contextmanager
