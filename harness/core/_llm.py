@@ -272,15 +272,13 @@ class CompletionStream(_ClosedOnExit):
                 async for chunk in opened.rest:
                     self.text += chunk
                     yield chunk
-        except UpstreamError as exc:
+        except (UpstreamError, TimeoutError) as exc:
+            if isinstance(exc, UpstreamError):
+                what = f"failed after {len(self.text)} characters: {exc}"
+            else:  # the call's deadline (``asyncio.timeout`` above)
+                what = f"passed the call deadline of {seconds}s"
             raise StreamInterrupted(
-                f"stream from {served.provider} failed after {len(self.text)} characters: {exc}",
-                partial_text=self.text,
-                provider=served.provider,
-            ) from exc
-        except TimeoutError as exc:
-            raise StreamInterrupted(
-                f"stream from {served.provider} passed the call deadline of {seconds}s",
+                f"stream from {served.provider} {what}",
                 partial_text=self.text,
                 provider=served.provider,
             ) from exc
