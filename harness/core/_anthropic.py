@@ -2,67 +2,39 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from httpx_sse import ServerSentEvent
 
-from harness.core._clock import Clock
-from harness.core._http import Secret, classify_event_error
-from harness.core._providers import (
-    HTTPProvider,
-    Message,
-    Reply,
-    StreamProgress,
-    Timeouts,
-    Usage,
-    loads_event,
-)
+from harness.core._http import classify_event_error
+from harness.core._providers import Message, Reply, StreamProgress, Usage, loads_event
+from harness.core._vendor import VendorOptions, VendorProvider, usage_from
 
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
 DEFAULT_ANTHROPIC_MODEL = "claude-3-5-haiku-latest"
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-def _with_v1(url: str) -> str:
-    """Accept the SDK's convention (no ``/v1``, as in ``ANTHROPIC_BASE_URL``) and ours."""
-    url = url.rstrip("/")
-    return url if url.endswith("/v1") else f"{url}/v1"
-
-
-class AnthropicProvider(HTTPProvider):
+class AnthropicProvider(VendorProvider):
     """Any Anthropic-compatible API. Unset arguments come from ``ANTHROPIC_BASE_URL``,
     ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_MODEL``. ``max_tokens`` defaults to 1024; system
     messages are moved to the top-level ``system`` field, as the API requires."""
 
     api = "anthropic"
+    env_prefix = "ANTHROPIC"
+    default_base_url = DEFAULT_ANTHROPIC_BASE_URL
+    default_model = DEFAULT_ANTHROPIC_MODEL
 
-    def __init__(
-        self,
-        *,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key: str | Secret | None = None,
-        name: str | None = None,
-        timeouts: Timeouts | None = None,
-        headers: Mapping[str, str] | None = None,
-        clock: Clock | None = None,
-        max_tokens: int = 1024,
-    ) -> None:
-        model = model or os.environ.get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL
-        super().__init__(
-            name=name or f"anthropic:{model}",
-            base_url=_with_v1(
-                base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_ANTHROPIC_BASE_URL
-            ),
-            model=model,
-            api_key=api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY"),
-            timeouts=timeouts,
-            headers=headers,
-            clock=clock,
-        )
+    def __init__(self, *, max_tokens: int = 1024, **options: Unpack[VendorOptions]) -> None:
+        super().__init__(**options)
         self.max_tokens = max_tokens
+
+    @staticmethod
+    def normal_base_url(url: str) -> str:
+        """Accept the SDK's convention (no ``/v1``, as in ``ANTHROPIC_BASE_URL``) and ours."""
+        url = url.rstrip("/")
+        return url if url.endswith("/v1") else f"{url}/v1"
 
     @property
     def url(self) -> str:
@@ -98,10 +70,7 @@ class AnthropicProvider(HTTPProvider):
         return Reply(
             text=text,
             model=str(data.get("model") or self.model),
-            usage=Usage(
-                input_tokens=int(usage.get("input_tokens") or 0),
-                output_tokens=int(usage.get("output_tokens") or 0),
-            ),
+            usage=usage_from(usage, "input_tokens", "output_tokens"),
             finish_reason=data.get("stop_reason"),
         )
 

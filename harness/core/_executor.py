@@ -266,6 +266,26 @@ class Resilience:
         self.events.emit(event)
         GLOBAL_EVENTS.emit(event)
 
+    def _finished(
+        self,
+        call: _Call,
+        provider: str | None,
+        elapsed: float,
+        error: BaseException | None,
+        fallback: bool,
+    ) -> None:
+        """Emit :class:`CallFinished`: served by ``provider``, or failed with ``error``."""
+        self._emit(
+            CallFinished,
+            call_id=call.call_id,
+            outcome="ok" if error is None else "error",
+            provider=provider,
+            attempts=call.attempts,
+            elapsed=elapsed,
+            error=None if error is None else type(error).__name__,
+            fallback=fallback,
+        )
+
     # -- the call ----------------------------------------------------------------------------------
 
     async def run(
@@ -339,32 +359,14 @@ class Resilience:
                     call.by_provider,  # the call's own: nothing changes it any more
                 )
                 if self.events.handlers or GLOBAL_EVENTS.handlers:
-                    self._emit(
-                        CallFinished,
-                        call_id=call.call_id,
-                        outcome="ok",
-                        provider=name,
-                        attempts=call.attempts,
-                        elapsed=served.elapsed,
-                        error=None,
-                        fallback=served.fallback,
-                    )
+                    self._finished(call, name, served.elapsed, None, served.fallback)
                 return served
             if call.out_of_time or call.deadline.expired:
                 raise DeadlineExceeded(budget_seconds or math.inf, errors=errors)
             raise AllProvidersFailed(errors)
         except BaseException as exc:
             if self.events.handlers or GLOBAL_EVENTS.handlers:
-                self._emit(
-                    CallFinished,
-                    call_id=call.call_id,
-                    outcome="error",
-                    provider=None,
-                    attempts=call.attempts,
-                    elapsed=call.deadline.elapsed(),
-                    error=type(exc).__name__,
-                    fallback=len(errors) > 0,
-                )
+                self._finished(call, None, call.deadline.elapsed(), exc, len(errors) > 0)
             raise
         finally:
             # This frame is in the traceback of every error raised through it: holding them in

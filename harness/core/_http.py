@@ -79,29 +79,35 @@ def translate_transport_error(exc: BaseException, provider: str) -> UpstreamErro
     """
     cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
     if isinstance(cause, aiohttp.ClientError):
-        return _translate_aiohttp_error(cause, provider)
-    detail = _detail(exc)
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ConnectError(f"connect timed out ({detail})", provider=provider)
-    if isinstance(exc, httpx.TimeoutException):
-        return Timeout(f"timed out ({detail})", provider=provider)
-    if isinstance(exc, httpx.ConnectError):
-        return ConnectError(f"could not connect ({detail})", provider=provider)
-    if isinstance(exc, httpx.TransportError):
-        return ConnectError(f"connection lost ({detail})", provider=provider)
-    return ServerError(f"bad response ({detail})", provider=provider)
+        return _translate(cause, provider, _AIOHTTP_ERRORS)
+    return _translate(exc, provider, _HTTPX_ERRORS)
 
 
-def _translate_aiohttp_error(exc: aiohttp.ClientError, provider: str) -> UpstreamError:
+_Meanings = tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], type[UpstreamError], str], ...
+]
+
+# What each client's transport errors mean, the most specific first: (its errors, core error, what
+# happened). Anything else of theirs is a response that could not be read.
+_HTTPX_ERRORS: _Meanings = (
+    (httpx.ConnectTimeout, ConnectError, "connect timed out"),
+    (httpx.TimeoutException, Timeout, "timed out"),
+    (httpx.ConnectError, ConnectError, "could not connect"),
+    (httpx.TransportError, ConnectError, "connection lost"),
+)
+_AIOHTTP_ERRORS: _Meanings = (
+    (aiohttp.ConnectionTimeoutError, ConnectError, "connect timed out"),
+    (aiohttp.ServerTimeoutError, Timeout, "timed out"),
+    (aiohttp.ClientConnectorError, ConnectError, "could not connect"),
+    ((aiohttp.ClientConnectionError, aiohttp.ClientPayloadError), ConnectError, "connection lost"),
+)
+
+
+def _translate(exc: BaseException, provider: str, meanings: _Meanings) -> UpstreamError:
     detail = _detail(exc)
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ConnectError(f"connect timed out ({detail})", provider=provider)
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return Timeout(f"timed out ({detail})", provider=provider)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"could not connect ({detail})", provider=provider)
-    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
-        return ConnectError(f"connection lost ({detail})", provider=provider)
+    for kinds, error, what in meanings:
+        if isinstance(exc, kinds):
+            return error(f"{what} ({detail})", provider=provider)
     return ServerError(f"bad response ({detail})", provider=provider)
 
 

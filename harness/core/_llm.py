@@ -39,6 +39,24 @@ from harness.core._providers import Message, OpenedStream, Provider, Reply, Usag
 from harness.core._transport import DEFAULT_LIMITS, pooled_client
 
 
+class _ClosedOnExit:
+    """``async with`` support for an object with an ``aclose()``: the block's end closes it."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     """A finished answer: the text and who served it after how many attempts."""
@@ -54,7 +72,7 @@ class Completion:
     attempts_by_provider: dict[str, int] = field(default_factory=dict)
 
 
-class BaseLLMWrapper:
+class BaseLLMWrapper(_ClosedOnExit):
     """A resilient LLM client over an ordered chain of providers (primary first).
 
     Subclass it to adapt messages (override :meth:`prepare_messages`) or use it as is.
@@ -191,23 +209,12 @@ class BaseLLMWrapper:
         """Close the pooled client of the running loop (a client passed in is left open)."""
         await self._close_loop_client()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         chain = ", ".join(p.name for p in self.providers)
         return f"{type(self).__name__}(name={self.name!r}, providers=[{chain}])"
 
 
-class CompletionStream:
+class CompletionStream(_ClosedOnExit):
     """An async iterator of text chunks. After (or during) iteration, ``text``, ``provider``,
     ``attempts``, ``usage`` and ``finish_reason`` describe the answer. Iterate it once."""
 
@@ -242,17 +249,6 @@ class CompletionStream:
         if self._generator is not None:
             await self._generator.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def _chunks(self) -> AsyncGenerator[str, None]:
         wrapper = self._wrapper
         client = wrapper.client()
@@ -276,15 +272,13 @@ class CompletionStream:
                 async for chunk in opened.rest:
                     self.text += chunk
                     yield chunk
-        except UpstreamError as exc:
+        except (UpstreamError, TimeoutError) as exc:
+            if isinstance(exc, UpstreamError):
+                what = f"failed after {len(self.text)} characters: {exc}"
+            else:  # the call's deadline (``asyncio.timeout`` above)
+                what = f"passed the call deadline of {seconds}s"
             raise StreamInterrupted(
-                f"stream from {served.provider} failed after {len(self.text)} characters: {exc}",
-                partial_text=self.text,
-                provider=served.provider,
-            ) from exc
-        except TimeoutError as exc:
-            raise StreamInterrupted(
-                f"stream from {served.provider} passed the call deadline of {seconds}s",
+                f"stream from {served.provider} {what}",
                 partial_text=self.text,
                 provider=served.provider,
             ) from exc

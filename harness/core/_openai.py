@@ -2,55 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from httpx_sse import ServerSentEvent
 
-from harness.core._clock import Clock
-from harness.core._http import Secret, classify_event_error
-from harness.core._providers import (
-    HTTPProvider,
-    Message,
-    Reply,
-    StreamProgress,
-    Timeouts,
-    Usage,
-    loads_event,
-)
+from harness.core._http import classify_event_error
+from harness.core._providers import Message, Reply, StreamProgress, loads_event
+from harness.core._vendor import VendorProvider, usage_from
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 
-class OpenAIProvider(HTTPProvider):
+class OpenAIProvider(VendorProvider):
     """Any OpenAI-compatible API. Unset arguments come from ``OPENAI_BASE_URL``,
     ``OPENAI_API_KEY`` and ``OPENAI_MODEL``."""
 
     api = "openai"
-
-    def __init__(
-        self,
-        *,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key: str | Secret | None = None,
-        name: str | None = None,
-        timeouts: Timeouts | None = None,
-        headers: Mapping[str, str] | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        model = model or os.environ.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
-        super().__init__(
-            name=name or f"openai:{model}",
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
-            model=model,
-            api_key=api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
-            timeouts=timeouts,
-            headers=headers,
-            clock=clock,
-        )
+    env_prefix = "OPENAI"
+    default_base_url = DEFAULT_OPENAI_BASE_URL
+    default_model = DEFAULT_OPENAI_MODEL
 
     @property
     def url(self) -> str:
@@ -76,10 +48,7 @@ class OpenAIProvider(HTTPProvider):
         return Reply(
             text=choice["message"].get("content") or "",
             model=str(data.get("model") or self.model),
-            usage=Usage(
-                input_tokens=int(usage.get("prompt_tokens") or 0),
-                output_tokens=int(usage.get("completion_tokens") or 0),
-            ),
+            usage=usage_from(usage, "prompt_tokens", "completion_tokens"),
             finish_reason=choice.get("finish_reason"),
         )
 
@@ -94,10 +63,7 @@ class OpenAIProvider(HTTPProvider):
             raise classify_event_error(self.name, payload)
         usage = payload.get("usage")
         if usage:
-            progress.usage = Usage(
-                input_tokens=int(usage.get("prompt_tokens") or 0),
-                output_tokens=int(usage.get("completion_tokens") or 0),
-            )
+            progress.usage = usage_from(usage, "prompt_tokens", "completion_tokens")
         choices = payload.get("choices") or []
         if not choices:
             return None

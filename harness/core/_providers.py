@@ -32,8 +32,7 @@ from harness.core._http import (
     classify_response,
     translate_transport_error,
 )
-from harness.core._transport import Answer, ConnectionPool, admission, direct_pool, mounted
-from harness.core._watchdog import start_attempt_timer
+from harness.core._transport import admission, direct_pool, mounted
 
 Message = Mapping[str, Any]
 
@@ -267,28 +266,32 @@ class HTTPProvider(abc.ABC):
         else:
             # The core's own client: straight to aiohttp's session, no httpx objects.
             queue = pool.admission
-            if queue is None or queue.try_enter():
-                status, headers, content = await self._post_inline(
-                    pool, url, messages, params, limit
-                )
-            else:
+            detached = False
+            if queue is not None and not queue.try_enter():
                 await queue.enter(self._pool_wait(limit), provider=self.name)
-                try:
-                    payload = _encode(self.request_body(messages, params, stream=False), params)
-                except BaseException:
+                detached = True
+            read = self.timeouts.read
+            try:
+                # Built once a connection is ours (a queued call holds only its place in line),
+                # and encoded as httpx would.
+                exchange = pool.exchange(
+                    url,
+                    _encode(self.request_body(messages, params, stream=False), params),
+                    self._json_headers(),
+                    self.timeouts.aiohttp_for(limit),
+                    # Inline, the attempt's time limit bounds the answer when it ends first; a
+                    # detached exchange outlives its caller and always needs ``read``.
+                    read=read if detached or read < limit else math.inf,
+                    provider=self.name,
+                )
+            except BaseException:
+                if queue is not None:
                     queue.leave()
-                    raise
-                try:
-                    status, headers, content = await pool.post_detached(
-                        url,
-                        payload,
-                        self._json_headers(),
-                        self.timeouts.aiohttp_for(limit),
-                        read=self.timeouts.read,
-                        provider=self.name,
-                    )
-                except aiohttp.ClientError as exc:
-                    raise translate_transport_error(exc, self.name) from exc
+                raise
+            try:
+                status, headers, content = await (pool.detached(exchange) if detached else exchange)
+            except aiohttp.ClientError as exc:
+                raise translate_transport_error(exc, self.name) from exc
         if status >= 400:
             raise self._error(status, headers, content)
         try:
@@ -305,48 +308,6 @@ class HTTPProvider(abc.ABC):
             return self.parse_reply(data)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ServerError(f"unexpected response shape: {exc!r}", provider=self.name) from exc
-
-    async def _post_inline(
-        self,
-        pool: ConnectionPool,
-        url: str,
-        messages: Sequence[Message],
-        params: Mapping[str, Any],
-        limit: float,
-    ) -> Answer:
-        """POST on a connection taken at once (its admission slot is held): in this task."""
-        queue = pool.admission
-        # ``read`` bounds the answer with a watchdog timer (a set entry), not with aiohttp's read
-        # timeout, which re-arms a loop timer on every chunk received.
-        read = self.timeouts.read
-        timer = start_attempt_timer(read) if read < limit else None
-        try:
-            # Built once a connection is ours (a queued call holds only its place in line), and
-            # encoded as httpx would.
-            payload = _encode(self.request_body(messages, params, stream=False), params)
-            response = await pool.session().post(
-                url,
-                data=payload,
-                headers=self._json_headers(),
-                timeout=self.timeouts.aiohttp_for(limit),
-            )
-            try:
-                content = await response.read()
-            except BaseException:
-                response.close()
-                raise
-        except aiohttp.ClientError as exc:
-            raise translate_transport_error(exc, self.name) from exc
-        except asyncio.CancelledError as exc:
-            if timer is not None and timer.expired_here():
-                raise Timeout(f"no answer within {read:g}s", provider=self.name) from exc
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if queue is not None:
-                queue.leave()
-        return response.status, response.headers, content
 
     async def _post_httpx(
         self,

@@ -28,7 +28,7 @@ import ssl
 import threading
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 
 import aiohttp
 import httpx
@@ -173,7 +173,7 @@ class ConnectionPool:
             )
         return session
 
-    async def post_detached(
+    async def exchange(
         self,
         url: str,
         payload: bytes,
@@ -183,35 +183,13 @@ class ConnectionPool:
         read: float,
         provider: str,
     ) -> Answer:
-        """POST in a task of its own, for a request that had to queue for its connection.
+        """POST ``payload`` and read the whole answer, on an admission slot already taken (given
+        back when the exchange ends, however it ends).
 
-        When a burst of calls outruns the pool, their deadlines tend to pass while their requests
-        are in flight; cancelling an aiohttp request closes its connection, and the next call in
-        line opens a new one (a reconnect storm, at the worst moment). Here the caller waits on the
-        exchange through a shield: its deadline (or any cancellation) returns it at once, and the
-        exchange finishes in the background (within ``read`` seconds), so its connection goes back
-        to the pool. The task leaves the admission queue when it ends. A call that found a free
-        connection straight away runs inline, at no extra cost.
+        ``read`` bounds the exchange with a watchdog timer (a set entry; ``inf``: no bound), not
+        with aiohttp's read timeout, which re-arms a loop timer on every chunk received. When it
+        ends the exchange, :class:`Timeout` is raised; aiohttp's own errors pass through.
         """
-        task = asyncio.get_running_loop().create_task(
-            self._exchange(
-                url, payload, headers=headers, limits=limits, read=read, provider=provider
-            )
-        )
-        self._background.add(task)
-        task.add_done_callback(self._settled)
-        return await asyncio.shield(task)
-
-    async def _exchange(
-        self,
-        url: str,
-        payload: bytes,
-        *,
-        headers: Mapping[str, str],
-        limits: aiohttp.ClientTimeout,
-        read: float,
-        provider: str,
-    ) -> Answer:
         timer = start_attempt_timer(read) if read != math.inf else None
         try:
             response = await self.session().post(url, data=payload, headers=headers, timeout=limits)
@@ -230,6 +208,23 @@ class ConnectionPool:
             if self.admission is not None:
                 self.admission.leave()
         return response.status, response.headers, content
+
+    async def detached(self, exchange: Coroutine[object, object, Answer]) -> Answer:
+        """Run ``exchange`` in a task of its own, for a request that had to queue for its
+        connection.
+
+        When a burst of calls outruns the pool, their deadlines tend to pass while their requests
+        are in flight; cancelling an aiohttp request closes its connection, and the next call in
+        line opens a new one (a reconnect storm, at the worst moment). Here the caller waits on the
+        exchange through a shield: its deadline (or any cancellation) returns it at once, and the
+        exchange finishes in the background (within its ``read`` seconds), so its connection goes
+        back to the pool. A call that found a free connection straight away awaits its exchange
+        inline, at no extra cost.
+        """
+        task = asyncio.get_running_loop().create_task(exchange)
+        self._background.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
 
     def _settled(self, task: asyncio.Task[Answer]) -> None:
         self._background.discard(task)

@@ -484,5 +484,7 @@ async def test_closing_the_wrapper_ends_the_exchanges_still_in_the_background() 
         started = loop.time()
         await llm.aclose()
         assert loop.time() - started < 0.5
-        left = [t for t in asyncio.all_tasks() if "_exchange" in t.get_coro().__qualname__]
+        left = [
+            t for t in asyncio.all_tasks() if "ConnectionPool.exchange" in t.get_coro().__qualname__
+        ]
         assert left == []
