@@ -164,10 +164,14 @@ def _locust(argv: list[str]) -> int:
     """Run Locust as a child; its exit code is the verdict."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Even a SIGKILLed `harness load` must not leave Locust running: it dies with us.
-    locust = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: S603, PLW1509
+    locust: subprocess.Popen[bytes] | None = None
     try:
+        with deferred_signals():  # a Ctrl-C during Popen is delivered once `locust` is known
+            locust = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent)  # noqa: S603, PLW1509
         return locust.wait()
     except KeyboardInterrupt:
+        if locust is None:
+            raise
         # Locust gets one Ctrl-C (it stops its users and writes its reports); more of them
         # are held until it has exited and been reaped, then go on
         with deferred_signals():

@@ -200,13 +200,34 @@ class ChildProcess:
         return self.process.pid if self.process else None
 
     def start(self) -> str:
+        try:
+            # Ctrl-C held through Popen: one arriving between fork and return would leave a
+            # child nobody knows of; delivered after it, it stops the child like any failure
+            with deferred_signals():
+                self.process = self._spawn()
+            target = self._follow_log if self.log_path is not None else self._drain
+            self._reader = threading.Thread(target=target, name=f"{self.name}-output", daemon=True)
+            self._reader.start()
+            self._wait_ready(self.process)
+        except BaseException:  # not ready, or Ctrl-C: the child must not outlive it
+            self.stop()
+            raise
+        # Read once the child is ready, not as Popen returns: the kernel lets the parent go on
+        # during exec before the new command line is in place. The pid stays the child's until
+        # we reap it, so this is the child's identity.
+        self.identity = ProcessIdentity.of(self.process.pid)
+        if self.identity is not None:
+            _STARTED[self.process.pid] = self.identity
+        return self.url
+
+    def _spawn(self) -> subprocess.Popen[str]:
         main_thread = threading.current_thread() is threading.main_thread()
         log = None
         if self.log_path is not None:  # a detached child outlives us: its output goes to a file
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             log = self.log_path.open("w")
         try:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 self.argv,
                 stdout=log if log is not None else subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -224,21 +245,6 @@ class ChildProcess:
         finally:
             if log is not None:
                 log.close()
-        target = self._follow_log if self.log_path is not None else self._drain
-        self._reader = threading.Thread(target=target, name=f"{self.name}-output", daemon=True)
-        self._reader.start()
-        try:
-            self._wait_ready(self.process)
-        except BaseException:  # not ready, or Ctrl-C while waiting: the child must not outlive it
-            self.stop()
-            raise
-        # Read once the child is ready, not as Popen returns: the kernel lets the parent go on
-        # during exec before the new command line is in place. The pid stays the child's until
-        # we reap it, so this is the child's identity.
-        self.identity = ProcessIdentity.of(self.process.pid)
-        if self.identity is not None:
-            _STARTED[self.process.pid] = self.identity
-        return self.url
 
     def _wait_ready(self, process: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + self.timeout

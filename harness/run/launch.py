@@ -128,9 +128,9 @@ def _launch_command(scenario: Scenario, run: RunContext) -> StartedTarget:
         log=target_log(run),
         detached=run.detached,
     )
-    service.start()
     url = f"http://127.0.0.1:{port}"
     try:
+        service.start()
         wait_until_ready(
             url,
             spec.ready,

@@ -123,7 +123,8 @@ class ServiceProcess:
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         main_thread = threading.current_thread() is threading.main_thread()
-        with self.log.open("wb") as out:
+        # Ctrl-C held through Popen, so that the child is known (and stopped) when it arrives
+        with self.log.open("wb") as out, deferred_signals():
             try:
                 self.process = subprocess.Popen(  # noqa: S603 - the user's own command
                     self.argv,
