@@ -33,7 +33,7 @@ from locust.runners import STATE_STOPPED
 
 from harness.errors import HarnessError, InputError
 from harness.measure.health import LAG_INTERVAL, UsageMeter, saturation
-from harness.measure.prom import CoreCounters, scrape
+from harness.measure.prom import PhaseCounters
 from harness.measure.recorder import Recorder
 from harness.measure.verdicts import evaluate
 from harness.plugin.manager import PluginManager, get_plugin_manager
@@ -88,9 +88,8 @@ class LoadState:
         self.users = 0
         self.duration = 0.0
         self.report_dir = Path("reports")
-        self.metrics_url: str | None = None
-        self._counters: CoreCounters | None = None
-        self._counted_phase: str | None = None
+        self.metrics_url: str | None = None  # a service in another process: its core's counters
+        self.counters: PhaseCounters | None = None
         self.finished = False
         self.finishing: gevent.Greenlet[Any] | None = None
         self._users = 0
@@ -179,7 +178,7 @@ class LoadState:
             self.stack = ProcessStack(self.scenario, self.pm, self.run)
             self.stack_info = self.stack.start()
         target = self.stack_info.target_url
-        if self.scenario.target.app:
+        if self.scenario.target.app or self.scenario.target.command:
             self.metrics_url = f"{target}/metrics"
         return target
 
@@ -202,8 +201,9 @@ class LoadState:
         self.started_at = datetime.now(UTC)
         self.timeline = Timeline(self.scenario, self.pm, self.run, on_phase=self._phase_starts)
         self.pm.hooks.harness_run_start(run=self.run)
-        self._counters = scrape(self.metrics_url) if self.metrics_url else None
-        self._counted_phase = None
+        self.counters = PhaseCounters(self.metrics_url, self.recorder) if self.metrics_url else None
+        if self.counters is not None:
+            self.counters.start()
         self.finished = False
         self._collecting = False
         self._finals = set()
@@ -218,27 +218,19 @@ class LoadState:
 
     def enter_phase(self, phase: PhaseSpec) -> None:
         """Called from a greenlet at each phase boundary: scrape, then swap the faults."""
-        self._account_counters()
+        if self.counters is not None:
+            self.counters.phase_starts(phase.name)
         assert self.timeline is not None
         self.timeline.enter(phase)
         self.phase = phase.name
-        self._counted_phase = phase.name
-
-    def _account_counters(self) -> None:
-        if not self.metrics_url or self._counters is None:
-            return
-        now = scrape(self.metrics_url)
-        if now is not None and self._counted_phase is not None:
-            self.recorder.add_resilience("llm", self._counted_phase, now.minus(self._counters))
-        if now is not None:
-            self._counters = now
 
     def stop_test(self) -> None:
         """Revert every fault (the load is over)."""
         self._collecting = True
         if self.timeline is not None:
             try:
-                self._account_counters()
+                if self.counters is not None:
+                    self.counters.finish()
             finally:
                 self.timeline.close()
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.measure.recorder import ResilienceStats
+from harness.measure.recorder import Recorder, ResilienceStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +71,37 @@ def scrape(url: str, *, timeout: float = 5.0) -> CoreCounters | None:
     if response.status_code != 200:
         return None
     return parse_counters(response.text)
+
+
+class PhaseCounters:
+    """The core's counters of a service in another process, phase by phase: read at the start
+    (:meth:`start`), then at every phase boundary (:meth:`phase_starts`) and at the end
+    (:meth:`finish`); what changed between two reads is added to the phase in between. A
+    phase with no call of the core adds nothing (a service that does not export the counters
+    then has no data, not zeros)."""
+
+    def __init__(self, url: str, recorder: Recorder, *, source: str = "llm") -> None:
+        self.url = url
+        self.recorder = recorder
+        self.source = source
+        self._last: CoreCounters | None = None
+        self._phase: str | None = None
+
+    def start(self) -> None:
+        self._last = scrape(self.url)
+        self._phase = None
+
+    def phase_starts(self, name: str | None) -> None:
+        if self._phase is None and name is None:
+            return  # already finished (or never started a phase)
+        now = scrape(self.url)
+        if now is not None and self._last is not None and self._phase is not None:
+            counted = now.minus(self._last)
+            if counted.calls or counted.attempts:
+                self.recorder.add_resilience(self.source, self._phase, counted)
+        if now is not None:
+            self._last = now
+        self._phase = name
+
+    def finish(self) -> None:
+        self.phase_starts(None)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from harness.core import subscribe
 from harness.errors import InputError
 from harness.measure.health import saturation
+from harness.measure.prom import PhaseCounters
 from harness.measure.recorder import Recorder
 from harness.measure.verdicts import PhaseWindow, evaluate
 from harness.plugin.types import RunContext
@@ -100,18 +101,28 @@ def run_scenario(
     recorder = Recorder(seed=seed)
     unsubscribe = subscribe(recorder.on_event)
     report: Report | None = None
+    counters: PhaseCounters | None = None
+
+    def on_phase(name: str | None) -> None:
+        recorder.set_phase(name)
+        if counters is not None:
+            counters.phase_starts(name)
+
     try:
         pm.hooks.harness_run_start(run=run)
         with (
             _stack(scenario, pm, run, options),
-            Timeline(scenario, pm, run, on_phase=recorder.set_phase) as timeline,
+            Timeline(scenario, pm, run, on_phase=on_phase) as timeline,
         ):
             # the target starts in this (the main) thread: a service process is then tied to it
             # and dies with the harness even when the harness is killed (PR_SET_PDEATHSIG)
             started = _start_target(scenario, run, options)
+            counters = _service_counters(scenario, options, started, recorder)
             try:
                 asyncio.run(_load(scenario, run, recorder, timeline, options, on_progress, started))
             finally:
+                if counters is not None:
+                    counters.finish()  # the last phase's, while the service still answers
                 if started is not None:
                     started.stop()
         recorder.finish()
@@ -172,6 +183,22 @@ def _start_target(scenario: Scenario, run: RunContext, options: RunOptions) -> S
     info = StackInfo.load(options.stack_file)
     wait_until_ready(info.target_url, scenario.target.ready, DEFAULT_URL_READY_TIMEOUT)
     return StartedTarget(info.target_url)
+
+
+def _service_counters(
+    scenario: Scenario, options: RunOptions, started: StartedTarget | None, recorder: Recorder
+) -> PhaseCounters | None:
+    """The core's counters of a service in another process (a command, or the app of an
+    attached stack), read from its ``/metrics`` at each phase boundary: its core's events do
+    not reach this process. None when the target runs here (or is a URL the harness knows
+    nothing of)."""
+    target = scenario.target
+    elsewhere = bool(target.command) or (bool(target.app) and options.stack_file is not None)
+    if started is None or not elsewhere:
+        return None
+    counters = PhaseCounters(f"{started.url}/metrics", recorder)
+    counters.start()
+    return counters
 
 
 async def _load(  # noqa: PLR0917 - private plumbing between run_scenario and drive
