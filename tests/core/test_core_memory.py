@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,21 @@ from harness.core import Locked, RetryPolicy, SQLiteMemory
 pytestmark = pytest.mark.anyio
 
 
-def lock_exclusively(path: Path) -> sqlite3.Connection:
-    """Another connection to the store at ``path``, holding its exclusive lock."""
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    return blocker
+@contextlib.asynccontextmanager
+async def a_locked_store(
+    path: Path, *, initial_delay: float, max_attempts: int
+) -> AsyncIterator[tuple[SQLiteMemory, sqlite3.Connection]]:
+    """A store at ``path`` holding "first" (session "s"), retried with no jitter, and a second
+    connection holding its exclusive lock until the test releases it (or the block ends)."""
+    policy = RetryPolicy(jitter="none", initial_delay=initial_delay, max_attempts=max_attempts)
+    async with contextlib.aclosing(SQLiteMemory(path, policy=policy)) as memory:
+        await memory.async_store("s", "user", "first")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield memory, blocker
+        finally:
+            blocker.close()  # rolls back a transaction still open
 
 
 async def test_store_load_and_search(tmp_path: Path) -> None:
@@ -42,10 +53,7 @@ async def test_store_load_and_search(tmp_path: Path) -> None:
 
 async def test_a_locked_store_is_retried_until_it_frees(tmp_path: Path) -> None:
     path = tmp_path / "memory.db"
-    policy = RetryPolicy(jitter="none", initial_delay=0.05, max_attempts=10)
-    async with contextlib.aclosing(SQLiteMemory(path, policy=policy)) as memory:
-        await memory.async_store("s", "user", "first")
-        blocker = lock_exclusively(path)
+    async with a_locked_store(path, initial_delay=0.05, max_attempts=10) as (memory, blocker):
         asyncio.get_running_loop().call_later(0.2, blocker.rollback)
         events: list[object] = []
         memory.subscribe(events.append)
@@ -58,13 +66,6 @@ async def test_a_locked_store_is_retried_until_it_frees(tmp_path: Path) -> None:
 
 async def test_a_store_locked_for_too_long_raises_locked(tmp_path: Path) -> None:
     path = tmp_path / "memory.db"
-    policy = RetryPolicy(jitter="none", initial_delay=0.01, max_attempts=2)
-    async with contextlib.aclosing(SQLiteMemory(path, policy=policy)) as memory:
-        await memory.async_store("s", "user", "first")
-        blocker = lock_exclusively(path)
-        try:
-            with pytest.raises(Locked):
-                await memory.async_store("s", "user", "second")
-        finally:
-            blocker.rollback()
-            blocker.close()
+    async with a_locked_store(path, initial_delay=0.01, max_attempts=2) as (memory, _):
+        with pytest.raises(Locked):
+            await memory.async_store("s", "user", "second")
