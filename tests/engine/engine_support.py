@@ -113,6 +113,20 @@ def write_distribution(
     (info / "RECORD").write_text("")
 
 
+def install_demo_plugin(tmp_path: Path) -> Path:
+    """``DEMO_PLUGIN`` "installed" in ``tmp_path / "site"`` (a dist-info with a ``harness``
+    entry point); returns that directory, for ``sys.path`` or ``PYTHONPATH``."""
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(
+        site,
+        "harness-demo-plugin",
+        {"demo": "harness_demo_plugin"},
+        {"harness_demo_plugin": DEMO_PLUGIN},
+    )
+    return site
+
+
 DEMO_SCENARIO = """\
 name: third party
 seed: 3
