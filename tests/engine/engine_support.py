@@ -5,7 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from harness.errors import ScenarioError
+from harness.measure.sla import SLAError, parse_threshold
 from harness.scenario.loader import parse_scenario
 
 
@@ -26,6 +29,13 @@ def scenario_error(text: str, source: str = "s.yaml") -> ScenarioError:
     except ScenarioError as exc:
         return exc
     raise AssertionError(f"expected a ScenarioError for:\n{text}")
+
+
+def threshold_error(text: object) -> str:
+    """The message of the ``SLAError`` that ``parse_threshold`` raises for ``text``."""
+    with pytest.raises(SLAError) as info:
+        parse_threshold(text)
+    return str(info.value)
 
 
 DEMO_PLUGIN = '''\
