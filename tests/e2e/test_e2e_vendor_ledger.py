@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from suite_support import run_harness
 
 from harness.run.appserver import bind
 
@@ -63,14 +64,7 @@ def _scenario(tmp_path: Path, name: str, *, retries: int, fault: str, sla: list[
 
 
 def _harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_harness(*args, timeout=timeout, cwd=ROOT)
 
 
 def _report(report_dir: Path) -> tuple[Path, dict[str, Any]]:
