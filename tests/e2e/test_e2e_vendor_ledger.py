@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from suite_support import run_harness
 
 from harness.run.appserver import bind
 
@@ -64,7 +63,14 @@ def _scenario(tmp_path: Path, name: str, *, retries: int, fault: str, sla: list[
 
 
 def _harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return run_harness(*args, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _report(report_dir: Path) -> tuple[Path, dict[str, Any]]:

@@ -6,9 +6,8 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
-
-from suite_support import run_harness
 
 SCENARIO = """
 name: {name}
@@ -34,7 +33,14 @@ sla:
 
 
 def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return run_harness(*args, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def locust_aggregated(output: str) -> int:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from load_support import harness, only_report, totals
-from suite_support import serving
 
 from harness.measure.health import LAG_INTERVAL
 from harness.run.pacing import START_TOLERANCE
@@ -50,8 +50,14 @@ def fast_service() -> Iterator[str]:
     """A trivially fast HTTP service (a thread of this process)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
     server.daemon_threads = True
-    with serving(server) as url:
-        yield url
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def run_open_loop(tmp_path: Path, url: str, rate: int, *extra: str) -> tuple[dict, str]:  # type: ignore[type-arg]

@@ -19,7 +19,6 @@ import pytest
 from fake_vendor_support import vendor_http
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from suite_support import json_values as suite_json_values
 
 from harness_fake_vendor import FakeVendor
 
@@ -28,7 +27,21 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-json_values = suite_json_values(st.integers(min_value=10**30, max_value=10**60))
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**30, max_value=10**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
 
 
 def _nested(depth: int, kind: str) -> bytes:

@@ -21,7 +21,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from suite_support import json_values as suite_json_values
 
 from harness_toxiproxy import EmbeddedToxiproxy
 
@@ -32,7 +31,21 @@ FUZZ = settings(
 GO_ADDRESS_ERROR = re.compile(r"^(listen tcp|address |lookup )")
 TARGET = "fuzz_target"
 
-json_values = suite_json_values(st.integers(min_value=2**63 - 5, max_value=2**70))  # past int64
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63 - 5, max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
 
 
 def _no_fixed_port(listen: str) -> bool:
