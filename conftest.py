@@ -1,4 +1,5 @@
-"""Hypothesis settings profiles for the whole suite (one place for example counts).
+"""Hypothesis settings profiles for the whole suite (one place for example counts), and the
+fixtures every test directory shares.
 
 - ``ci`` (the default, what ``make test`` runs): 100 examples per property, derandomized, so a
   CI run is deterministic: the same examples every time, and a failure reproduces.
@@ -11,28 +12,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "ci",
-    max_examples=100,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    print_blob=True,
-)
-settings.register_profile(
-    "dev",
-    max_examples=25,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "thorough",
-    max_examples=1000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+from harness.core import VirtualClock, use_clock
+
+# What every profile shares: no per-example deadline (the machine may be busy) and no
+# complaint about slow data generation.
+UNHURRIED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", UNHURRIED, max_examples=100, derandomize=True, print_blob=True)
+settings.register_profile("dev", UNHURRIED, max_examples=25, derandomize=True)
+settings.register_profile("thorough", UNHURRIED, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def clock() -> Iterator[VirtualClock]:
+    """The core's virtual clock, installed for the test: backoff sleeps take no real time and
+    are recorded (``clock.sleeps``)."""
+    with use_clock(VirtualClock()) as virtual:
+        assert isinstance(virtual, VirtualClock)
+        yield virtual

@@ -1,4 +1,5 @@
-"""Fixtures for the core's tests: a virtual clock and a strict respx router.
+"""Fixtures for the core's tests: a strict respx router (the virtual ``clock`` is the root
+conftest's).
 
 The core's own client sends completions to aiohttp directly, which respx never sees; so the
 router is mounted on the test vendors' base URLs (``harness.core.mount``), as a service's tests
@@ -14,16 +15,9 @@ import httpx
 import pytest
 import respx
 
-from harness.core import VirtualClock, mount, use_clock
+from harness.core import mount
 
 MOCKED_BASES = ("https://primary.test", "https://backup.test")
-
-
-@pytest.fixture
-def clock() -> Iterator[VirtualClock]:
-    with use_clock(VirtualClock()) as virtual:
-        assert isinstance(virtual, VirtualClock)
-        yield virtual
 
 
 @pytest.fixture

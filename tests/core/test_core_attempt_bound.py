@@ -15,6 +15,7 @@ import random
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 
+from core_strategies import retry_policies
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -61,13 +62,11 @@ answers = st.tuples(
     st.one_of(st.none(), st.floats(0.0, 3.0)),
     st.floats(0.0, 0.5),
 )
-policies = st.builds(
-    RetryPolicy,
-    max_attempts=st.integers(1, 6),
-    initial_delay=st.floats(0.0, 2.0),
-    multiplier=st.floats(1.0, 3.0),
-    max_delay=st.floats(0.0, 10.0),
-    jitter=st.sampled_from(["full", "equal", "decorrelated", "none"]),
+policies = retry_policies(
+    attempts=6,
+    delay=2.0,
+    multiplier=3.0,
+    max_delay=10.0,
     fallback_after=st.floats(0.0, 3.0),
     fallback_when_faster=st.booleans(),
     max_retry_after=st.floats(0.0, 5.0),

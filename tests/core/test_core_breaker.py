@@ -10,12 +10,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from vendor_responses import (
-    BACKUP_URL,
-    PRIMARY_URL,
-    anthropic_ok,
     make_llm,
-    openai_error,
     openai_ok,
+    primary_down,
 )
 
 from harness.core import (
@@ -70,13 +67,19 @@ def test_opens_after_consecutive_failures_then_probes_once() -> None:
     assert changes == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
 
 
-def test_failed_probe_reopens() -> None:
+def probing() -> tuple[CircuitBreaker, BreakerPermit]:
+    """A breaker opened by three failures, its break over, and the probe it let through."""
     clock = VirtualClock()
     breaker, _ = make_breaker(clock)
     fail(breaker, 3)
     clock.advance(10)
     probe = breaker.try_acquire()
     assert probe is not None
+    return breaker, probe
+
+
+def test_failed_probe_reopens() -> None:
+    breaker, probe = probing()
     breaker.record_failure(probe)
     assert breaker.state == "open"
     assert breaker.try_acquire() is None
@@ -84,12 +87,7 @@ def test_failed_probe_reopens() -> None:
 
 
 def test_released_probe_lets_the_next_caller_probe() -> None:
-    clock = VirtualClock()
-    breaker, _ = make_breaker(clock)
-    fail(breaker, 3)
-    clock.advance(10)
-    probe = breaker.try_acquire()
-    assert probe is not None
+    breaker, probe = probing()
     breaker.release(probe)
     assert breaker.state == "half_open"
     assert breaker.try_acquire() is not None
@@ -182,8 +180,7 @@ def test_breaker_config_names_the_bad_field() -> None:
 async def test_after_a_long_outage_traffic_is_back_within_break_duration(
     mock: respx.MockRouter, clock: VirtualClock
 ) -> None:
-    primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
-    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    primary = primary_down(mock)
     llm = make_llm(backup=True, breaker=BreakerConfig())
     reopened: list[float] = []
     llm.subscribe(
@@ -218,8 +215,7 @@ async def test_after_a_long_outage_traffic_is_back_within_break_duration(
 async def test_open_breaker_sends_calls_straight_to_the_backup(
     mock: respx.MockRouter, clock: VirtualClock
 ) -> None:
-    primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
-    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    primary = primary_down(mock)
     events: list[object] = []
     llm = make_llm(
         backup=True,
@@ -249,8 +245,7 @@ async def test_open_breaker_sends_calls_straight_to_the_backup(
 async def test_a_breaker_that_opens_mid_call_stops_its_retries(
     mock: respx.MockRouter, clock: VirtualClock
 ) -> None:
-    primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
-    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    primary = primary_down(mock)
     llm = make_llm(backup=True, breaker=BreakerConfig(consecutive_failures=2))
     answer = await llm.complete("hi")
     assert primary.call_count == 2

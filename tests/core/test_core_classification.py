@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import httpx
 import pytest
 import respx
@@ -20,40 +22,52 @@ from harness.core import (
     RetryPolicy,
     ServerError,
     Timeout,
+    UpstreamError,
     VirtualClock,
 )
 
 pytestmark = pytest.mark.anyio
 
+
+class Answer(NamedTuple):
+    """An error answer of the vendor, and the core error it must become."""
+
+    status: int
+    code: str | None
+    etype: str
+    error_cls: type[UpstreamError]
+
+    def response(self) -> httpx.Response:
+        return openai_error(self.status, code=self.code, etype=self.etype)
+
+    def id(self) -> str:
+        return f"{self.status}-{self.code}-{self.etype}-{self.error_cls.__name__}"
+
+
 TRANSIENT = [
-    (429, None, "requests", RateLimited),
-    (500, None, "server_error", ServerError),
-    (502, None, "server_error", ServerError),
-    (503, None, "server_error", ServerError),
-    (504, None, "server_error", ServerError),
-    (408, None, "timeout", Timeout),
+    Answer(429, None, "requests", RateLimited),
+    Answer(500, None, "server_error", ServerError),
+    Answer(502, None, "server_error", ServerError),
+    Answer(503, None, "server_error", ServerError),
+    Answer(504, None, "server_error", ServerError),
+    Answer(408, None, "timeout", Timeout),
 ]
 PERMANENT = [
-    (429, "insufficient_quota", "insufficient_quota", QuotaExhausted),
-    (400, None, "invalid_request_error", BadRequest),
-    (400, "context_length_exceeded", "invalid_request_error", ContextWindowExceeded),
-    (401, "invalid_api_key", "invalid_request_error", AuthError),
-    (403, None, "permission_error", AuthError),
-    (404, "model_not_found", "invalid_request_error", NotFound),
+    Answer(429, "insufficient_quota", "insufficient_quota", QuotaExhausted),
+    Answer(400, None, "invalid_request_error", BadRequest),
+    Answer(400, "context_length_exceeded", "invalid_request_error", ContextWindowExceeded),
+    Answer(401, "invalid_api_key", "invalid_request_error", AuthError),
+    Answer(403, None, "permission_error", AuthError),
+    Answer(404, "model_not_found", "invalid_request_error", NotFound),
 ]
 
 
-@pytest.mark.parametrize(("status", "code", "etype", "error_cls"), TRANSIENT)
+@pytest.mark.parametrize("case", TRANSIENT, ids=Answer.id)
 async def test_transient_statuses_are_retried_until_success(
-    mock: respx.MockRouter,
-    clock: VirtualClock,
-    status: int,
-    code: str | None,
-    etype: str,
-    error_cls: type,
+    mock: respx.MockRouter, clock: VirtualClock, case: Answer
 ) -> None:
     route = mock.post(PRIMARY_URL)
-    route.side_effect = [openai_error(status, code=code, etype=etype), openai_ok("fine")]
+    route.side_effect = [case.response(), openai_ok("fine")]
     events: list[object] = []
     llm = make_llm()
     llm.subscribe(events.append)
@@ -62,28 +76,23 @@ async def test_transient_statuses_are_retried_until_success(
     assert answer.attempts == 2
     assert route.call_count == 2
     failed = [e for e in events if type(e).__name__ == "AttemptFailed"]
-    assert [e.error for e in failed] == [error_cls.__name__]
-    assert [e.status for e in failed] == [status]
+    assert [e.error for e in failed] == [case.error_cls.__name__]
+    assert [e.status for e in failed] == [case.status]
 
 
-@pytest.mark.parametrize(("status", "code", "etype", "error_cls"), PERMANENT)
+@pytest.mark.parametrize("case", PERMANENT, ids=Answer.id)
 async def test_permanent_statuses_are_never_retried(
-    mock: respx.MockRouter,
-    clock: VirtualClock,
-    status: int,
-    code: str | None,
-    etype: str,
-    error_cls: type,
+    mock: respx.MockRouter, clock: VirtualClock, case: Answer
 ) -> None:
-    route = mock.post(PRIMARY_URL).mock(return_value=openai_error(status, code=code, etype=etype))
+    route = mock.post(PRIMARY_URL).mock(return_value=case.response())
     llm = make_llm()
     with pytest.raises((AllProvidersFailed, BadRequest)) as info:
         await llm.complete("hi")
     error = (
         info.value.errors["primary"] if isinstance(info.value, AllProvidersFailed) else info.value
     )
-    assert type(error) is error_cls
-    assert error.status == status
+    assert type(error) is case.error_cls
+    assert error.status == case.status
     assert route.call_count == 1
     assert clock.sleeps == []
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from vendor_responses import until_queued
 
 from harness.core import (
     AllProvidersFailed,
@@ -434,16 +435,6 @@ async def test_deadlines_that_pass_in_the_queue_do_not_open_the_breaker(
 
 def one_connection() -> httpx.Limits:
     return httpx.Limits(max_connections=1, max_keepalive_connections=1)
-
-
-async def until_queued(llm: BaseLLMWrapper) -> None:
-    queue = admission(llm.client())
-    assert queue is not None
-    for _ in range(5000):
-        if queue.waiting:
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("the first call never took the connection")
 
 
 async def test_a_queued_request_whose_deadline_passes_in_flight_keeps_its_connection() -> None:

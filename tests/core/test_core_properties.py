@@ -7,6 +7,7 @@ import contextlib
 import random
 from collections.abc import Sequence
 
+from core_strategies import retry_policies
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,13 +31,11 @@ from harness.core import (
     VirtualClock,
 )
 
-policies = st.builds(
-    RetryPolicy,
-    max_attempts=st.integers(1, 8),
-    initial_delay=st.floats(0.0, 5.0),
-    multiplier=st.floats(1.0, 4.0),
-    max_delay=st.floats(0.0, 60.0),
-    jitter=st.sampled_from(["full", "equal", "decorrelated", "none"]),
+policies = retry_policies(
+    attempts=8,
+    delay=5.0,
+    multiplier=4.0,
+    max_delay=60.0,
     deadline=st.one_of(st.none(), st.floats(0.5, 120.0)),
     max_retry_after=st.floats(0.0, 90.0),
 )

@@ -14,6 +14,7 @@ from vendor_responses import (
     make_llm,
     openai_error,
     openai_ok,
+    primary_down,
     taking,
 )
 
@@ -137,8 +138,7 @@ async def test_rate_limited_provider_holds_back_the_next_caller(
 
 
 async def test_deadline_bounds_the_whole_call(mock: respx.MockRouter, clock: VirtualClock) -> None:
-    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
-    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    primary_down(mock)
     patient = RetryPolicy(jitter="none", deadline=5.0, fallback_after=10.0)
     llm = make_llm(backup=True, policy=patient)
     started = clock.now()
@@ -152,8 +152,7 @@ async def test_deadline_bounds_the_whole_call(mock: respx.MockRouter, clock: Vir
 async def test_with_a_backup_a_backoff_step_over_fallback_after_goes_to_it(
     mock: respx.MockRouter, clock: VirtualClock
 ) -> None:
-    primary = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
-    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    primary = primary_down(mock)
     answer = await make_llm(backup=True).complete("hi")
     # step 1 s <= fallback_after (1 s): one retry; step 2 s is not worth waiting for.
     assert clock.sleeps == [1.0]

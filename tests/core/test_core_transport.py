@@ -10,6 +10,7 @@ import aiohttp
 import httpx
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
+from vendor_responses import until_queued
 from yarl import URL
 
 from harness.core import (
@@ -66,16 +67,6 @@ def requests_served(vendor: FakeVendor) -> int:
     return sum(vendor.control.counters()["responses_by_status"].values())
 
 
-async def until_every_connection_is_busy(llm: BaseLLMWrapper) -> None:
-    queue = admission(llm.client())
-    assert queue is not None
-    for _ in range(5000):
-        if queue.waiting:
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("the first call never took the connection")
-
-
 def malformed_response() -> aiohttp.ClientResponseError:
     url = URL("http://vendor.test/v1/chat/completions")
     info = aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(CIMultiDict()), url)
@@ -97,7 +88,7 @@ async def test_a_call_that_cannot_get_a_connection_fails_by_its_deadline(
             order.append("holder answered")
 
         holding = asyncio.create_task(holder())
-        await until_every_connection_is_busy(llm)  # the holder has the only one
+        await until_queued(llm)  # the holder has the only one
         with pytest.raises(DeadlineExceeded) as caught:
             await llm.complete("second", deadline=0.2)
         order.append("waiter gave up")
@@ -126,7 +117,7 @@ async def test_pool_timeout_when_every_connection_stays_busy(vendor: FakeVendor)
     policy = RetryPolicy.no_retries(deadline=5.0)
     async with llm_for(vendor, connections=1, timeouts=timeouts, policy=policy) as llm:
         holding = asyncio.create_task(llm.complete("first"))
-        await until_every_connection_is_busy(llm)
+        await until_queued(llm)
         with pytest.raises(AllProvidersFailed) as caught:
             await llm.complete("second")
         assert not holding.done()

@@ -1,13 +1,16 @@
-"""Helpers for the core's tests: respx responses in each vendor's format, a wrapper factory."""
+"""Helpers for the core's tests: respx responses in each vendor's format, a wrapper factory,
+a wait for a caller queued on the connection pool."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import respx
 
 from harness.core import (
     AnthropicProvider,
@@ -18,6 +21,7 @@ from harness.core import (
     RetryPolicy,
     VirtualClock,
 )
+from harness.core._transport import admission
 
 PRIMARY = "https://primary.test/v1"
 BACKUP = "https://backup.test/v1"
@@ -137,6 +141,13 @@ def anthropic_sse(chunks: list[str]) -> httpx.Response:
     return httpx.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
 
 
+def primary_down(mock: respx.MockRouter) -> respx.Route:
+    """An outage of the primary (503 on every call) while the backup answers; the primary's
+    route, for its call count."""
+    mock.post(BACKUP_URL).mock(return_value=anthropic_ok())
+    return mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
+
+
 def taking(
     clock: VirtualClock, seconds: float, response: Callable[[], httpx.Response]
 ) -> Callable[[httpx.Request], httpx.Response]:
@@ -171,3 +182,14 @@ def make_llm(
         budget=budget,
         rng=random.Random(seed),
     )
+
+
+async def until_queued(llm: BaseLLMWrapper) -> None:
+    """Returns once a call of ``llm`` waits for a connection (the pool's every one is taken)."""
+    queue = admission(llm.client())
+    assert queue is not None
+    for _ in range(5000):
+        if queue.waiting:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the first call never took the connection")

@@ -78,6 +78,18 @@ def _report(report_dir: Path) -> tuple[Path, dict[str, Any]]:
     return path, json.loads(path.read_text())
 
 
+def _drill(
+    tmp_path: Path, command: str, name: str, exit_code: int, **scenario: Any
+) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, Any]]:
+    """``harness <command>`` on the scenario ``name`` (written by ``_scenario``), its reports in
+    ``tmp_path / name``; checks its exit code; the run, its report's path and content."""
+    path = _scenario(tmp_path, name, **scenario)
+    run = _harness(command, str(path), "--report-dir", str(tmp_path / name))
+    assert run.returncode == exit_code, run.stdout[-3000:] + run.stderr[-3000:]
+    report_path, report = _report(tmp_path / name)
+    return run, report_path, report
+
+
 def _figures(report: dict[str, Any], phase: str) -> dict[str, Any]:
     return next(f for f in report["vendor_phases"] if f["phase"] == phase)
 
@@ -91,9 +103,11 @@ STORM = "{kind: http_status, target: primary, status: 429, retry_after: 1s}"
 
 
 def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path: Path) -> None:
-    held = _scenario(
+    run, path, report = _drill(
         tmp_path,
+        "run",
         "held",
+        0,
         retries=2,
         fault=OUTAGE,
         sla=[
@@ -102,9 +116,6 @@ def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path:
             "retry_after_violations == 0",
         ],
     )
-    run = _harness("run", str(held), "--report-dir", str(tmp_path / "held"))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    path, report = _report(tmp_path / "held")
     outage = _figures(report, "outage")
     primary = _row(report, "primary", "outage")
     assert outage["requests"] > 0
@@ -114,16 +125,15 @@ def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path:
     assert "vendor outage: primary 3.00 calls/request" in run.stdout
     assert _harness("gate", str(path)).returncode == 0
 
-    breached = _scenario(
+    _, path, _ = _drill(
         tmp_path,
+        "run",
         "breached",
+        1,
         retries=2,
         fault=OUTAGE,
         sla=["upstream_calls_per_request <= 2 upstream=primary phase=outage"],
     )
-    run = _harness("run", str(breached), "--report-dir", str(tmp_path / "breached"))
-    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    path, _ = _report(tmp_path / "breached")
     gate = _harness("gate", str(path))
     assert gate.returncode == 1
     assert "upstream_calls_per_request <= 2 upstream=primary phase=outage" in gate.stderr
@@ -131,10 +141,9 @@ def test_k_retries_are_k_plus_1_calls_per_request_and_the_gate_says_so(tmp_path:
 
 
 def test_retrying_at_once_after_retry_after_is_one_violation_per_request(tmp_path: Path) -> None:
-    path = _scenario(tmp_path, "storm", retries=1, fault=STORM, sla=["retry_after_violations == 0"])
-    run = _harness("run", str(path), "--report-dir", str(tmp_path / "storm"))
-    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    _, report = _report(tmp_path / "storm")
+    _, _, report = _drill(
+        tmp_path, "run", "storm", 1, retries=1, fault=STORM, sla=["retry_after_violations == 0"]
+    )
     primary = _row(report, "primary", "outage")
     requests = _figures(report, "outage")["requests"]
     assert requests > 0
@@ -146,16 +155,15 @@ def test_retrying_at_once_after_retry_after_is_one_violation_per_request(tmp_pat
 
 
 def test_the_ledger_under_locust(tmp_path: Path) -> None:
-    path = _scenario(
+    _, _, report = _drill(
         tmp_path,
+        "load",
         "locust",
+        0,
         retries=2,
         fault=OUTAGE,
         sla=["upstream_calls_per_request >= 2.5 phase=outage"],
     )
-    run = _harness("load", str(path), "--report-dir", str(tmp_path / "locust"))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    _, report = _report(tmp_path / "locust")
     assert report["driver"] == "locust"
     primary = _row(report, "primary", "outage")
     requests = _figures(report, "outage")["requests"]

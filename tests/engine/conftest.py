@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import DEMO_PLUGIN, write_distribution
+from engine_support import install_demo_plugin
 
 from harness.plugin.manager import DISABLE_ENV, PluginManager, get_plugin_manager
 
@@ -28,14 +28,7 @@ def pm() -> PluginManager:
 def demo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The tiny third-party plugin of ``engine_support.DEMO_PLUGIN``, "installed" the public way:
     a dist-info with a ``harness`` entry point, on ``sys.path``. Yields the directory."""
-    site = tmp_path / "site"
-    site.mkdir()
-    write_distribution(
-        site,
-        "harness-demo-plugin",
-        {"demo": "harness_demo_plugin"},
-        {"harness_demo_plugin": DEMO_PLUGIN},
-    )
+    site = install_demo_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("harness_demo_plugin", None)

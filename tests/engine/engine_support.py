@@ -5,7 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from harness.errors import ScenarioError
+from harness.measure.sla import SLAError, parse_threshold
 from harness.scenario.loader import parse_scenario
 
 
@@ -26,6 +29,13 @@ def scenario_error(text: str, source: str = "s.yaml") -> ScenarioError:
     except ScenarioError as exc:
         return exc
     raise AssertionError(f"expected a ScenarioError for:\n{text}")
+
+
+def threshold_error(text: object) -> str:
+    """The message of the ``SLAError`` that ``parse_threshold`` raises for ``text``."""
+    with pytest.raises(SLAError) as info:
+        parse_threshold(text)
+    return str(info.value)
 
 
 DEMO_PLUGIN = '''\
@@ -111,6 +121,20 @@ def write_distribution(
     lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
     (info / "entry_points.txt").write_text(f"[harness]\n{lines}")
     (info / "RECORD").write_text("")
+
+
+def install_demo_plugin(tmp_path: Path) -> Path:
+    """``DEMO_PLUGIN`` "installed" in ``tmp_path / "site"`` (a dist-info with a ``harness``
+    entry point); returns that directory, for ``sys.path`` or ``PYTHONPATH``."""
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(
+        site,
+        "harness-demo-plugin",
+        {"demo": "harness_demo_plugin"},
+        {"harness_demo_plugin": DEMO_PLUGIN},
+    )
+    return site
 
 
 DEMO_SCENARIO = """\

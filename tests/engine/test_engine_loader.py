@@ -179,33 +179,49 @@ def test_the_shipped_chaos_suite_is_all_there() -> None:
 
 # -- exact error messages ------------------------------------------------------------------------
 
+HEAD = "name: t\ntarget: {core: llm}\nupstreams: [{name: p, backend: respx}]\n"
+
+
+def headed(body: str) -> str:
+    """``HEAD`` (lines 1 to 3: a name, a core target, one respx upstream), then ``body``
+    (dedented) from line 4 on."""
+    return HEAD + textwrap.dedent(body).lstrip("\n")
+
+
+def with_two_upstreams(fault: str) -> str:
+    """A core target over two respx upstreams, ``fault`` in its one phase (line 8)."""
+    return (
+        "name: t\ntarget: {core: llm}\n"
+        "upstreams: [{name: primary, backend: respx}, {name: backup, backend: respx}]\n"
+        f"phases:\n  - name: a\n    duration: 1s\n    faults:\n      - {fault}\n"
+    )
+
+
 CASES: list[tuple[str, str, str]] = [
     (
         "unknown top-level key, with a hint",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phase: []
-        phases: [{name: a, duration: 1s}]
-        """,
+        headed(
+            """
+            phase: []
+            phases: [{name: a, duration: 1s}]
+            """
+        ),
         f"s.yaml: phase (line 4): unknown key 'phase' (did you mean 'phases'?); expected one "
         f"of: {SCENARIO_KEYS}",
     ),
     (
         "unknown key inside a fault: the path drops pydantic's discriminator tag",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - name: a
-            duration: 1s
-            faults:
-              - kind: http_status
-                status: 429
-                retry_afer: 2s
-        """,
+        headed(
+            """
+            phases:
+              - name: a
+                duration: 1s
+                faults:
+                  - kind: http_status
+                    status: 429
+                    retry_afer: 2s
+            """
+        ),
         "s.yaml: phases[0].faults[0].retry_afer (line 10): unknown key 'retry_afer' (did you "
         f"mean 'retry_after'?); expected one of: {HTTP_STATUS_KEYS}",
     ),
@@ -222,162 +238,146 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "unknown fault kind with the did-you-mean hint",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - name: a
-            duration: 1s
-            faults: [{kind: http_stats, status: 503}]
-        """,
+        headed(
+            """
+            phases:
+              - name: a
+                duration: 1s
+                faults: [{kind: http_stats, status: 503}]
+            """
+        ),
         "s.yaml: phases[0].faults[0] (line 7): unknown fault kind 'http_stats' (did you mean "
         f"'http_status'?); expected one of: {KINDS}",
     ),
     (
         "a fault without a kind",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 1s, faults: [{status: 503}]}]
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 1s, faults: [{status: 503}]}]
+            """
+        ),
         "s.yaml: phases[0].faults[0] (line 4): a fault needs a 'kind' (http_status, latency, "
         "timeout, ...)",
     ),
     (
         "bad duration",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - name: a
-            duration: 2 weeks
-        """,
+        headed(
+            """
+            phases:
+              - name: a
+                duration: 2 weeks
+            """
+        ),
         "s.yaml: phases[0].duration (line 6): expected a duration such as 500ms, 2s or 1m, got "
         "'2 weeks'",
     ),
     (
         "a phase of 1e308 seconds",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 1e308s}]
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 1e308s}]
+            """
+        ),
         "s.yaml: phases[0].duration (line 4): expected a duration of at most 24h, got '1e308s'",
     ),
     (
         "a run longer than 72h",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 24h}, {name: b, duration: 24h}, {name: c, duration: 24h},
-                 {name: d, duration: 1h}]
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 24h}, {name: b, duration: 24h}, {name: c, duration: 24h},
+                     {name: d, duration: 1h}]
+            """
+        ),
         "s.yaml: phases (line 4): the phases last 73h in all; a run lasts at most 72h",
     ),
     (
         "a load duration beyond 72h",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        load: {duration: 1e9}
-        phases: [{name: a, duration: 1s, faults: [{kind: latency, latency: 100h}]}]
-        """,
+        headed(
+            """
+            load: {duration: 1e9}
+            phases: [{name: a, duration: 1s, faults: [{kind: latency, latency: 100h}]}]
+            """
+        ),
         "s.yaml: load.duration (line 4): expected a duration of at most 72h, got '1e9'\n"
         "s.yaml: phases[0].faults[0].latency (line 5): expected a duration of at most 72h, got "
         "'100h'",
     ),
     (
         "a zero duration",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 0s}]
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 0s}]
+            """
+        ),
         "s.yaml: phases[0].duration (line 4): Input should be greater than 0 (got 0.0)",
     ),
     (
         "bad rate, three phases deep",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - {name: a, duration: 1s}
-          - {name: b, duration: 1s}
-          - name: c
-            duration: 1s
-            faults:
-              - kind: http_status
-                status: 503
-                rate: 150%
-        """,
+        headed(
+            """
+            phases:
+              - {name: a, duration: 1s}
+              - {name: b, duration: 1s}
+              - name: c
+                duration: 1s
+                faults:
+                  - kind: http_status
+                    status: 503
+                    rate: 150%
+            """
+        ),
         "s.yaml: phases[2].faults[0].rate (line 12): expected a rate between 0 and 1 (or 0% and "
         "100%), got '150%'",
     ),
     (
         "bad fault parameter",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - name: a
-            duration: 1s
-            faults: [{kind: http_status, status: 200}]
-        """,
+        headed(
+            """
+            phases:
+              - name: a
+                duration: 1s
+                faults: [{kind: http_status, status: 200}]
+            """
+        ),
         "s.yaml: phases[0].faults[0].status (line 7): Input should be greater than or equal to "
         "400 (got 200)",
     ),
     (
         "missing required fields",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{duration: 1s, faults: [{kind: latency}]}]
-        """,
+        headed(
+            """
+            phases: [{duration: 1s, faults: [{kind: latency}]}]
+            """
+        ),
         "s.yaml: phases[0].name (line 4): required field is missing\n"
         "s.yaml: phases[0].faults[0].latency (line 4): required field is missing",
     ),
     (
         "no phases at all",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        """,
+        HEAD,
         "s.yaml: phases (line 1): required field is missing",
     ),
     (
         "SLA: unknown metric",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 1s}]
-        sla:
-          - p95 < 1s
-          - latency < 1s
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 1s}]
+            sla:
+              - p95 < 1s
+              - latency < 1s
+            """
+        ),
         "s.yaml: sla[1] (line 7): unknown metric 'latency' in 'latency < 1s'; expected one of: "
         + METRICS,
     ),
     (
         "SLA: a latency without unit, and a rate above 100 %",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 1s}]
-        sla: [p95 < 1500, error_rate < 120%]
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 1s}]
+            sla: [p95 < 1500, error_rate < 120%]
+            """
+        ),
         "s.yaml: sla[0] (line 5): bad value '1500' in 'p95 < 1500': p95 needs a unit: write "
         "1500ms or 1500s\n"
         "s.yaml: sla[1] (line 5): bad value '120%' in 'error_rate < 120%': expected a rate "
@@ -385,31 +385,29 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "SLA: an operator k6 does not have, a scope twice, not a string",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: a, duration: 1s}]
-        sla:
-          - rps = 20
-          - p95 {phase=a} < 1s phase=a
-          - 42
-        """,
+        headed(
+            """
+            phases: [{name: a, duration: 1s}]
+            sla:
+              - rps = 20
+              - p95 {phase=a} < 1s phase=a
+              - 42
+            """
+        ),
         "s.yaml: sla[0] (line 6): unsupported operator '=' in 'rps = 20'; use <, <=, > or >=\n"
         "s.yaml: sla[1] (line 7): phase is scoped twice in 'p95 {phase=a} < 1s phase=a'\n"
         "s.yaml: sla[2] (line 8): expected a threshold string such as 'p95 < 2s', got 42",
     ),
     (
         "SLA scoped to an unknown phase",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases: [{name: baseline, duration: 1s}, {name: outage, duration: 1s}]
-        sla:
-          - p95 < 1s
-          - error_rate < 1% phase=outgae
-        """,
+        headed(
+            """
+            phases: [{name: baseline, duration: 1s}, {name: outage, duration: 1s}]
+            sla:
+              - p95 < 1s
+              - error_rate < 1% phase=outgae
+            """
+        ),
         "s.yaml: sla[1] (line 7): 'error_rate < 1% phase=outgae' is scoped to an unknown phase "
         "'outgae' (phases: baseline, outage)",
     ),
@@ -424,49 +422,30 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "duplicate YAML key deep inside",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - {name: a, duration: 1s}
-          - name: b
-            duration: 1s
-            faults:
-              - kind: http_status
-                status: 503
-                status: 429
-        """,
+        headed(
+            """
+            phases:
+              - {name: a, duration: 1s}
+              - name: b
+                duration: 1s
+                faults:
+                  - kind: http_status
+                    status: 503
+                    status: 429
+            """
+        ),
         "s.yaml: phases[1].faults[0].status (line 11): duplicate key 'status' (a key may appear "
         "once in a mapping)",
     ),
     (
         "fault target not declared",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: primary, backend: respx}, {name: backup, backend: respx}]
-        phases:
-          - name: a
-            duration: 1s
-            faults:
-              - {kind: http_status, status: 503, target: primray}
-        """,
+        with_two_upstreams("{kind: http_status, status: 503, target: primray}"),
         "s.yaml: phases[0].faults[0].target (line 8): 'primray' is not a declared upstream or "
         "proxy (declared: backup, primary)",
     ),
     (
         "fault target needed when there are several endpoints",
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: primary, backend: respx}, {name: backup, backend: respx}]
-        phases:
-          - name: a
-            duration: 1s
-            faults:
-              - {kind: connection_reset}
-        """,
+        with_two_upstreams("{kind: connection_reset}"),
         "s.yaml: phases[0].faults[0].target (line 8): fault 'connection_reset' needs a 'target' "
         "when there is not exactly one upstream or proxy (declared: backup, primary)",
     ),
@@ -620,32 +599,30 @@ def test_error_messages_are_exact(text: str, expected: str) -> None:
 
 def test_every_problem_is_reported_at_once_with_its_own_path() -> None:
     error = scenario_error(
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - name: a
-            duration: soon
-            faults: [{kind: latency, latency: 1s, target: q}]
-        sla: [p95 < 1s phase=z]
-        """
+        headed(
+            """
+            phases:
+              - name: a
+                duration: soon
+                faults: [{kind: latency, latency: 1s, target: q}]
+            sla: [p95 < 1s phase=z]
+            """
+        )
     )
     # field errors first; the cross-field checks need valid fields, so they wait for a fix
     assert error.problems == [
         ("phases[0].duration (line 6)", "expected a duration such as 500ms, 2s or 1m, got 'soon'")
     ]
     fixed = scenario_error(
-        """
-        name: t
-        target: {core: llm}
-        upstreams: [{name: p, backend: respx}]
-        phases:
-          - name: a
-            duration: 1s
-            faults: [{kind: latency, latency: 1s, target: q}]
-        sla: [p95 < 1s phase=z]
-        """
+        headed(
+            """
+            phases:
+              - name: a
+                duration: 1s
+                faults: [{kind: latency, latency: 1s, target: q}]
+            sla: [p95 < 1s phase=z]
+            """
+        )
     )
     assert fixed.problems == [
         (

@@ -24,7 +24,6 @@ from harness.core import (
     StreamInterrupted,
     VirtualClock,
     subscribe,
-    use_clock,
 )
 from harness.errors import FaultInjectionError
 from harness_respx import ROUTER, mock_vendor
@@ -43,13 +42,6 @@ def _router_released() -> Iterator[None]:
     assert not ROUTER.active
     yield
     assert not ROUTER.active
-
-
-@pytest.fixture
-def clock() -> Iterator[VirtualClock]:
-    with use_clock(VirtualClock()) as virtual:
-        assert isinstance(virtual, VirtualClock)
-        yield virtual
 
 
 @pytest.fixture

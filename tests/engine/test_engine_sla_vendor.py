@@ -4,6 +4,7 @@ scope and ``==`` for counts, for all inputs (Hypothesis) and the errors that nam
 from __future__ import annotations
 
 import pytest
+from engine_support import threshold_error
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -118,6 +119,4 @@ def test_a_count_compares_with_every_operator(op: str, count: int) -> None:
     ],
 )
 def test_errors_name_what_to_write(text: str, message: str) -> None:
-    with pytest.raises(SLAError) as info:
-        parse_threshold(text)
-    assert str(info.value) == message
+    assert threshold_error(text) == message

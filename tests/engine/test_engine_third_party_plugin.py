@@ -12,20 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_support import DEMO_PLUGIN, DEMO_SCENARIO, write_distribution
+from engine_support import DEMO_SCENARIO, install_demo_plugin
 
 
 @pytest.fixture
 def installed(tmp_path: Path) -> dict[str, str]:
     """The environment of a process that has the plugin installed (its dist-info on the path)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    write_distribution(
-        site,
-        "harness-demo-plugin",
-        {"demo": "harness_demo_plugin"},
-        {"harness_demo_plugin": DEMO_PLUGIN},
-    )
+    site = install_demo_plugin(tmp_path)
     path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return {**os.environ, "PYTHONPATH": path}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -20,96 +21,86 @@ from harness.units import (
     parse_rate,
 )
 
+DURATIONS = [
+    ("500ms", 0.5),
+    ("2s", 2.0),
+    ("1m", 60.0),
+    ("1.5m", 90.0),
+    ("1h", 3600.0),
+    ("250us", 0.00025),
+    ("250µs", 0.00025),
+    ("1e3ms", 1.0),
+    ("2.5E-1s", 0.25),
+    (" 2 s ", 2.0),
+    (".5s", 0.5),
+    ("3.", 3.0),
+    ("0", 0.0),
+    ("7", 7.0),
+    (3, 3.0),
+    (0.25, 0.25),
+]
+DURATION_ERRORS = [
+    ("2x", "expected a duration such as 500ms, 2s or 1m, got '2x'"),
+    ("-1s", "expected a duration such as 500ms, 2s or 1m, got '-1s'"),
+    ("1e", "expected a duration such as 500ms, 2s or 1m, got '1e'"),
+    ("", "expected a duration such as 500ms, 2s or 1m, got ''"),
+    ("s", "expected a duration such as 500ms, 2s or 1m, got 's'"),
+    (True, "expected a duration such as 500ms, 2s or 1m, got True"),
+    (None, "expected a duration such as 500ms, 2s or 1m, got None"),
+    ([1], "expected a duration such as 500ms, 2s or 1m, got [1]"),
+    (-1, "expected a finite, non-negative duration, got -1"),
+    (math.nan, "expected a finite, non-negative duration, got nan"),
+    (math.inf, "expected a finite, non-negative duration, got inf"),
+    ("1" * 400 + "s", "expected a finite, non-negative duration, got '" + "1" * 400 + "s'"),
+    # YAML reads a long run of digits as an int that no float can hold: a clear error,
+    # not an OverflowError escaping the scenario loader
+    (10**400, f"expected a finite, non-negative duration, got {10**400}"),
+]
+RATES = [
+    ("0.3", 0.3),
+    (0.3, 0.3),
+    ("30%", 0.3),
+    ("30 %", 0.3),
+    ("100%", 1.0),
+    ("0%", 0.0),
+    ("0.5%", 0.005),
+    (1, 1.0),
+    (0, 0.0),
+    (".25", 0.25),
+    ("1e-3", 0.001),  # YAML 1.1 leaves 1e-3 (no dot) a string
+    ("5e-1%", 0.005),
+]
+RATE_ERRORS = [
+    ("30 percent", "expected a rate such as 0.3 or 30%, got '30 percent'"),
+    ("-0.1", "expected a rate such as 0.3 or 30%, got '-0.1'"),
+    (True, "expected a rate such as 0.3 or 30%, got True"),
+    (None, "expected a rate such as 0.3 or 30%, got None"),
+    ("150%", "expected a rate between 0 and 1 (or 0% and 100%), got '150%'"),
+    (2, "expected a rate between 0 and 1 (or 0% and 100%), got 2"),
+    (-0.5, "expected a rate between 0 and 1 (or 0% and 100%), got -0.5"),
+    (math.nan, "expected a rate between 0 and 1 (or 0% and 100%), got nan"),
+    (10**400, f"expected a rate between 0 and 1 (or 0% and 100%), got {10**400}"),
+]
+
 
 @pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("500ms", 0.5),
-        ("2s", 2.0),
-        ("1m", 60.0),
-        ("1.5m", 90.0),
-        ("1h", 3600.0),
-        ("250us", 0.00025),
-        ("250µs", 0.00025),
-        ("1e3ms", 1.0),
-        ("2.5E-1s", 0.25),
-        (" 2 s ", 2.0),
-        (".5s", 0.5),
-        ("3.", 3.0),
-        ("0", 0.0),
-        ("7", 7.0),
-        (3, 3.0),
-        (0.25, 0.25),
-    ],
+    ("parse", "text", "value"),
+    [(parse_duration, *case) for case in DURATIONS] + [(parse_rate, *case) for case in RATES],
 )
-def test_durations(text: object, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds, rel=1e-12)
+def test_values(parse: Callable[[object], float], text: object, value: float) -> None:
+    assert parse(text) == pytest.approx(value, rel=1e-12)
 
 
 @pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("2x", "expected a duration such as 500ms, 2s or 1m, got '2x'"),
-        ("-1s", "expected a duration such as 500ms, 2s or 1m, got '-1s'"),
-        ("1e", "expected a duration such as 500ms, 2s or 1m, got '1e'"),
-        ("", "expected a duration such as 500ms, 2s or 1m, got ''"),
-        ("s", "expected a duration such as 500ms, 2s or 1m, got 's'"),
-        (True, "expected a duration such as 500ms, 2s or 1m, got True"),
-        (None, "expected a duration such as 500ms, 2s or 1m, got None"),
-        ([1], "expected a duration such as 500ms, 2s or 1m, got [1]"),
-        (-1, "expected a finite, non-negative duration, got -1"),
-        (math.nan, "expected a finite, non-negative duration, got nan"),
-        (math.inf, "expected a finite, non-negative duration, got inf"),
-        ("1" * 400 + "s", "expected a finite, non-negative duration, got '" + "1" * 400 + "s'"),
-        # YAML reads a long run of digits as an int that no float can hold: a clear error,
-        # not an OverflowError escaping the scenario loader
-        (10**400, f"expected a finite, non-negative duration, got {10**400}"),
-    ],
+    ("parse", "value", "message"),
+    [(parse_duration, *case) for case in DURATION_ERRORS]
+    + [(parse_rate, *case) for case in RATE_ERRORS],
 )
-def test_duration_errors_say_what_was_expected(value: object, message: str) -> None:
+def test_errors_say_what_was_expected(
+    parse: Callable[[object], float], value: object, message: str
+) -> None:
     with pytest.raises(ValueError) as info:
-        parse_duration(value)
-    assert str(info.value) == message
-
-
-@pytest.mark.parametrize(
-    ("text", "rate"),
-    [
-        ("0.3", 0.3),
-        (0.3, 0.3),
-        ("30%", 0.3),
-        ("30 %", 0.3),
-        ("100%", 1.0),
-        ("0%", 0.0),
-        ("0.5%", 0.005),
-        (1, 1.0),
-        (0, 0.0),
-        (".25", 0.25),
-        ("1e-3", 0.001),  # YAML 1.1 leaves 1e-3 (no dot) a string
-        ("5e-1%", 0.005),
-    ],
-)
-def test_rates(text: object, rate: float) -> None:
-    assert parse_rate(text) == pytest.approx(rate, rel=1e-12)
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("30 percent", "expected a rate such as 0.3 or 30%, got '30 percent'"),
-        ("-0.1", "expected a rate such as 0.3 or 30%, got '-0.1'"),
-        (True, "expected a rate such as 0.3 or 30%, got True"),
-        (None, "expected a rate such as 0.3 or 30%, got None"),
-        ("150%", "expected a rate between 0 and 1 (or 0% and 100%), got '150%'"),
-        (2, "expected a rate between 0 and 1 (or 0% and 100%), got 2"),
-        (-0.5, "expected a rate between 0 and 1 (or 0% and 100%), got -0.5"),
-        (math.nan, "expected a rate between 0 and 1 (or 0% and 100%), got nan"),
-        (10**400, f"expected a rate between 0 and 1 (or 0% and 100%), got {10**400}"),
-    ],
-)
-def test_rate_errors_say_what_was_expected(value: object, message: str) -> None:
-    with pytest.raises(ValueError) as info:
-        parse_rate(value)
+        parse(value)
     assert str(info.value) == message
 
 

@@ -6,7 +6,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from fake_vendor_support import KEY_HEADERS
+from fake_vendor_support import vendor_http
 
 from harness_fake_vendor import FakeVendor, VendorControl
 
@@ -26,9 +26,7 @@ def control(vendor: FakeVendor) -> VendorControl:
 
 @pytest.fixture
 def http(vendor: FakeVendor, control: VendorControl) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=vendor.url, headers=KEY_HEADERS, timeout=5.0, trust_env=False
-    ) as client:
+    with vendor_http(vendor, timeout=5.0) as client:
         yield client
 
 

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
+from harness_fake_vendor import FakeVendor
+
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-haiku-4-5"
 CHAT = "/v1/chat/completions"
 MESSAGES = "/v1/messages"
 KEY_HEADERS = {"Authorization": "Bearer sk-test"}
+
+
+def vendor_http(vendor: FakeVendor, timeout: float) -> httpx.Client:
+    """An httpx client of ``vendor`` sending a valid key, with no proxy from the environment."""
+    return httpx.Client(base_url=vendor.url, headers=KEY_HEADERS, timeout=timeout, trust_env=False)
 
 
 def chat_body(text: str = "hello there", **extra: Any) -> dict[str, Any]:

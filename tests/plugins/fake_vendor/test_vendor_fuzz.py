@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_vendor_support import KEY_HEADERS
+from fake_vendor_support import vendor_http
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -145,9 +145,7 @@ control_bodies = st.one_of(bodies, fault_like.map(_dumps))
 @pytest.fixture(scope="module")
 def http(vendor: FakeVendor) -> Iterator[httpx.Client]:
     vendor.control.reset(faults=True)
-    with httpx.Client(
-        base_url=vendor.url, headers=KEY_HEADERS, timeout=10.0, trust_env=False
-    ) as client:
+    with vendor_http(vendor, timeout=10.0) as client:
         yield client
 
 

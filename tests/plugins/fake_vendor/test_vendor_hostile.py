@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from fake_vendor_support import CHAT, KEY_HEADERS, MESSAGES, chat_body
+from fake_vendor_support import CHAT, KEY_HEADERS, MESSAGES, chat_body, vendor_http
 
 from harness.cli import main
 from harness.errors import InputError
@@ -36,9 +36,7 @@ def small() -> Iterator[FakeVendor]:
 @pytest.fixture
 def client(small: FakeVendor) -> Iterator[httpx.Client]:
     small.control.reset(faults=True)
-    with httpx.Client(
-        base_url=small.url, headers=KEY_HEADERS, timeout=10.0, trust_env=False
-    ) as http:
+    with vendor_http(small, timeout=10.0) as http:
         yield http
 
 

@@ -419,6 +419,14 @@ def _expected_code(data: dict[str, Any]) -> int:
     return 0 if held else 1
 
 
+# The gate fuzzers: no deadline, and the function-scoped ``tmp_path`` is shared by the examples
+# of one test (each example overwrites its one file).
+FUZZ_THE_GATE = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
 def _run_gate(path: Path) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -426,10 +434,7 @@ def _run_gate(path: Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@FUZZ_THE_GATE
 @given(data=st.data())
 def test_mutated_reports_exit_as_their_recomputed_verdicts_say(
     data: st.DataObject, tmp_path: Path, report_texts: Any
@@ -449,10 +454,7 @@ def test_mutated_reports_exit_as_their_recomputed_verdicts_say(
         assert code == 2 and "inconsistent report" in err
 
 
-@settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@FUZZ_THE_GATE
 @given(data=st.data())
 def test_mangled_report_text_is_exit_2_or_a_consistent_verdict(
     data: st.DataObject, tmp_path: Path, report_texts: Any

@@ -19,11 +19,8 @@ from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
 @pytest.fixture
 def toxiproxy() -> Iterator[EmbeddedToxiproxy]:
-    server = EmbeddedToxiproxy().start()
-    try:
+    with EmbeddedToxiproxy() as server:  # started; stopped on exit
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

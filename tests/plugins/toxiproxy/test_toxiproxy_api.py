@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from toxiproxy_support import populate_three
 
 from harness_toxiproxy import TOXIPROXY_VERSION, EmbeddedToxiproxy
 
@@ -414,14 +415,7 @@ def test_populate_type_error_names_the_anonymous_struct(api: httpx.Client) -> No
 def test_populate_stops_at_the_first_bind_error_and_returns_what_was_done(
     api: httpx.Client,
 ) -> None:
-    response = api.post(
-        "/populate",
-        json=[
-            {"name": "one", "upstream": "127.0.0.1:9"},
-            {"name": "two", "upstream": "127.0.0.1:9", "listen": "local373"},
-            {"name": "three", "upstream": "127.0.0.1:9"},
-        ],
-    )
+    response = populate_three(api, second_listen="local373")
     assert response.status_code == 500
     body = response.json()
     assert body["error"] == "listen tcp: address local373: missing port in address"

@@ -28,11 +28,8 @@ Connect = Callable[..., socket.socket]
 
 @pytest.fixture
 def second_toxiproxy() -> Iterator[EmbeddedToxiproxy]:
-    server = EmbeddedToxiproxy().start()
-    try:
+    with EmbeddedToxiproxy() as server:  # started; stopped on exit
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

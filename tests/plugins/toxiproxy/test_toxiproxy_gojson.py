@@ -75,44 +75,45 @@ _PROXY = GoStruct(
     "toxiproxy.Proxy",
     (GoField("name", "string"), GoField("enabled", "bool"), GoField("rate", "int64")),
 )
+ZERO: dict[str, Any] = {"name": "", "enabled": False, "rate": 0}  # a Proxy's zero value
 
 
 @pytest.mark.parametrize(
     ("body", "expected", "error"),
     [
-        (b'{"name":"x"}', {"name": "x", "enabled": False, "rate": 0}, None),
-        (b'{"NAME":"x","Name":"y"}', {"name": "y", "enabled": False, "rate": 0}, None),
-        (b'{"name":null,"rate":null}', {"name": "", "enabled": False, "rate": 0}, None),
+        (b'{"name":"x"}', {**ZERO, "name": "x"}, None),
+        (b'{"NAME":"x","Name":"y"}', {**ZERO, "name": "y"}, None),
+        (b'{"name":null,"rate":null}', ZERO, None),
         (
             b'{"name":1,"enabled":true}',
-            {"name": "", "enabled": True, "rate": 0},
+            {**ZERO, "enabled": True},
             "json: cannot unmarshal number into Go struct field Proxy.name of type string",
         ),
         (
             b'{"rate":1e3}',
-            {"name": "", "enabled": False, "rate": 0},
+            ZERO,
             "json: cannot unmarshal number 1e3 into Go struct field Proxy.rate of type int64",
         ),
         (
             b'{"rate":9223372036854775808}',
-            {"name": "", "enabled": False, "rate": 0},
+            ZERO,
             "json: cannot unmarshal number 9223372036854775808 into Go struct field "
             "Proxy.rate of type int64",
         ),
         (
             b'{"rate":{}, "name":[]}',
-            {"name": "", "enabled": False, "rate": 0},
+            ZERO,
             "json: cannot unmarshal object into Go struct field Proxy.rate of type int64",
         ),
         (
             b'"x"',
-            {"name": "", "enabled": False, "rate": 0},
+            ZERO,
             "json: cannot unmarshal string into Go value of type toxiproxy.Proxy",
         ),
     ],
 )
 def test_unmarshal_like_go(body: bytes, expected: dict[str, Any], error: str | None) -> None:
-    target: dict[str, Any] = {"name": "", "enabled": False, "rate": 0}
+    target: dict[str, Any] = dict(ZERO)
     assert unmarshal(decode_first(body), _PROXY, target) == error
     assert target == expected
 

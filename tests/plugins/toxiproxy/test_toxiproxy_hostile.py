@@ -12,6 +12,7 @@ import socket
 
 import httpx
 import pytest
+from toxiproxy_support import populate_three
 
 from harness.cli import main
 from harness.errors import InputError
@@ -94,14 +95,7 @@ def test_moving_a_proxy_off_loopback_is_a_400_and_leaves_it_alone(api: httpx.Cli
 
 
 def test_populate_stops_at_a_non_loopback_listen(api: httpx.Client) -> None:
-    response = api.post(
-        "/populate",
-        json=[
-            {"name": "one", "upstream": "127.0.0.1:9"},
-            {"name": "two", "upstream": "127.0.0.1:9", "listen": "0.0.0.0:0"},
-            {"name": "three", "upstream": "127.0.0.1:9"},
-        ],
-    )
+    response = populate_three(api, second_listen="0.0.0.0:0")
     assert response.status_code == 400
     body = response.json()
     assert body["status"] == 400

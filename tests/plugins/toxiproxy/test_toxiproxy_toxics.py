@@ -187,14 +187,20 @@ def test_bandwidth_upstream(
     assert within(time.perf_counter() - start, 0.400, tolerance=0.15)
 
 
-def test_bandwidth_zero_stalls_until_updated(
-    client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
-) -> None:
-    client.add_toxic("echo", "bandwidth", attributes={"rate": 0})
+def unanswered_ping(connect: Connect, proxied: str) -> socket.socket:
+    """A connection through ``proxied`` whose ping gets no answer within 0.3 s."""
     sock = connect(proxied, timeout=0.3)
     sock.sendall(b"ping")
     with pytest.raises(TimeoutError):
         sock.recv(100)
+    return sock
+
+
+def test_bandwidth_zero_stalls_until_updated(
+    client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
+) -> None:
+    client.add_toxic("echo", "bandwidth", attributes={"rate": 0})
+    sock = unanswered_ping(connect, proxied)
     client.update_toxic("echo", "bandwidth_downstream", attributes={"rate": 1000})
     sock.settimeout(2)
     assert helpers.recv_exactly(sock, 4) == b"ping"
@@ -237,10 +243,7 @@ def test_timeout_zero_never_closes_until_removed(
     client: ToxiproxyClient, proxied: str, connect: Connect
 ) -> None:
     client.add_toxic("echo", "timeout", attributes={"timeout": 0})
-    sock = connect(proxied, timeout=0.3)
-    sock.sendall(b"ping")
-    with pytest.raises(TimeoutError):
-        sock.recv(100)
+    sock = unanswered_ping(connect, proxied)
     # Removing a timeout toxic closes the connections it applies to (Go's Cleanup).
     client.remove_toxic("echo", "timeout_downstream")
     sock.settimeout(2)

@@ -8,6 +8,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+import httpx
 
 Handler = Callable[[socket.socket], None]
 
@@ -108,6 +111,17 @@ def assert_closed(sock: socket.socket) -> None:
     except ConnectionResetError:
         return
     assert data == b"", data
+
+
+def populate_three(api: httpx.Client, second_listen: str) -> httpx.Response:
+    """``POST /populate`` of proxies one, two and three, the second listening on
+    ``second_listen``."""
+    proxies: list[dict[str, Any]] = [
+        {"name": "one", "upstream": "127.0.0.1:9"},
+        {"name": "two", "upstream": "127.0.0.1:9", "listen": second_listen},
+        {"name": "three", "upstream": "127.0.0.1:9"},
+    ]
+    return api.post("/populate", json=proxies)
 
 
 class Helpers:
