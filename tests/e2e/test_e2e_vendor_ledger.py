@@ -188,9 +188,13 @@ def test_the_sdk_service_fails_over_after_its_retries_and_honours_retry_after(
     figures = _figures(report, "outage")
     # the openai SDK retries twice, 0.375-0.5 s then 0.75-1 s, before the service falls back
     assert 1.0 < figures["failover_time"] < 3.0
+    # no breaker: the first request after the outage tries the primary, and it answers
     assert figures["back_to_primary_time"] is not None
+    assert figures["back_to_primary_time"] < 1.0
     assert figures["backup_share"] > 0.5
-    assert _figures(report, "recovery")["backup_share"] == 0.0
+    # only a request that had already given up on the primary as the outage ended (open loop:
+    # a few of the 20 a second) is answered by the backup in the recovery phase
+    assert _figures(report, "recovery")["backup_share"] < 0.1
 
     storm = _harness(
         "run",
