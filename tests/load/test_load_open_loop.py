@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from load_support import harness, only_report, totals
+from cli_support import assert_exit, harness, only_report
+from load_support import totals
 
 from harness.measure.health import LAG_INTERVAL
 from harness.run.pacing import START_TOLERANCE
@@ -66,7 +67,7 @@ def run_open_loop(tmp_path: Path, url: str, rate: int, *extra: str) -> tuple[dic
     scenario.write_text(SCENARIO.format(url=url, rate=rate, duration=DURATION))
     out = tmp_path / "reports"
     result = harness("load", str(scenario), "--report-dir", str(out), *extra)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_exit(result)
     assert "health: open loop, starts" in result.stdout
     return only_report(out), result.stdout + result.stderr
 
