@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import http.server
 import random
-import threading
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import pytest
+from http_support import serving
 
 from harness.core import (
     AllProvidersFailed,
@@ -364,15 +364,8 @@ class _Real(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def real_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Real)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_Real, poll=0.01) as url:
+        yield url
 
 
 async def test_urls_not_mocked_pass_through_to_the_network(real_server: str) -> None:
