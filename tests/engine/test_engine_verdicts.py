@@ -3,6 +3,8 @@ with their observed values and margins, no data is a breach, recovery time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from engine_support import FakeNow
 
@@ -426,28 +428,33 @@ def test_a_later_fault_phase_at_the_end_leaves_the_worst_unknown() -> None:
     assert why.startswith("nothing fault-free follows 'second' to recover in")
 
 
-def test_no_request_after_the_fault_phase_is_no_data() -> None:
-    # the run ran on into the recovery phase, but no request was recorded in it
-    phases = [
-        BASELINE,
-        PhaseWindow("outage", 3.0, 5.5, True),
-        PhaseWindow("recovery", 5.5, 8.0, False),
-    ]
-    rec = _masked_outage(phases, last_at=5.4, end=8.0)
-    assert recovery_time(rec, phases) == (
-        None,
-        "no requests after 'outage' (in 'recovery') to see recovery in",
-    )
-
-
-def test_a_fault_free_phase_after_the_faults_is_no_baseline() -> None:
-    # comparing the recovery phase with itself would always say "recovered at once"
-    phases = [PhaseWindow("outage", 0.0, 3.0, True), PhaseWindow("recovery", 3.0, 12.0, False)]
-    rec = _series({0: False, 1: False, 2: False}, phases=phases)
-    assert recovery_time(rec, phases) == (
-        None,
-        "no fault-free phase before the faults to take as the baseline",
-    )
+@pytest.mark.parametrize(
+    ("phases", "record", "why"),
+    [
+        pytest.param(
+            [
+                BASELINE,
+                PhaseWindow("outage", 3.0, 5.5, True),
+                PhaseWindow("recovery", 5.5, 8.0, False),
+            ],
+            # the run ran on into the recovery phase, but no request was recorded in it
+            lambda phases: _masked_outage(phases, last_at=5.4, end=8.0),
+            "no requests after 'outage' (in 'recovery') to see recovery in",
+            id="no-request-after-the-fault-phase",
+        ),
+        pytest.param(
+            [PhaseWindow("outage", 0.0, 3.0, True), PhaseWindow("recovery", 3.0, 12.0, False)],
+            # comparing the recovery phase with itself would always say "recovered at once"
+            lambda phases: _series({0: False, 1: False, 2: False}, phases=phases),
+            "no fault-free phase before the faults to take as the baseline",
+            id="a-fault-free-phase-after-the-faults-is-no-baseline",
+        ),
+    ],
+)
+def test_recovery_time_says_why_it_has_no_data(
+    phases: list[PhaseWindow], record: Callable[[list[PhaseWindow]], Recorder], why: str
+) -> None:
+    assert recovery_time(record(phases), phases) == (None, why)
 
 
 def test_the_worst_block_counts_and_scope_picks_one() -> None:
