@@ -258,6 +258,15 @@ BASELINE = PhaseWindow("baseline", 0.0, 3.0, faulty=False)
 OUTAGE = PhaseWindow("outage", 3.0, 6.0, faulty=True)
 
 
+def _after_baseline(**ends: float) -> list[PhaseWindow]:
+    """BASELINE (0-3 s), then the phases named in order, each ending at its value, alternately
+    faulty (the first) and fault-free."""
+    phases = [BASELINE]
+    for i, (name, end) in enumerate(ends.items()):
+        phases.append(PhaseWindow(name, phases[-1].end, end, faulty=i % 2 == 0))
+    return phases
+
+
 def _series(
     healthy: dict[int, bool],
     *,
@@ -329,12 +338,7 @@ def test_never_recovers_is_a_breach() -> None:
 
 
 def test_recovery_window_is_cut_by_the_next_fault_phase() -> None:
-    phases = [
-        BASELINE,
-        OUTAGE,
-        PhaseWindow("pause", 6.0, 8.0, faulty=False),
-        PhaseWindow("again", 8.0, 12.0, faulty=True),
-    ]
+    phases = _after_baseline(outage=6.0, pause=8.0, again=12.0)
     rec = _series({6: False, 7: False, 8: True, 9: True}, phases=phases)
     assert recovery_time(rec, phases, "outage") == (
         None,
@@ -415,12 +419,7 @@ def test_no_recovery_after_the_last_fault_phase_is_no_data_not_0ms(
 
 
 def test_a_later_fault_phase_at_the_end_leaves_the_worst_unknown() -> None:
-    phases = [
-        BASELINE,
-        PhaseWindow("first", 3.0, 6.0, faulty=True),
-        PhaseWindow("gap", 6.0, 9.0, faulty=False),
-        PhaseWindow("second", 9.0, 12.0, faulty=True),
-    ]
+    phases = _after_baseline(first=6.0, gap=9.0, second=12.0)
     rec = _series({}, phases=phases)
     assert recovery_time(rec, phases, "first") == (0.0, "")
     observed, why = recovery_time(rec, phases)
@@ -432,11 +431,7 @@ def test_a_later_fault_phase_at_the_end_leaves_the_worst_unknown() -> None:
     ("phases", "record", "why"),
     [
         pytest.param(
-            [
-                BASELINE,
-                PhaseWindow("outage", 3.0, 5.5, True),
-                PhaseWindow("recovery", 5.5, 8.0, False),
-            ],
+            _after_baseline(outage=5.5, recovery=8.0),
             # the run ran on into the recovery phase, but no request was recorded in it
             lambda phases: _masked_outage(phases, last_at=5.4, end=8.0),
             "no requests after 'outage' (in 'recovery') to see recovery in",
@@ -458,13 +453,7 @@ def test_recovery_time_says_why_it_has_no_data(
 
 
 def test_the_worst_block_counts_and_scope_picks_one() -> None:
-    phases = [
-        BASELINE,
-        PhaseWindow("first", 3.0, 4.0, faulty=True),
-        PhaseWindow("gap", 4.0, 7.0, faulty=False),
-        PhaseWindow("second", 7.0, 8.0, faulty=True),
-        PhaseWindow("tail", 8.0, 14.0, faulty=False),
-    ]
+    phases = _after_baseline(first=4.0, gap=7.0, second=8.0, tail=14.0)
     # first block recovers at once (4), the second after 3 s (8, 9, 10 fail)
     healthy = {3: False, 4: True, 5: True, 6: True, 7: False, 8: False, 9: False, 10: False}
     rec = _series(healthy, end=14, phases=phases)
