@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import respx
+from vendor_responses import PRIMARY_URL, openai_error
 
 from harness.core import mount
 
@@ -29,3 +30,9 @@ def mock() -> Iterator[respx.MockRouter]:
         finally:
             for unmount in unmounts:
                 unmount()
+
+
+@pytest.fixture
+def failing_primary(mock: respx.MockRouter) -> respx.Route:
+    """The primary answering 503 to every call: its route, for its call count."""
+    return mock.post(PRIMARY_URL).mock(return_value=openai_error(503))

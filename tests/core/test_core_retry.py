@@ -36,20 +36,18 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_full_schedule_is_1_2_4_8_seconds_and_takes_no_real_time(
-    mock: respx.MockRouter, clock: VirtualClock
+    failing_primary: respx.Route, clock: VirtualClock
 ) -> None:
-    route = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     with pytest.raises(AllProvidersFailed) as info:
         await make_llm().complete("hi")
     assert clock.sleeps == [1.0, 2.0, 4.0, 8.0]
-    assert route.call_count == 5
+    assert failing_primary.call_count == 5
     assert isinstance(info.value.errors["primary"], ServerError)
 
 
 async def test_jittered_waits_stay_under_each_step(
-    mock: respx.MockRouter, clock: VirtualClock
+    failing_primary: respx.Route, clock: VirtualClock
 ) -> None:
-    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     with pytest.raises(AllProvidersFailed):
         await make_llm(policy=RetryPolicy(jitter="full")).complete("hi")
     assert len(clock.sleeps) == 4
@@ -162,9 +160,8 @@ async def test_with_a_backup_a_backoff_step_over_fallback_after_goes_to_it(
 
 
 async def test_deadline_exceeded_when_no_provider_can_start(
-    mock: respx.MockRouter, clock: VirtualClock
+    failing_primary: respx.Route, clock: VirtualClock
 ) -> None:
-    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     llm = make_llm(policy=RetryPolicy(jitter="none", deadline=2.5, min_attempt_time=0.1))
     with pytest.raises(DeadlineExceeded) as info:
         await llm.complete("hi")
@@ -173,9 +170,8 @@ async def test_deadline_exceeded_when_no_provider_can_start(
 
 
 async def test_per_call_deadline_overrides_the_policy(
-    mock: respx.MockRouter, clock: VirtualClock
+    failing_primary: respx.Route, clock: VirtualClock
 ) -> None:
-    mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     with pytest.raises(DeadlineExceeded):
         await make_llm().complete("hi", deadline=1.5)
     # The last provider spends what is left: 1 s, then the 2 s step clipped to fit.
@@ -184,12 +180,11 @@ async def test_per_call_deadline_overrides_the_policy(
 
 
 async def test_no_retries_policy_is_a_single_attempt(
-    mock: respx.MockRouter, clock: VirtualClock
+    failing_primary: respx.Route, clock: VirtualClock
 ) -> None:
-    route = mock.post(PRIMARY_URL).mock(return_value=openai_error(503))
     with pytest.raises(AllProvidersFailed):
         await make_llm(policy=RetryPolicy.no_retries()).complete("hi")
-    assert route.call_count == 1
+    assert failing_primary.call_count == 1
 
 
 async def test_a_long_wait_goes_to_the_backup_but_the_last_provider_waits(

@@ -13,6 +13,7 @@ failure at once, ``--retries k`` times; the fake vendor counts what reaches it p
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import ROOT, assert_exit, harness, report_file
 
 from harness.run.appserver import bind
 
 pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
 
-ROOT = Path(__file__).parents[2]
 SERVICE = Path(__file__).with_name("services") / "tiny_service.py"
 
 SCENARIO = """\
@@ -62,20 +63,7 @@ def _scenario(tmp_path: Path, name: str, *, retries: int, fault: str, sla: list[
     return path
 
 
-def _harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _report(report_dir: Path) -> tuple[Path, dict[str, Any]]:
-    (path,) = report_dir.glob("*.json")
-    return path, json.loads(path.read_text())
+_harness = functools.partial(harness, timeout=240, cwd=ROOT)
 
 
 def _drill(
@@ -85,9 +73,15 @@ def _drill(
     ``tmp_path / name``; checks its exit code; the run, its report's path and content."""
     path = _scenario(tmp_path, name, **scenario)
     run = _harness(command, str(path), "--report-dir", str(tmp_path / name))
-    assert run.returncode == exit_code, run.stdout[-3000:] + run.stderr[-3000:]
-    report_path, report = _report(tmp_path / name)
+    assert_exit(run, exit_code)
+    report_path, report = report_file(tmp_path / name)
     return run, report_path, report
+
+
+def _run_ok(scenario: str, report_dir: Path, *options: str) -> dict[str, Any]:
+    """``harness run`` on ``scenario`` that passes; its report (in ``report_dir``)."""
+    assert_exit(_harness("run", scenario, "--report-dir", str(report_dir), *options))
+    return report_file(report_dir)[1]
 
 
 def _figures(report: dict[str, Any], phase: str) -> dict[str, Any]:
@@ -177,14 +171,7 @@ def test_the_ledger_under_locust(tmp_path: Path) -> None:
 def test_the_sdk_service_fails_over_after_its_retries_and_honours_retry_after(
     tmp_path: Path,
 ) -> None:
-    outage = _harness(
-        "run",
-        "scenarios/own_service/chaos_sdk_service_outage.yaml",
-        "--report-dir",
-        str(tmp_path / "outage"),
-    )
-    assert outage.returncode == 0, outage.stdout[-3000:] + outage.stderr[-3000:]
-    _, report = _report(tmp_path / "outage")
+    report = _run_ok("scenarios/own_service/chaos_sdk_service_outage.yaml", tmp_path / "outage")
     figures = _figures(report, "outage")
     # the openai SDK retries twice, 0.375-0.5 s then 0.75-1 s, before the service falls back
     assert 1.0 < figures["failover_time"] < 3.0
@@ -196,14 +183,7 @@ def test_the_sdk_service_fails_over_after_its_retries_and_honours_retry_after(
     # a few of the 20 a second) is answered by the backup in the recovery phase
     assert _figures(report, "recovery")["backup_share"] < 0.1
 
-    storm = _harness(
-        "run",
-        "scenarios/own_service/chaos_sdk_service_rate_limit.yaml",
-        "--report-dir",
-        str(tmp_path / "storm"),
-    )
-    assert storm.returncode == 0, storm.stdout[-3000:] + storm.stderr[-3000:]
-    _, report = _report(tmp_path / "storm")
+    report = _run_ok("scenarios/own_service/chaos_sdk_service_rate_limit.yaml", tmp_path / "storm")
     primary = _row(report, "primary", "*")
     assert primary["retry_after_sent"] > 0
     assert primary["retry_after_violations"] == 0
@@ -251,9 +231,7 @@ def test_each_run_against_a_running_stack_gets_its_own_ledger(tmp_path: Path) ->
         )
         for attempt in ("first", "second"):
             out = tmp_path / attempt
-            run = _harness("run", str(scenario), "--stack", str(state), "--report-dir", str(out))
-            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-            _, report = _report(out)
+            report = _run_ok(str(scenario), out, "--stack", str(state))
             for phase in ("calm", "slow"):
                 requests = _figures(report, phase)["requests"]
                 assert requests > 0

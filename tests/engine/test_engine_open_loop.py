@@ -18,7 +18,7 @@ from harness.run.driver import GENERATOR, drive
 from harness.run.pacing import START_TOLERANCE, Pacer, Segment, timetable
 from harness.run.targets import Outcome
 from harness.scenario.loader import parse_scenario
-from harness.scenario.model import PhaseSpec
+from harness.scenario.model import PhaseSpec, Scenario
 
 # -- the timetable --------------------------------------------------------------------------------
 
@@ -116,14 +116,23 @@ def test_every_intended_start_is_sent_or_counted_missed_exactly_once(
 
 # -- the stall: open loop shows it, closed loop hides it -------------------------------------------
 
-STALL_SCENARIO = """
-name: stall
+SCENARIO = """
+name: {name}
 target: {{core: llm}}
 upstreams: [{{name: primary, backend: respx}}]
 load: {load}
 phases:
-  - {{name: only, duration: 2.5s}}
-"""
+{phases}"""
+
+
+def _scenario(name: str, load: str, *phases: str) -> str:
+    """A scenario on one respx upstream: ``load`` (YAML), then ``phases`` (one YAML each)."""
+    return SCENARIO.format(name=name, load=load, phases="".join(f"  - {p}\n" for p in phases))
+
+
+def _stall(load: str, duration: str = "2.5s") -> Scenario:
+    """The stall scenario: one phase, ``only``."""
+    return parse_scenario(_scenario("stall", load, f"{{name: only, duration: {duration}}}"))
 
 
 class StallingTarget:
@@ -154,8 +163,8 @@ class Phases:
 
 
 def test_a_stall_shows_in_p99_under_open_loop_and_hides_under_closed_loop() -> None:
-    open_loop = parse_scenario(STALL_SCENARIO.format(load="{rate: 50/s}"))
-    closed_loop = parse_scenario(STALL_SCENARIO.format(load="{users: 2}"))
+    open_loop = _stall("{rate: 50/s}")
+    closed_loop = _stall("{users: 2}")
     open_rec, closed_rec = Recorder(), Recorder()
 
     async def both() -> None:
@@ -187,7 +196,7 @@ def test_a_stall_shows_in_p99_under_open_loop_and_hides_under_closed_loop() -> N
 
 
 def test_a_user_count_for_an_open_loop_scenario_is_an_input_error() -> None:
-    scenario = parse_scenario(STALL_SCENARIO.format(load="{rate: 50/s}"))
+    scenario = _stall("{rate: 50/s}")
     with pytest.raises(InputError, match=r"runs open loop \(load.rate 50/s"):
         asyncio.run(drive(scenario, StallingTarget(0.0), Recorder(), Phases(), users=3))  # type: ignore[arg-type]
 
@@ -226,7 +235,7 @@ class LoopBlockingTarget:
 
 
 def test_a_generator_that_falls_behind_counts_missed_starts_and_reports_saturation() -> None:
-    scenario = parse_scenario(STALL_SCENARIO.format(load="{rate: 20/s}").replace("2.5s", "1.5s"))
+    scenario = _stall("{rate: 20/s}", "1.5s")
     recorder = Recorder()
     asyncio.run(drive(scenario, LoopBlockingTarget(), recorder, Phases()))  # type: ignore[arg-type]
     health = recorder.health()
@@ -245,9 +254,7 @@ def test_a_generator_that_falls_behind_counts_missed_starts_and_reports_saturati
 
 
 def test_an_in_flight_cap_bounds_concurrency_and_counts_its_hits() -> None:
-    scenario = parse_scenario(
-        STALL_SCENARIO.format(load="{rate: 50/s, max_in_flight: 3}").replace("2.5s", "1s")
-    )
+    scenario = _stall("{rate: 50/s, max_in_flight: 3}", "1s")
     recorder = Recorder()
     # every request stalls 2 s: three start, the other ~47 find the cap full
     asyncio.run(drive(scenario, StallingTarget(time.monotonic()), recorder, Phases()))  # type: ignore[arg-type]
@@ -259,15 +266,10 @@ def test_an_in_flight_cap_bounds_concurrency_and_counts_its_hits() -> None:
 
 # -- the scenario's load: validation --------------------------------------------------------------
 
-LOAD_SCENARIO = """
-name: t
-target: {{core: llm}}
-upstreams: [{{name: p, backend: respx}}]
-load: {load}
-phases:
-  - {{name: a, duration: 1s}}
-  - {{name: b, duration: 1s{phase}}}
-"""
+
+def _two_phases(load: str, phase: str = "") -> str:
+    """Two 1 s phases, ``a`` and ``b``; ``phase`` adds fields to ``b`` (``", rate: 5/s"``)."""
+    return _scenario("t", load, "{name: a, duration: 1s}", f"{{name: b, duration: 1s{phase}}}")
 
 
 @pytest.mark.parametrize(
@@ -283,25 +285,25 @@ phases:
     ],
 )
 def test_a_rate_reads_as_requests_started_per_second(written: str, per_second: float) -> None:
-    scenario = parse_scenario(LOAD_SCENARIO.format(load=f"{{rate: {written}}}", phase=""))
+    scenario = parse_scenario(_two_phases(f"{{rate: {written}}}"))
     assert scenario.load.open_loop
     assert scenario.load.rate == pytest.approx(per_second)
     assert scenario.load.rate_of(scenario.phases[1]) == pytest.approx(per_second)
 
 
 def test_a_phase_rate_overrides_the_load_rate_and_old_scenarios_stay_closed_loop() -> None:
-    scenario = parse_scenario(LOAD_SCENARIO.format(load="{rate: 10/s}", phase=", rate: 50/s"))
+    scenario = parse_scenario(_two_phases("{rate: 10/s}", ", rate: 50/s"))
     assert [scenario.load.rate_of(p) for p in scenario.phases] == [10.0, 50.0]
-    old = parse_scenario(LOAD_SCENARIO.format(load="{spawn_rate: 5}", phase=""))
+    old = parse_scenario(_two_phases("{spawn_rate: 5}"))
     assert not old.load.open_loop and old.load.users == 10
 
 
 def test_the_default_in_flight_cap_is_twice_rate_times_timeout_within_bounds() -> None:
-    load = parse_scenario(LOAD_SCENARIO.format(load="{rate: 40/s}", phase="")).load
+    load = parse_scenario(_two_phases("{rate: 40/s}")).load
     assert load.in_flight_cap(40.0, 30.0) == 2400
     assert load.in_flight_cap(0.1, 1.0) == 10  # at least a few
     assert load.in_flight_cap(10_000.0, 30.0) == 10_000  # at most MAX_IN_FLIGHT
-    capped = parse_scenario(LOAD_SCENARIO.format(load="{rate: 40/s, max_in_flight: 7}", phase=""))
+    capped = parse_scenario(_two_phases("{rate: 40/s, max_in_flight: 7}"))
     assert capped.load.in_flight_cap(40.0, 30.0) == 7
 
 
@@ -338,7 +340,7 @@ def test_the_default_in_flight_cap_is_twice_rate_times_timeout_within_bounds() -
 )
 def test_a_bad_load_is_a_scenario_error_naming_the_field(load: str, phase: str, error: str) -> None:
     with pytest.raises(InputError) as info:
-        parse_scenario(LOAD_SCENARIO.format(load=load, phase=phase), "s.yaml")
+        parse_scenario(_two_phases(load, phase), "s.yaml")
     assert error in str(info.value)
 
 
@@ -357,7 +359,7 @@ class HangingTarget:
 
 @pytest.mark.parametrize("load", ["{rate: 20/s}", "{users: 3}"])
 def test_requests_still_running_when_the_run_ends_are_counted_unfinished(load: str) -> None:
-    scenario = parse_scenario(STALL_SCENARIO.format(load=load))
+    scenario = _stall(load)
     recorder = Recorder()
 
     async def cut_short() -> None:

@@ -12,11 +12,12 @@ from engine_support import FakeNow
 from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from report_support import assemble
 
 from harness.measure.hdr import Distribution
 from harness.measure.recorder import HIGHEST_US, LOWEST_US, Recorder, RequestStats, new_histogram
 from harness.measure.verdicts import PhaseWindow
-from harness.report.build import build_report, request_rows
+from harness.report.build import request_rows
 from harness.report.model import FaultRecord, ScenarioInfo
 
 LATENCIES_US = st.lists(st.integers(LOWEST_US, HIGHEST_US), max_size=60)
@@ -144,17 +145,14 @@ def _build(recorder: Recorder) -> Any:
         for w in windows
         if w.faulty
     ]
-    return build_report(
-        run_id="many",
-        driver="cli",
-        scenario=ScenarioInfo(name="many phases"),
-        target="core:llm",
-        seed=1,
-        started_at=datetime(2026, 1, 1, tzinfo=UTC),
-        recorder=recorder,
-        verdicts=[],
+    return assemble(
+        recorder,
         phases=windows,
         faults=faults,
+        run_id="many",
+        scenario=ScenarioInfo(name="many phases"),
+        seed=1,
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import http.server
 import random
-import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import pytest
+from http_support import serving
 
 from harness.core import (
     AllProvidersFailed,
@@ -26,6 +26,7 @@ from harness.core import (
     subscribe,
 )
 from harness.errors import FaultInjectionError
+from harness.plugin import FaultSchedule
 from harness_respx import ROUTER, mock_vendor
 
 pytestmark = pytest.mark.anyio
@@ -74,6 +75,16 @@ async def _stream(llm: BaseLLMWrapper, prompt: str = PROMPT) -> list[str]:
     return pieces
 
 
+async def _under(
+    fault: dict[str, Any], call: Callable[[BaseLLMWrapper], Awaitable[Any]] = _complete
+) -> tuple[Any, FaultSchedule]:
+    """``call`` (a completion, or ``_stream``) through the mocked vendor with ``fault``
+    injected: its result and the fault's schedule."""
+    with mock_vendor(BASE) as vendor:
+        schedule = vendor.inject(fault)
+        return await call(_llm()), schedule
+
+
 def _failures(events: list[ResilienceEvent]) -> list[tuple[str, int | None]]:
     return [(e.error, e.status) for e in events if isinstance(e, AttemptFailed)]
 
@@ -120,9 +131,7 @@ async def test_http_status_429_with_each_retry_after_form(
 async def test_http_status_503_then_backoff(
     clock: VirtualClock, events: list[ResilienceEvent]
 ) -> None:
-    with mock_vendor(BASE) as vendor:
-        schedule = vendor.inject({"kind": "http_status", "status": 503, "first": 2})
-        answer = await _complete(_llm())
+    answer, schedule = await _under({"kind": "http_status", "status": 503, "first": 2})
     assert answer.attempts == 3
     assert _failures(events) == [("ServerError", 503), ("ServerError", 503)]
     assert [reason for _, reason in _retries(events)] == ["backoff", "backoff"]
@@ -220,9 +229,7 @@ async def test_first_token_delay(clock: VirtualClock, streaming: bool) -> None:
 async def test_stream_cut_before_any_text_is_retried_invisibly(
     clock: VirtualClock, events: list[ResilienceEvent]
 ) -> None:
-    with mock_vendor(BASE) as vendor:
-        schedule = vendor.inject({"kind": "stream_cut", "after_events": 1, "first": 1})
-        pieces = await _stream(_llm())
+    pieces, schedule = await _under({"kind": "stream_cut", "after_events": 1, "first": 1}, _stream)
     assert "".join(pieces) == f"echo: {PROMPT}"
     (failure,) = [e for e in events if isinstance(e, AttemptFailed)]
     assert failure.retryable  # nothing reached the caller yet: safe to retry
@@ -252,9 +259,8 @@ async def test_stream_cut_after_text_surfaces_with_the_partial_answer(
 
 
 async def test_stream_cut_only_matches_streams(clock: VirtualClock) -> None:
-    with mock_vendor(BASE) as vendor:
-        schedule = vendor.inject({"kind": "stream_cut", "optional": True})
-        assert (await _complete(_llm())).attempts == 1
+    answer, schedule = await _under({"kind": "stream_cut", "optional": True})
+    assert answer.attempts == 1
     assert (schedule.seen, schedule.fired) == (0, 0)
 
 
@@ -364,15 +370,8 @@ class _Real(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def real_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Real)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_Real, poll=0.01) as url:
+        yield url
 
 
 async def test_urls_not_mocked_pass_through_to_the_network(real_server: str) -> None:

@@ -175,6 +175,31 @@ def test_whitespace_is_free_and_normalised_in_the_text() -> None:
             "unexpected '{phase=a}' in 'p95 < 1s {phase=a}'; a scope is 'phase=<name>', "
             "'name=<request>', 'upstream=<upstream>' or 'baseline=<phase>'",
         ),
+        # the vendor metrics (test_engine_sla_vendor.py): what to write instead
+        (
+            "served_share >= 90%",
+            "served_share needs the upstream it is about in 'served_share >= 90%', e.g. "
+            "'served_share >= 90% upstream=backup'",
+        ),
+        (
+            "failover_time < 2s name=chat",
+            "failover_time is counted at the vendors, not per request name: drop name= in "
+            "'failover_time < 2s name=chat'",
+        ),
+        (
+            "failover_time < 2",
+            "bad value '2' in 'failover_time < 2': failover_time needs a unit: write 2ms or 2s",
+        ),
+        (
+            "retry_after_violations == -1",
+            "bad value '-1' in 'retry_after_violations == -1': expected a finite, non-negative "
+            "number",
+        ),
+        (
+            "p95 < 1s upstream=primary",
+            "p95 takes no upstream= scope in 'p95 < 1s upstream=primary'; only "
+            "retry_after_violations, served_share, upstream_calls_per_request do",
+        ),
     ],
 )
 def test_errors_quote_the_threshold_and_say_what_was_expected(text: str, message: str) -> None:

@@ -1,10 +1,10 @@
 """The threshold grammar's vendor-side additions: the six vendor metrics, the ``upstream=``
-scope and ``==`` for counts, for all inputs (Hypothesis) and the errors that name the fix."""
+scope and ``==`` for counts, for all inputs (Hypothesis). The errors that name the fix stand in
+the error table of ``test_engine_sla.py``."""
 
 from __future__ import annotations
 
 import pytest
-from engine_support import threshold_error
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,36 +87,3 @@ def test_a_count_compares_with_every_operator(op: str, count: int) -> None:
     threshold = parse_threshold(f"retry_after_violations {op} {count}")
     assert threshold.value == count
     assert threshold.holds(float(count)) is (op in ("<=", ">=", "=="))
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            "served_share >= 90%",
-            "served_share needs the upstream it is about in 'served_share >= 90%', e.g. "
-            "'served_share >= 90% upstream=backup'",
-        ),
-        (
-            "failover_time < 2s name=chat",
-            "failover_time is counted at the vendors, not per request name: drop name= in "
-            "'failover_time < 2s name=chat'",
-        ),
-        (
-            "failover_time < 2",
-            "bad value '2' in 'failover_time < 2': failover_time needs a unit: write 2ms or 2s",
-        ),
-        (
-            "retry_after_violations == -1",
-            "bad value '-1' in 'retry_after_violations == -1': expected a finite, non-negative "
-            "number",
-        ),
-        (
-            "p95 < 1s upstream=primary",
-            "p95 takes no upstream= scope in 'p95 < 1s upstream=primary'; only "
-            "retry_after_violations, served_share, upstream_calls_per_request do",
-        ),
-    ],
-)
-def test_errors_name_what_to_write(text: str, message: str) -> None:
-    assert threshold_error(text) == message

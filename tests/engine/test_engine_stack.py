@@ -32,6 +32,12 @@ class FakeServers:
     def harness_fault_backends(self) -> list[FaultBackend]:
         return [Box(self), Tcp(self), Silent()]
 
+    def starting(self, name: str, event: str) -> None:
+        """``name`` starts (``event`` in the log), unless the test made it fail."""
+        if name in self.fail_start:
+            raise self.fail_start[name]
+        self.events.append(event)
+
     def closer(self, name: str) -> Any:
         def close() -> None:
             self.events.append(f"close {name}")
@@ -41,18 +47,20 @@ class FakeServers:
         return close
 
 
-class Box(FaultBackend):
-    name = "box"
-    kinds = frozenset({"http_status"})
-    where = "upstream"
+class _Backend(FaultBackend):
+    """A backend of the :class:`FakeServers` plugin: its starts and closes go to their log."""
 
     def __init__(self, servers: FakeServers) -> None:
         self.servers = servers
 
+
+class Box(_Backend):
+    name = "box"
+    kinds = frozenset({"http_status"})
+    where = "upstream"
+
     def start_upstream(self, upstream: UpstreamSpec, run: RunContext) -> Endpoint:
-        if upstream.name in self.servers.fail_start:
-            raise self.servers.fail_start[upstream.name]
-        self.servers.events.append(f"start {upstream.name}")
+        self.servers.starting(upstream.name, f"start {upstream.name}")
         port = self.servers.ports[upstream.name]
         return self.endpoint(
             upstream,
@@ -62,18 +70,13 @@ class Box(FaultBackend):
         )
 
 
-class Tcp(FaultBackend):
+class Tcp(_Backend):
     name = "tcp"
     kinds = frozenset({"down"})
     where = "proxy"
 
-    def __init__(self, servers: FakeServers) -> None:
-        self.servers = servers
-
     def start_proxy(self, proxy: ProxySpec, upstream: str, run: RunContext) -> Endpoint:
-        if proxy.name in self.servers.fail_start:
-            raise self.servers.fail_start[proxy.name]
-        self.servers.events.append(f"proxy {proxy.name} -> {upstream}")
+        self.servers.starting(proxy.name, f"proxy {proxy.name} -> {upstream}")
         return self.endpoint(
             proxy, address="127.0.0.1:9" + upstream[-3:], close=self.servers.closer(proxy.name)
         )

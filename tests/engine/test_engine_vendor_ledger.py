@@ -96,11 +96,16 @@ def test_a_mark_after_the_end_or_for_another_run_starts_a_new_ledger(
     assert ledger_from_json(snapshot) == ledger.stats()
 
 
+def _rate_limited(ledger: VendorLedger, body: bytes) -> None:
+    """In a new phase ``storm``, ``body`` (with the key ``k``) is answered 429, Retry-After 1 s."""
+    ledger.mark("storm", "r")
+    ledger.answered(ledger.arrived(body, b"Bearer k"), 429, RA_1S)
+
+
 def test_a_retry_before_retry_after_is_a_violation_and_after_it_is_not(
     ledger: VendorLedger, clock: FakeNow
 ) -> None:
-    ledger.mark("storm", "r")
-    ledger.answered(ledger.arrived(b"question 1", b"Bearer k"), 429, RA_1S)
+    _rate_limited(ledger, b"question 1")
     clock.t += 0.4
     early = ledger.arrived(b"question 1", b"Bearer k")  # the same request, 0.4 s later
     ledger.answered(early, 429, RA_1S)  # a new window: until 0.4 + 1 s
@@ -113,8 +118,7 @@ def test_a_retry_before_retry_after_is_a_violation_and_after_it_is_not(
 def test_fresh_requests_of_other_callers_are_not_violations(
     ledger: VendorLedger, clock: FakeNow
 ) -> None:
-    ledger.mark("storm", "r")
-    ledger.answered(ledger.arrived(b"user 1 question 1", b"Bearer k"), 429, RA_1S)
+    _rate_limited(ledger, b"user 1 question 1")
     clock.t += 0.1
     ledger.arrived(b"user 2 question 1", b"Bearer k")  # another body
     ledger.arrived(b"user 1 question 1", b"Bearer other-key")  # another caller's key

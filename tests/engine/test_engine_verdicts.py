@@ -3,6 +3,8 @@ with their observed values and margins, no data is a breach, recovery time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from engine_support import FakeNow
 
@@ -256,6 +258,15 @@ BASELINE = PhaseWindow("baseline", 0.0, 3.0, faulty=False)
 OUTAGE = PhaseWindow("outage", 3.0, 6.0, faulty=True)
 
 
+def _after_baseline(**ends: float) -> list[PhaseWindow]:
+    """BASELINE (0-3 s), then the phases named in order, each ending at its value, alternately
+    faulty (the first) and fault-free."""
+    phases = [BASELINE]
+    for i, (name, end) in enumerate(ends.items()):
+        phases.append(PhaseWindow(name, phases[-1].end, end, faulty=i % 2 == 0))
+    return phases
+
+
 def _series(
     healthy: dict[int, bool],
     *,
@@ -327,12 +338,7 @@ def test_never_recovers_is_a_breach() -> None:
 
 
 def test_recovery_window_is_cut_by_the_next_fault_phase() -> None:
-    phases = [
-        BASELINE,
-        OUTAGE,
-        PhaseWindow("pause", 6.0, 8.0, faulty=False),
-        PhaseWindow("again", 8.0, 12.0, faulty=True),
-    ]
+    phases = _after_baseline(outage=6.0, pause=8.0, again=12.0)
     rec = _series({6: False, 7: False, 8: True, 9: True}, phases=phases)
     assert recovery_time(rec, phases, "outage") == (
         None,
@@ -413,12 +419,7 @@ def test_no_recovery_after_the_last_fault_phase_is_no_data_not_0ms(
 
 
 def test_a_later_fault_phase_at_the_end_leaves_the_worst_unknown() -> None:
-    phases = [
-        BASELINE,
-        PhaseWindow("first", 3.0, 6.0, faulty=True),
-        PhaseWindow("gap", 6.0, 9.0, faulty=False),
-        PhaseWindow("second", 9.0, 12.0, faulty=True),
-    ]
+    phases = _after_baseline(first=6.0, gap=9.0, second=12.0)
     rec = _series({}, phases=phases)
     assert recovery_time(rec, phases, "first") == (0.0, "")
     observed, why = recovery_time(rec, phases)
@@ -426,38 +427,33 @@ def test_a_later_fault_phase_at_the_end_leaves_the_worst_unknown() -> None:
     assert why.startswith("nothing fault-free follows 'second' to recover in")
 
 
-def test_no_request_after_the_fault_phase_is_no_data() -> None:
-    # the run ran on into the recovery phase, but no request was recorded in it
-    phases = [
-        BASELINE,
-        PhaseWindow("outage", 3.0, 5.5, True),
-        PhaseWindow("recovery", 5.5, 8.0, False),
-    ]
-    rec = _masked_outage(phases, last_at=5.4, end=8.0)
-    assert recovery_time(rec, phases) == (
-        None,
-        "no requests after 'outage' (in 'recovery') to see recovery in",
-    )
-
-
-def test_a_fault_free_phase_after_the_faults_is_no_baseline() -> None:
-    # comparing the recovery phase with itself would always say "recovered at once"
-    phases = [PhaseWindow("outage", 0.0, 3.0, True), PhaseWindow("recovery", 3.0, 12.0, False)]
-    rec = _series({0: False, 1: False, 2: False}, phases=phases)
-    assert recovery_time(rec, phases) == (
-        None,
-        "no fault-free phase before the faults to take as the baseline",
-    )
+@pytest.mark.parametrize(
+    ("phases", "record", "why"),
+    [
+        pytest.param(
+            _after_baseline(outage=5.5, recovery=8.0),
+            # the run ran on into the recovery phase, but no request was recorded in it
+            lambda phases: _masked_outage(phases, last_at=5.4, end=8.0),
+            "no requests after 'outage' (in 'recovery') to see recovery in",
+            id="no-request-after-the-fault-phase",
+        ),
+        pytest.param(
+            [PhaseWindow("outage", 0.0, 3.0, True), PhaseWindow("recovery", 3.0, 12.0, False)],
+            # comparing the recovery phase with itself would always say "recovered at once"
+            lambda phases: _series({0: False, 1: False, 2: False}, phases=phases),
+            "no fault-free phase before the faults to take as the baseline",
+            id="a-fault-free-phase-after-the-faults-is-no-baseline",
+        ),
+    ],
+)
+def test_recovery_time_says_why_it_has_no_data(
+    phases: list[PhaseWindow], record: Callable[[list[PhaseWindow]], Recorder], why: str
+) -> None:
+    assert recovery_time(record(phases), phases) == (None, why)
 
 
 def test_the_worst_block_counts_and_scope_picks_one() -> None:
-    phases = [
-        BASELINE,
-        PhaseWindow("first", 3.0, 4.0, faulty=True),
-        PhaseWindow("gap", 4.0, 7.0, faulty=False),
-        PhaseWindow("second", 7.0, 8.0, faulty=True),
-        PhaseWindow("tail", 8.0, 14.0, faulty=False),
-    ]
+    phases = _after_baseline(first=4.0, gap=7.0, second=8.0, tail=14.0)
     # first block recovers at once (4), the second after 3 s (8, 9, 10 fail)
     healthy = {3: False, 4: True, 5: True, 6: True, 7: False, 8: False, 9: False, 10: False}
     rec = _series(healthy, end=14, phases=phases)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 SCENARIO = """
@@ -32,28 +30,11 @@ sla:
 """
 
 
-def harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 def locust_aggregated(output: str) -> int:
     """Locust's own request count from its summary table."""
     counts = re.findall(r"^\s+Aggregated\s+(\d+)\s+\d+\(", output, re.MULTILINE)
     assert counts, output[-3000:]
     return int(counts[-1])  # the last table is the final summary
-
-
-def only_report(report_dir: Path) -> dict:  # type: ignore[type-arg]
-    reports = list(report_dir.glob("*.json"))
-    assert len(reports) == 1, reports
-    return json.loads(reports[0].read_text())
 
 
 def totals(report: dict) -> dict:  # type: ignore[type-arg]

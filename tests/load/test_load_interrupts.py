@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from wait_support import wait_for
 
 pytestmark = pytest.mark.slow  # real processes for seconds
 
@@ -32,13 +33,6 @@ def _group(pgid: int) -> dict[int, tuple[str, str]]:
         if int(fields[2]) == pgid:
             members[int(entry.name)] = (fields[0], command)
     return members
-
-
-def _wait_for(predicate: object, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups in /proc")
@@ -64,9 +58,10 @@ def test_three_interrupts_leave_no_process_not_even_a_zombie(
     pgid = process.pid
     try:
         if moment == "while the stack starts":
-            _wait_for(
+            wait_for(
                 lambda: any("harness_toxiproxy" in c for _, c in _group(pgid).values()),
                 "the proxy server to be starting",
+                within=60.0,
             )
         else:
             assert process.stdout is not None

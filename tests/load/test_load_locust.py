@@ -10,15 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from load_support import (
-    alive,
-    answered,
-    harness,
-    locust_aggregated,
-    only_report,
-    stack_pids,
-    totals,
-)
+from cli_support import assert_exit, harness, only_report
+from load_support import alive, answered, locust_aggregated, stack_pids, totals
 
 from harness.cli.load import LOCUSTFILE
 from harness.run.appserver import bind
@@ -54,7 +47,7 @@ def test_load_holds_writes_reports_and_stops_everything(
 def test_two_worker_processes_merge_exactly(scenario_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports"
     result = harness("load", str(scenario_file), "--report-dir", str(out), "--processes", "2")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_exit(result)
     report = only_report(out)
     assert answered(report) == locust_aggregated(result.stdout + result.stderr)
     assert totals(report)["count"] > 100
@@ -128,7 +121,7 @@ def test_plain_locust_with_the_shipped_locustfile(scenario_file: Path, tmp_path:
         timeout=120,
         cwd=Path(__file__).parents[2],
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_exit(result)
     report = only_report(out)
     assert report["held"]
     assert report["duration"] < 8  # --chaos-duration scaled the phases

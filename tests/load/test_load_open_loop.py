@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from load_support import harness, only_report, totals
+from cli_support import assert_exit, harness, only_report
+from http_support import serving
+from load_support import totals
 
 from harness.measure.health import LAG_INTERVAL
 from harness.run.pacing import START_TOLERANCE
@@ -48,16 +49,8 @@ class _Ok(BaseHTTPRequestHandler):
 @pytest.fixture
 def fast_service() -> Iterator[str]:
     """A trivially fast HTTP service (a thread of this process)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(_Ok) as url:
+        yield url
 
 
 def run_open_loop(tmp_path: Path, url: str, rate: int, *extra: str) -> tuple[dict, str]:  # type: ignore[type-arg]
@@ -66,7 +59,7 @@ def run_open_loop(tmp_path: Path, url: str, rate: int, *extra: str) -> tuple[dic
     scenario.write_text(SCENARIO.format(url=url, rate=rate, duration=DURATION))
     out = tmp_path / "reports"
     result = harness("load", str(scenario), "--report-dir", str(out), *extra)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_exit(result)
     assert "health: open loop, starts" in result.stdout
     return only_report(out), result.stdout + result.stderr
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from load_support import alive, harness
+from cli_support import harness
+from load_support import alive
 
 pytestmark = pytest.mark.slow  # real processes for seconds: make test-fast skips it
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pytester_support import expect_run
 
 CORE_TEST = """
 import pytest
@@ -30,16 +31,18 @@ def test_storm(chaos, fake_llm, virtual_clock):
     assert virtual_clock.sleeps  # the backoff ran on virtual time
 """
     )
-    result = pytester.runpytest("--chaos-report-dir", str(pytester.path / "out"))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        [
+    expect_run(
+        pytester,
+        "--chaos-report-dir",
+        str(pytester.path / "out"),
+        passed=1,
+        lines=[
             "*chaos SLA summary*",
             "*test_storm*",
             "*held*availability >= 99%*held: 100% >= 99%*",
             "*held*retries_per_call <= 1*",
             "session report: *out*pytest-*.json",
-        ]
+        ],
     )
 
 
@@ -54,15 +57,15 @@ def test_slow(chaos):
     chaos.record("search", 0.30, ok=False, error="Timeout")
 """
     )
-    result = pytester.runpytest()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        [
+    expect_run(
+        pytester,
+        failed=1,
+        lines=[
             "*SLA breached:*",
             "*BREACHED max < 10ms*breached: 250*ms is not < 10ms (off by 240*ms)*",
             "*BREACHED error_rate < 1%*breached: 50% is not < 1%*",
             "*INCONCLUSIVE p99 < 1s*p99 needs 100 samples to be stated, got 1*",
-        ]
+        ],
     )
 
 
@@ -76,9 +79,7 @@ def test_records_nothing(chaos):
     pass
 """
     )
-    result = pytester.runpytest()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*BREACHED p95 < 1s*no data is a breach*"])
+    expect_run(pytester, failed=1, lines=["*BREACHED p95 < 1s*no data is a breach*"])
 
 
 def test_record_only_keeps_the_breach_in_the_report(pytester: pytest.Pytester) -> None:
@@ -92,9 +93,14 @@ def test_slow(chaos):
 """
     )
     out = pytester.path / "out"
-    result = pytester.runpytest("--sla-record-only", "--chaos-report-dir", str(out))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*BREACHED max < 10ms*"])
+    expect_run(
+        pytester,
+        "--sla-record-only",
+        "--chaos-report-dir",
+        str(out),
+        passed=1,
+        lines=["*BREACHED max < 10ms*"],
+    )
     report = json.loads(next(out.glob("pytest-*.json")).read_text())
     assert report["held"] is False
     assert report["thresholds"][0]["scope"].endswith("test_slow")
@@ -130,9 +136,9 @@ def test_optional_fault_may_not_fire(chaos):
     pass
 """
     )
-    result = pytester.runpytest()
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*fault 'http_status' (http_status) never fired*"])
+    expect_run(
+        pytester, passed=2, errors=1, lines=["*fault 'http_status' (http_status) never fired*"]
+    )
 
 
 def test_virtual_clock_fixture_is_the_cores_clock(pytester: pytest.Pytester) -> None:
@@ -225,7 +231,11 @@ def test_a_whole_scenario(chaos, tmp_path):
     assert chaos.reports == [report]
 """
     )
-    result = pytester.runpytest(
-        "--chaos-report-dir", str(pytester.path / "out"), "-p", "no:cacheprovider"
+    expect_run(
+        pytester,
+        "--chaos-report-dir",
+        str(pytester.path / "out"),
+        "-p",
+        "no:cacheprovider",
+        passed=2,
     )
-    result.assert_outcomes(passed=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytester_support import expect_run
 
 SCENARIO = """
 name: tiny {name}
@@ -35,31 +36,41 @@ def write(pytester: pytest.Pytester, name: str, sla: list[str]) -> None:
 
 def test_a_scenario_that_holds_passes(pytester: pytest.Pytester) -> None:
     write(pytester, "holds", ["availability >= 99%", "fallback_rate >= 90% phase=outage"])
-    result = pytester.runpytest("scenarios", "--chaos-report-dir", str(pytester.path / "r"))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        [
+    expect_run(
+        pytester,
+        "scenarios",
+        "--chaos-report-dir",
+        str(pytester.path / "r"),
+        passed=1,
+        lines=[
             "*scenarios/holds.yaml::holds:*",
             "*tiny holds: SLA HELD*",
             "*availability >= 99%*100%*held*",
             "*fallback_rate >= 90% phase=outage*held*",
-        ]
+        ],
     )
     assert len(list((pytester.path / "r").glob("tiny-holds-*.html"))) == 1
 
 
 def test_a_breached_scenario_fails_and_names_the_threshold(pytester: pytest.Pytester) -> None:
     write(pytester, "breaks", ["availability >= 99%", "p95 < 1us"])
-    result = pytester.runpytest("scenarios")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*tiny breaks: SLA BREACHED*", "*p95 < 1us*BREACHED*"])
+    expect_run(
+        pytester,
+        "scenarios",
+        failed=1,
+        lines=["*tiny breaks: SLA BREACHED*", "*p95 < 1us*BREACHED*"],
+    )
 
 
 def test_the_naive_client_is_caught(pytester: pytest.Pytester) -> None:
     write(pytester, "outage", ["availability >= 99%"])
-    result = pytester.runpytest("scenarios", "--chaos-no-resilience")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*availability >= 99%*BREACHED*"])
+    expect_run(
+        pytester,
+        "scenarios",
+        "--chaos-no-resilience",
+        failed=1,
+        lines=["*availability >= 99%*BREACHED*"],
+    )
 
 
 def test_an_invalid_scenario_fails_with_file_field_and_expectation(
@@ -70,10 +81,11 @@ def test_an_invalid_scenario_fails_with_file_field_and_expectation(
         "name: bad\ntarget: {core: llm}\nupstreams: [{name: p, backend: respx}]\n"
         "phases:\n  - name: a\n    duration: 1s\n    faults:\n      - {kind: http_status, status: 503, rate: 300%}\n"
     )
-    result = pytester.runpytest("scenarios")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["*ScenarioError*bad.yaml: phases[[]0].faults[[]0].rate (line 8): expected a rate*"]
+    expect_run(
+        pytester,
+        "scenarios",
+        failed=1,
+        lines=["*ScenarioError*bad.yaml: phases[[]0].faults[[]0].rate (line 8): expected a rate*"],
     )
 
 
@@ -90,7 +102,8 @@ def test_yaml_outside_a_scenarios_directory_is_not_collected(pytester: pytest.Py
 def test_a_yaml_file_named_on_the_command_line_is_a_scenario(pytester: pytest.Pytester) -> None:
     body = SCENARIO.format(name="mine", sla="  - availability >= 99%")
     (pytester.path / "my_scenario.yaml").write_text(body)
-    result = pytester.runpytest("my_scenario.yaml", "--chaos-report-dir", str(pytester.path / "r"))
-    result.assert_outcomes(passed=1)
+    expect_run(
+        pytester, "my_scenario.yaml", "--chaos-report-dir", str(pytester.path / "r"), passed=1
+    )
     # and only by name: the same file is not collected from its directory
     assert "my_scenario" not in pytester.runpytest("--collect-only", "-q").stdout.str()

@@ -7,6 +7,7 @@ import httpx
 import pytest
 import yaml
 from hypothesis import given, settings
+from pytester_support import expect_run
 
 from harness import strategies
 from harness.core import VirtualClock, use_clock
@@ -100,14 +101,14 @@ def test_no_503_ever(faults):
     assert not any(isinstance(f, HttpStatusFault) and f.status == 503 for f in faults)
 """
     )
-    result = pytester.runpytest()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        [
+    result = expect_run(
+        pytester,
+        failed=1,
+        lines=[
             "*# paste into a scenario under scenarios/ (the minimal failing sequence)*",
             "*- kind: http_status*",
             "*status: 503*",
-        ]
+        ],
     )
     # shrunk to a single fault: exactly one entry in the printed phase. Only the
     # failure section counts: with CI set, pytest's short summary repeats it.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -30,17 +31,18 @@ def http(vendor: FakeVendor, control: VendorControl) -> Iterator[httpx.Client]:
         yield client
 
 
+# The official SDKs as a user configures them: two retries, a 5 s timeout.
+SDK_OPTIONS: dict[str, Any] = {"max_retries": 2, "timeout": 5.0}
+
+
 @pytest.fixture
 def oai(vendor: FakeVendor, control: VendorControl) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=vendor.openai_base_url, api_key="sk-test", max_retries=2, timeout=5.0
-    ) as client:
-        yield client
+    with openai.OpenAI(base_url=vendor.openai_base_url, api_key="sk-test", **SDK_OPTIONS) as sdk:
+        yield sdk
 
 
 @pytest.fixture
 def claude(vendor: FakeVendor, control: VendorControl) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(
-        base_url=vendor.anthropic_base_url, api_key="sk-ant-test", max_retries=2, timeout=5.0
-    ) as client:
-        yield client
+    base_url = vendor.anthropic_base_url
+    with anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test", **SDK_OPTIONS) as sdk:
+        yield sdk

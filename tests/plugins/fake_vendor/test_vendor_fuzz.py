@@ -17,40 +17,16 @@ from typing import Any
 import httpx
 import pytest
 from fake_vendor_support import vendor_http
-from hypothesis import HealthCheck, given, settings
+from fuzz_support import FUZZ, any_json, nested
+from hypothesis import given
 from hypothesis import strategies as st
 
 from harness_fake_vendor import FakeVendor
 
-FUZZ = settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=10**30, max_value=10**60)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=16,
-)
+json_values = any_json(st.integers(min_value=10**30, max_value=10**60))
 
 
-def _nested(depth: int, kind: str) -> bytes:
-    if kind == "array":
-        return b"[" * depth + b"]" * depth
-    return b'{"a":' * depth + b"1" + b"}" * depth
-
-
-deep_bodies = st.builds(_nested, st.integers(1, 60_000), st.sampled_from(["array", "object"]))
+deep_bodies = st.builds(nested, st.integers(1, 60_000), st.sampled_from(["array", "object"]))
 huge_numbers = st.builds(
     lambda field, digits: b'{"model": "m", "%s": 1%s}' % (field.encode(), b"0" * digits),
     st.sampled_from(["max_tokens", "stream", "messages", "model", "temperature"]),

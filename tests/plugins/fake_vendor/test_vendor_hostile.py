@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fake_vendor_support import CHAT, KEY_HEADERS, MESSAGES, chat_body, vendor_http
+from wait_support import wait_for
 
 from harness.cli import main
 from harness.errors import InputError
@@ -38,13 +39,6 @@ def client(small: FakeVendor) -> Iterator[httpx.Client]:
     small.control.reset(faults=True)
     with vendor_http(small, timeout=10.0) as http:
         yield http
-
-
-def wait_for(check: object, what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 # ----------------------------------------------------------------------------- nesting

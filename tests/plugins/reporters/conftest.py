@@ -10,21 +10,18 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from report_support import assemble
 
 from harness.core import AttemptStarted, CallFinished, FallbackUsed, RetryScheduled
 from harness.measure.recorder import Recorder
 from harness.measure.sla import parse_threshold
 from harness.measure.verdicts import PhaseWindow, evaluate
-from harness.report.build import build_report
 from harness.report.model import Report, ScenarioInfo
 from harness.run.timeline import FaultRecord
-
-STARTED = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 HELD_THRESHOLDS = [
     "p95 < 2s",
@@ -148,20 +145,17 @@ def make_report(
             fired=0,
         ),
     ]
-    return build_report(
+    return assemble(
+        recorder,
+        phases=windows,
+        faults=faults,
+        verdicts=verdicts,
+        problems=problems,
         run_id="vendor-outage-20250301T120000Z-1",
-        driver="cli",
         scenario=ScenarioInfo(
             name=name, description="OpenAI returns 503s for 3 s", source="scenarios/outage.yaml"
         ),
-        target="core:llm",
         seed=42,
-        started_at=STARTED,
-        recorder=recorder,
-        verdicts=verdicts,
-        phases=windows,
-        faults=faults,
-        problems=problems,
     )
 
 
@@ -170,17 +164,12 @@ def empty_report() -> Report:
     clock = Clock()
     recorder = Recorder(now=clock)
     recorder.finish()
-    return build_report(
+    return assemble(
+        recorder,
         run_id="empty-1",
         driver="pytest",
         scenario=ScenarioInfo(name="empty"),
         target="http://127.0.0.1:1",
-        seed=0,
-        started_at=STARTED,
-        recorder=recorder,
-        verdicts=[],
-        phases=[],
-        faults=[],
     )
 
 

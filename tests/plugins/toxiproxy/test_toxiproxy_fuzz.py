@@ -19,33 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_support import FUZZ, any_json, nested
+from hypothesis import given
 from hypothesis import strategies as st
 
 from harness_toxiproxy import EmbeddedToxiproxy
 
-FUZZ = settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 GO_ADDRESS_ERROR = re.compile(r"^(listen tcp|address |lookup )")
 TARGET = "fuzz_target"
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=2**63 - 5, max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=16,
-)
+json_values = any_json(st.integers(min_value=2**63 - 5, max_value=2**70))
 
 
 def _no_fixed_port(listen: str) -> bool:
@@ -73,15 +56,8 @@ listens = st.sampled_from(
 ) | st.text(max_size=15).filter(_no_fixed_port)
 
 
-def _nested(depth: int, kind: str, prefix: bytes) -> bytes:
-    inner = (
-        b"[" * depth + b"]" * depth if kind == "array" else b'{"a":' * depth + b"1" + b"}" * depth
-    )
-    return prefix + inner + (b"}" if prefix else b"")
-
-
 deep_bodies = st.builds(
-    _nested,
+    nested,
     st.integers(1, 12_000),
     st.sampled_from(["array", "object"]),
     st.sampled_from([b"", b'{"name":', b'{"attributes":', b'{"listen":']),
