@@ -20,9 +20,8 @@ import harness.load
 from harness.plugin.manager import get_plugin_manager
 from harness.plugin.process import die_with_parent
 from harness.plugin.types import RunContext
-from harness.report.files import new_run_id
 from harness.run.appserver import bind
-from harness.run.procstack import ProcessStack, StackInfo
+from harness.run.procstack import ProcessStack, StackInfo, stack_run
 from harness.run.service import DEFAULT_URL_READY_TIMEOUT, wait_until_ready
 from harness.run.signals import deferred_signals, sigterm_as_interrupt
 
@@ -118,13 +117,8 @@ def run_load(
         )
         with sigterm_as_interrupt():
             return _locust(argv)
-    run = RunContext(
-        run_id=new_run_id(scenario.name),
-        seed=scenario.run_seed(seed),
-        report_dir=report_dir,
-        scenario=scenario,
-        resilience=resilience,
-        source=scenario_file,
+    run = stack_run(
+        scenario, seed=seed, report_dir=report_dir, source=scenario_file, resilience=resilience
     )
     try:
         return _load(scenario_file, scenario, pm, run, users, duration, processes)

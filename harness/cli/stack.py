@@ -10,9 +10,7 @@ from pathlib import Path
 from harness.errors import InputError
 from harness.plugin.manager import get_plugin_manager
 from harness.plugin.process import stop_pid
-from harness.plugin.types import RunContext
-from harness.report.files import new_run_id
-from harness.run.procstack import ProcessStack, StackInfo
+from harness.run.procstack import ProcessStack, StackInfo, stack_run
 
 
 def stack_up(
@@ -29,15 +27,14 @@ def stack_up(
     pm = get_plugin_manager(disable=disable or ())
     scenario = pm.load_scenario(scenario_file)
     workdir = state.parent / "work"
-    run = RunContext(
-        run_id=new_run_id(scenario.name),
-        seed=scenario.run_seed(seed),
+    run = stack_run(
+        scenario,
+        seed=seed,
         report_dir=workdir,
-        scenario=scenario,
+        source=scenario_file,
+        resilience=resilience,
         detached=True,
         log_dir=state.parent / "logs",
-        resilience=resilience,
-        source=scenario_file,
     )
     stack = ProcessStack(scenario, pm, run)
     info = stack.start()

@@ -79,6 +79,7 @@ from harness.core._events import (
     BudgetExhausted,
     CallFinished,
     EventBus,
+    EventHandler,
     FallbackUsed,
     ResilienceEvent,
     RetryReason,
@@ -624,3 +625,14 @@ class Resilience:
             return delay
         finally:
             del error  # no reference cycle through this frame (see ``run``)
+
+
+class Resilient:
+    """A client with its own :class:`Resilience` (an LLM wrapper, a tool, a memory), whose
+    events callers can receive."""
+
+    resilience: Resilience
+
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
+        """Receive this client's resilience events; returns the unsubscriber."""
+        return self.resilience.events.subscribe(handler)

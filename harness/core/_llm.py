@@ -17,7 +17,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
-    Callable,
     Mapping,
     Sequence,
 )
@@ -32,8 +31,7 @@ from harness.core._breaker import BreakerConfig
 from harness.core._budget import BudgetConfig
 from harness.core._clock import Clock
 from harness.core._errors import StreamInterrupted, UpstreamError
-from harness.core._events import EventHandler
-from harness.core._executor import AttemptInfo, Resilience
+from harness.core._executor import AttemptInfo, Resilience, Resilient
 from harness.core._policy import RetryPolicy
 from harness.core._providers import Message, OpenedStream, Provider, Reply, Usage
 from harness.core._transport import DEFAULT_LIMITS, pooled_client
@@ -72,7 +70,7 @@ class Completion:
     attempts_by_provider: dict[str, int] = field(default_factory=dict)
 
 
-class BaseLLMWrapper(_ClosedOnExit):
+class BaseLLMWrapper(Resilient, _ClosedOnExit):
     """A resilient LLM client over an ordered chain of providers (primary first).
 
     Subclass it to adapt messages (override :meth:`prepare_messages`) or use it as is.
@@ -118,10 +116,6 @@ class BaseLLMWrapper(_ClosedOnExit):
     @property
     def policy(self) -> RetryPolicy:
         return self.resilience.policy
-
-    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
-        """Receive this wrapper's resilience events; returns the unsubscriber."""
-        return self.resilience.events.subscribe(handler)
 
     def prepare_messages(self, messages: str | Sequence[Message]) -> list[Message]:
         """Turn the caller's input into chat messages (a bare string is one user message)."""

@@ -19,8 +19,7 @@ from typing import Any
 
 from harness.core._budget import BudgetConfig
 from harness.core._clock import Clock
-from harness.core._events import EventHandler
-from harness.core._executor import AttemptInfo, Resilience
+from harness.core._executor import AttemptInfo, Resilience, Resilient
 from harness.core._policy import RetryPolicy
 from harness.core._sqlite import SQLiteConnection, translate_sqlite_error
 
@@ -41,7 +40,7 @@ class MemoryRecord:
     created_at: float = 0.0
 
 
-class BaseMemory(abc.ABC):
+class BaseMemory(Resilient, abc.ABC):
     """Implement ``_store``, ``_load`` and ``_search``; callers use the ``async_*`` methods."""
 
     def __init__(
@@ -61,9 +60,6 @@ class BaseMemory(abc.ABC):
             clock=clock,
             rng=rng,
         )
-
-    def subscribe(self, handler: EventHandler) -> Any:
-        return self.resilience.events.subscribe(handler)
 
     async def async_store(
         self,
@@ -111,7 +107,7 @@ class BaseMemory(abc.ABC):
         self, query: str, session_id: str | None, limit: int
     ) -> list[MemoryRecord]: ...
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
+    async def aclose(self) -> None:
         """Release resources (connections)."""
 
 

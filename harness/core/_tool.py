@@ -20,14 +20,13 @@ from harness.core._breaker import BreakerConfig
 from harness.core._budget import BudgetConfig
 from harness.core._clock import Clock
 from harness.core._errors import Locked, is_retryable
-from harness.core._events import EventHandler
-from harness.core._executor import AttemptInfo, Resilience
+from harness.core._executor import AttemptInfo, Resilience, Resilient
 from harness.core._policy import RetryPolicy
 
 DEFAULT_TOOL_POLICY = RetryPolicy(max_attempts=3, initial_delay=0.2, max_delay=2.0, deadline=60.0)
 
 
-class BaseTool:
+class BaseTool(Resilient):
     """Base class of tools. Call :meth:`async_run`; implement :meth:`arun` *or* :meth:`run`.
 
     ``timeout`` bounds each attempt. A sync body that times out is abandoned (its thread runs
@@ -74,10 +73,6 @@ class BaseTool:
 
     def _should_retry(self, error: BaseException) -> bool:
         return is_retryable(error) and (self.idempotent or isinstance(error, Locked))
-
-    def subscribe(self, handler: EventHandler) -> Any:
-        """Receive this tool's resilience events; returns the unsubscriber."""
-        return self.resilience.events.subscribe(handler)
 
     async def arun(self, **args: Any) -> Any:
         """Async body: override for tools whose I/O is async."""

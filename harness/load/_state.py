@@ -39,12 +39,11 @@ from harness.measure.verdicts import evaluate
 from harness.plugin.manager import PluginManager, get_plugin_manager
 from harness.plugin.types import RunContext
 from harness.report.build import build_report
-from harness.report.files import new_run_id
 from harness.report.gate import exit_code
 from harness.report.model import Report, ScenarioInfo
 from harness.report.summary import run_summary
 from harness.run.pacing import Pacer, Segment, timetable
-from harness.run.procstack import ProcessStack, StackInfo
+from harness.run.procstack import ProcessStack, StackInfo, stack_run
 from harness.run.session import phase_windows, write_reports
 from harness.run.targets import fill_request
 from harness.run.timeline import Timeline
@@ -167,13 +166,12 @@ class LoadState:
             self.run.endpoints.update(info.attach(self.pm, self.run))
             self.stack_info = info
         else:
-            self.run = RunContext(
-                run_id=new_run_id(self.scenario.name),
-                seed=self.scenario.run_seed(options.chaos_seed),
+            self.run = stack_run(
+                self.scenario,
+                seed=options.chaos_seed,
                 report_dir=self.report_dir,
-                scenario=self.scenario,
-                resilience=options.chaos_resilience,
                 source=Path(self.source),
+                resilience=options.chaos_resilience,
             )
             self.stack = ProcessStack(self.scenario, self.pm, self.run)
             self.stack_info = self.stack.start()

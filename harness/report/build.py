@@ -166,17 +166,9 @@ def vendor_rows(
             if ledger.role == "upstream" and started:
                 row.calls_per_request = stats.calls / started
             rows.append(row)
+    # the row has the figures' fields, field for field
     phase_rows = [
-        VendorPhaseRow(
-            phase=f.phase,
-            requests=f.requests,
-            calls_per_request=dict(f.calls_per_request),
-            backup_share=f.backup_share,
-            failover_time=f.failover_time,
-            back_to_primary_time=f.back_to_primary_time,
-            retry_after_violations=f.retry_after_violations,
-        )
-        for f in figures(vendor, facts)
+        VendorPhaseRow.model_validate(f, from_attributes=True) for f in figures(vendor, facts)
     ]
     return rows, phase_rows
 

@@ -23,7 +23,7 @@ from harness.errors import InfrastructureError, InputError
 from harness.plugin.closing import Closing
 from harness.plugin.process import ProcessIdentity, started_identity
 from harness.plugin.types import Endpoint, RunContext
-from harness.report.files import write_atomic
+from harness.report.files import new_run_id, write_atomic
 from harness.run.launch import StartedTarget, launch_target, target_env
 from harness.run.signals import deferred_signals
 from harness.run.stack import Stack
@@ -145,6 +145,28 @@ class AttachedStack(Closing):
         while self.run.endpoints:
             _, endpoint = self.run.endpoints.popitem()
             endpoint.close()
+
+
+def stack_run(
+    scenario: Scenario,
+    *,
+    seed: int | None,
+    report_dir: Path,
+    source: Path,
+    resilience: bool = True,
+    **more: Any,
+) -> RunContext:
+    """A new run of ``scenario`` for a :class:`ProcessStack`: a fresh run id, the scenario's
+    seed unless ``seed`` is given; ``more`` are further :class:`RunContext` fields."""
+    return RunContext(
+        run_id=new_run_id(scenario.name),
+        seed=scenario.run_seed(seed),
+        report_dir=report_dir,
+        scenario=scenario,
+        resilience=resilience,
+        source=source,
+        **more,
+    )
 
 
 class ProcessStack(Closing):

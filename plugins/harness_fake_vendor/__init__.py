@@ -11,8 +11,9 @@ Public API (imported lazily, so loading the plugin does not import uvicorn):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from harness.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from harness_fake_vendor._config import DEFAULT_MODELS, VendorConfig
@@ -30,23 +31,13 @@ __all__ = [
 ]
 
 _WHERE = {
-    "DEFAULT_MODELS": "_config",
-    "VendorConfig": "_config",
-    "VendorControl": "_control",
-    "FakeVendor": "_server",
-    "serve": "_server",
-    "SUPPORTED_KINDS": "_state",
+    "DEFAULT_MODELS": "._config",
+    "VendorConfig": "._config",
+    "VendorControl": "._control",
+    "FakeVendor": "._server",
+    "serve": "._server",
+    "SUPPORTED_KINDS": "._state",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # Not cached in globals(): a re-imported submodule (pytester's in-process runs restore
-    # sys.modules) must not leave a stale class behind this name.
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

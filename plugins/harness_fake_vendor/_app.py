@@ -80,8 +80,6 @@ _KNOWN_ROUTES = frozenset({_CHAT, _MESSAGES, _COUNT_TOKENS, _MODELS})
 _OTHER_ROUTE = "(other)"
 
 _INVALID_JSON = object()
-_OPENAI_RID = openai.REQUEST_ID_HEADER
-_ANTHROPIC_RID = anthropic.REQUEST_ID_HEADER
 _JSON = json.JSONDecoder()
 
 OFFLOAD_BYTES = 16 * 1024
@@ -182,6 +180,13 @@ def _int_field(payload: dict[str, Any], *names: str) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def _request_id(api: Api) -> dict[str, str]:
+    """The vendor's request-id header, a fresh id as long as the vendor's own."""
+    if api == "openai":
+        return openai.response_headers(new_id("req_", 32))
+    return anthropic.response_headers(new_id("req_", 24))
 
 
 class VendorApp:
@@ -447,10 +452,7 @@ class VendorApp:
 
     def _ok(self, api: Api, body: Any) -> WireResponse:
         """A 200 JSON answer (``body`` already encoded, or a JSON-able value)."""
-        if api == "openai":
-            headers = {"content-type": JSON_CONTENT_TYPE, _OPENAI_RID: new_id("req_", 32)}
-        else:
-            headers = {"content-type": JSON_CONTENT_TYPE, _ANTHROPIC_RID: new_id("req_", 24)}
+        headers = {"content-type": JSON_CONTENT_TYPE, **_request_id(api)}
         return WireResponse(200, headers, body if isinstance(body, bytes) else dumps(body))
 
     def _invalid(self, api: Api, window: Window, message: str, param: str | None) -> WireResponse:
@@ -557,11 +559,9 @@ class VendorApp:
         return self._with_limits("anthropic", self._ok("anthropic", body), window, 0)
 
     def _stream_head(self, api: Api, window: Window, tokens: int) -> dict[str, str]:
-        rid = new_id("req_", 32 if api == "openai" else 24)
-        extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
         head = WireResponse(
             200,
-            {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache", **extra},
+            {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache", **_request_id(api)},
             b"",
         )
         return self._with_limits(api, head, window, tokens).headers
@@ -590,9 +590,7 @@ class VendorApp:
         call: LedgerCall,
     ) -> None:
         content_type = SSE_CONTENT_TYPE if streaming else JSON_CONTENT_TYPE
-        rid = new_id("req_", 32 if api == "openai" else 24)
-        extra = openai.response_headers(rid) if api == "openai" else anthropic.response_headers(rid)
-        answer = WireResponse(200, {"content-type": content_type, **extra}, b"")
+        answer = WireResponse(200, {"content-type": content_type, **_request_id(api)}, b"")
         await self._send_answer(send, self._with_limits(api, answer, window, 0), watch, call)
 
     async def _stream(
