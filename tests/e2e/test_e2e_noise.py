@@ -37,8 +37,6 @@ def test_the_shipped_suite_holds_under_cpu_noise(tmp_path: Path) -> None:
         "-m",
         "pytest",
         "scenarios",
-        "-n",
-        "2",
         "--chaos-report-dir",
         str(tmp_path),
         "-p",
