@@ -19,7 +19,8 @@ from toxiproxy_support import Handler, Helpers, TcpServer
 
 from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
-SLACK = 0.005  # seconds of scheduling noise allowed on top of the relative tolerance
+SLACK = 0.05  # seconds of scheduling noise allowed late (2 CI workers on 2 cores: 7 ms seen)
+# never early: the lower bound stays exact; bench/bench_toxiproxy.py measures the accuracy
 
 Connect = Callable[..., socket.socket]
 
