@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from harness.core import (
-    AttemptStarted,
-    BaseLLMWrapper,
-    BreakerStateChanged,
-    BudgetExhausted,
-    CallFinished,
-    FallbackUsed,
-    ResilienceEvent,
-    RetryScheduled,
-)
+from harness import core
 
 _BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -56,25 +47,25 @@ class ServiceMetrics:
             "genai_degraded", "Requests served without a component", ["component"], registry=r
         )
 
-    def on_event(self, event: ResilienceEvent) -> None:
-        if isinstance(event, AttemptStarted):
+    def on_event(self, event: core.ResilienceEvent) -> None:
+        if isinstance(event, core.AttemptStarted):
             self.attempts.labels(event.provider).inc()
-        elif isinstance(event, RetryScheduled):
+        elif isinstance(event, core.RetryScheduled):
             self.retries.labels(event.provider, event.reason).inc()
-        elif isinstance(event, FallbackUsed):
+        elif isinstance(event, core.FallbackUsed):
             self.fallbacks.labels(event.from_provider, event.to_provider).inc()
-        elif isinstance(event, BreakerStateChanged):
+        elif isinstance(event, core.BreakerStateChanged):
             self.breaker.labels(event.provider).set(_BREAKER_VALUE[event.new])
             if event.new == "open":
                 self.breaker_opens.labels(event.provider).inc()
-        elif isinstance(event, BudgetExhausted):
+        elif isinstance(event, core.BudgetExhausted):
             self.budget_exhausted.labels(event.provider).inc()
-        elif isinstance(event, CallFinished):
+        elif isinstance(event, core.CallFinished):
             self.calls.labels(event.outcome, event.provider or "none").inc()
             if event.fallback and event.outcome == "ok":
                 self.fallback_calls.labels(event.provider or "none").inc()
 
-    def refresh(self, llm: BaseLLMWrapper) -> None:
+    def refresh(self, llm: core.BaseLLMWrapper) -> None:
         """Gauges read at scrape time: budget tokens and breaker states."""
         for name, guard in llm.resilience.guards().items():
             if guard.budget is not None:

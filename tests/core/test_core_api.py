@@ -36,43 +36,33 @@ def test_core_imports_no_harness_engine_pytest_locust_or_toxiproxy() -> None:
 
 
 def test_errors_form_the_documented_hierarchy() -> None:
-    from harness.core import (
-        AllProvidersFailed,
-        AuthError,
-        BadRequest,
-        CircuitOpen,
-        ConnectError,
-        ContextWindowExceeded,
-        DeadlineExceeded,
-        Locked,
-        NotFound,
-        Overloaded,
-        PermanentError,
-        PoolTimeout,
-        QuotaExhausted,
-        RateLimited,
-        ResilienceError,
-        RetryBudgetExhausted,
-        ServerError,
-        StreamInterrupted,
-        Timeout,
-        TransientError,
-        UpstreamError,
-    )
-
-    for cls in (RateLimited, Overloaded, ServerError, Timeout, ConnectError, Locked):
-        assert issubclass(cls, TransientError) and cls("x").retryable
-    assert issubclass(PoolTimeout, Timeout) and not PoolTimeout.counts_for_breaker
-    for cls in (QuotaExhausted, BadRequest, AuthError, NotFound, ContextWindowExceeded):
-        assert issubclass(cls, PermanentError) and not cls("x").retryable
-    for cls in (TransientError, PermanentError, StreamInterrupted):
-        assert issubclass(cls, UpstreamError)
+    core = harness.core
     for cls in (
-        UpstreamError,
-        CircuitOpen,
-        RetryBudgetExhausted,
-        DeadlineExceeded,
-        AllProvidersFailed,
+        core.RateLimited,
+        core.Overloaded,
+        core.ServerError,
+        core.Timeout,
+        core.ConnectError,
+        core.Locked,
     ):
-        assert issubclass(cls, ResilienceError)
-    assert BadRequest.fallback is False and ContextWindowExceeded.fallback is True
+        assert issubclass(cls, core.TransientError) and cls("x").retryable
+    assert issubclass(core.PoolTimeout, core.Timeout) and not core.PoolTimeout.counts_for_breaker
+    for cls in (
+        core.QuotaExhausted,
+        core.BadRequest,
+        core.AuthError,
+        core.NotFound,
+        core.ContextWindowExceeded,
+    ):
+        assert issubclass(cls, core.PermanentError) and not cls("x").retryable
+    for cls in (core.TransientError, core.PermanentError, core.StreamInterrupted):
+        assert issubclass(cls, core.UpstreamError)
+    for cls in (
+        core.UpstreamError,
+        core.CircuitOpen,
+        core.RetryBudgetExhausted,
+        core.DeadlineExceeded,
+        core.AllProvidersFailed,
+    ):
+        assert issubclass(cls, core.ResilienceError)
+    assert core.BadRequest.fallback is False and core.ContextWindowExceeded.fallback is True

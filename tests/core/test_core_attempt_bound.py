@@ -72,24 +72,18 @@ policies = retry_policies(
     max_retry_after=st.floats(0.0, 5.0),
     deadline=st.one_of(st.none(), st.floats(0.5, 60.0)),
 )
-breakers = st.one_of(
-    st.none(),
-    st.builds(
-        BreakerConfig,
-        consecutive_failures=st.integers(1, 4),
-        min_throughput=st.integers(1, 5),
-        first_break=st.floats(0.0, 2.0),
-        break_duration=st.floats(0.0, 5.0),
-    ),
+breakers = st.none() | st.builds(
+    BreakerConfig,
+    consecutive_failures=st.integers(1, 4),
+    min_throughput=st.integers(1, 5),
+    first_break=st.floats(0.0, 2.0),
+    break_duration=st.floats(0.0, 5.0),
 )
-budgets = st.one_of(
-    st.none(),
-    st.builds(
-        BudgetConfig,
-        ratio=st.floats(0.0, 1.0),
-        min_per_second=st.floats(0.0, 2.0),
-        capacity=st.floats(0.0, 5.0),
-    ),
+budgets = st.none() | st.builds(
+    BudgetConfig,
+    ratio=st.floats(0.0, 1.0),
+    min_per_second=st.floats(0.0, 2.0),
+    capacity=st.floats(0.0, 5.0),
 )
 
 

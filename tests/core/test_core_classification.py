@@ -9,22 +9,7 @@ import pytest
 import respx
 from vendor_responses import PRIMARY_URL, SECRET, anthropic_error, make_llm, openai_error, openai_ok
 
-from harness.core import (
-    AllProvidersFailed,
-    AuthError,
-    BadRequest,
-    ConnectError,
-    ContextWindowExceeded,
-    NotFound,
-    Overloaded,
-    QuotaExhausted,
-    RateLimited,
-    RetryPolicy,
-    ServerError,
-    Timeout,
-    UpstreamError,
-    VirtualClock,
-)
+from harness import core
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +20,7 @@ class Answer(NamedTuple):
     status: int
     code: str | None
     etype: str
-    error_cls: type[UpstreamError]
+    error_cls: type[core.UpstreamError]
 
     def response(self) -> httpx.Response:
         return openai_error(self.status, code=self.code, etype=self.etype)
@@ -45,26 +30,26 @@ class Answer(NamedTuple):
 
 
 TRANSIENT = [
-    Answer(429, None, "requests", RateLimited),
-    Answer(500, None, "server_error", ServerError),
-    Answer(502, None, "server_error", ServerError),
-    Answer(503, None, "server_error", ServerError),
-    Answer(504, None, "server_error", ServerError),
-    Answer(408, None, "timeout", Timeout),
+    Answer(429, None, "requests", core.RateLimited),
+    Answer(500, None, "server_error", core.ServerError),
+    Answer(502, None, "server_error", core.ServerError),
+    Answer(503, None, "server_error", core.ServerError),
+    Answer(504, None, "server_error", core.ServerError),
+    Answer(408, None, "timeout", core.Timeout),
 ]
 PERMANENT = [
-    Answer(429, "insufficient_quota", "insufficient_quota", QuotaExhausted),
-    Answer(400, None, "invalid_request_error", BadRequest),
-    Answer(400, "context_length_exceeded", "invalid_request_error", ContextWindowExceeded),
-    Answer(401, "invalid_api_key", "invalid_request_error", AuthError),
-    Answer(403, None, "permission_error", AuthError),
-    Answer(404, "model_not_found", "invalid_request_error", NotFound),
+    Answer(429, "insufficient_quota", "insufficient_quota", core.QuotaExhausted),
+    Answer(400, None, "invalid_request_error", core.BadRequest),
+    Answer(400, "context_length_exceeded", "invalid_request_error", core.ContextWindowExceeded),
+    Answer(401, "invalid_api_key", "invalid_request_error", core.AuthError),
+    Answer(403, None, "permission_error", core.AuthError),
+    Answer(404, "model_not_found", "invalid_request_error", core.NotFound),
 ]
 
 
 @pytest.mark.parametrize("case", TRANSIENT, ids=Answer.id)
 async def test_transient_statuses_are_retried_until_success(
-    mock: respx.MockRouter, clock: VirtualClock, case: Answer
+    mock: respx.MockRouter, clock: core.VirtualClock, case: Answer
 ) -> None:
     route = mock.post(PRIMARY_URL)
     route.side_effect = [case.response(), openai_ok("fine")]
@@ -82,14 +67,16 @@ async def test_transient_statuses_are_retried_until_success(
 
 @pytest.mark.parametrize("case", PERMANENT, ids=Answer.id)
 async def test_permanent_statuses_are_never_retried(
-    mock: respx.MockRouter, clock: VirtualClock, case: Answer
+    mock: respx.MockRouter, clock: core.VirtualClock, case: Answer
 ) -> None:
     route = mock.post(PRIMARY_URL).mock(return_value=case.response())
     llm = make_llm()
-    with pytest.raises((AllProvidersFailed, BadRequest)) as info:
+    with pytest.raises((core.AllProvidersFailed, core.BadRequest)) as info:
         await llm.complete("hi")
     error = (
-        info.value.errors["primary"] if isinstance(info.value, AllProvidersFailed) else info.value
+        info.value.errors["primary"]
+        if isinstance(info.value, core.AllProvidersFailed)
+        else info.value
     )
     assert type(error) is case.error_cls
     assert error.status == case.status
@@ -98,7 +85,7 @@ async def test_permanent_statuses_are_never_retried(
 
 
 async def test_anthropic_529_is_overloaded_and_retried(
-    mock: respx.MockRouter, clock: VirtualClock
+    mock: respx.MockRouter, clock: core.VirtualClock
 ) -> None:
     from vendor_responses import BACKUP_URL, anthropic_ok
 
@@ -106,7 +93,7 @@ async def test_anthropic_529_is_overloaded_and_retried(
     route = mock.post(BACKUP_URL)
     route.side_effect = [anthropic_error(529, "overloaded_error", "Overloaded"), anthropic_ok("ok")]
     events: list[object] = []
-    llm = make_llm(backup=True, policy=RetryPolicy(jitter="none", max_attempts=2))
+    llm = make_llm(backup=True, policy=core.RetryPolicy(jitter="none", max_attempts=2))
     llm.subscribe(events.append)
     answer = await llm.complete("hi")
     assert answer.provider == "backup"
@@ -116,25 +103,25 @@ async def test_anthropic_529_is_overloaded_and_retried(
         "ServerError",
         "Overloaded",
     ]
-    assert isinstance(Overloaded("x"), Overloaded)
+    assert isinstance(core.Overloaded("x"), core.Overloaded)
 
 
 @pytest.mark.parametrize(
     ("exc", "error_cls"),
     [
-        (httpx.ConnectError("refused"), ConnectError),
-        (httpx.ConnectTimeout("slow connect"), ConnectError),
-        (httpx.ReadTimeout("slow read"), Timeout),
-        (httpx.RemoteProtocolError("peer closed connection"), ConnectError),
-        (httpx.ReadError("connection reset by peer"), ConnectError),
+        (httpx.ConnectError("refused"), core.ConnectError),
+        (httpx.ConnectTimeout("slow connect"), core.ConnectError),
+        (httpx.ReadTimeout("slow read"), core.Timeout),
+        (httpx.RemoteProtocolError("peer closed connection"), core.ConnectError),
+        (httpx.ReadError("connection reset by peer"), core.ConnectError),
     ],
 )
 async def test_transport_errors_are_translated_from_httpx(
-    mock: respx.MockRouter, clock: VirtualClock, exc: Exception, error_cls: type
+    mock: respx.MockRouter, clock: core.VirtualClock, exc: Exception, error_cls: type
 ) -> None:
     mock.post(PRIMARY_URL).mock(side_effect=exc)
-    llm = make_llm(policy=RetryPolicy(jitter="none", max_attempts=2))
-    with pytest.raises(AllProvidersFailed) as info:
+    llm = make_llm(policy=core.RetryPolicy(jitter="none", max_attempts=2))
+    with pytest.raises(core.AllProvidersFailed) as info:
         await llm.complete("hi")
     error = info.value.errors["primary"]
     assert type(error) is error_cls
@@ -151,7 +138,7 @@ async def test_transport_errors_are_translated_from_httpx(
     ],
 )
 async def test_malformed_success_bodies_are_server_errors_and_retried(
-    mock: respx.MockRouter, clock: VirtualClock, response: httpx.Response
+    mock: respx.MockRouter, clock: core.VirtualClock, response: httpx.Response
 ) -> None:
     route = mock.post(PRIMARY_URL)
     route.side_effect = [response, openai_ok("recovered")]
@@ -161,7 +148,7 @@ async def test_malformed_success_bodies_are_server_errors_and_retried(
 
 
 async def test_x_should_retry_overrides_the_status(
-    mock: respx.MockRouter, clock: VirtualClock
+    mock: respx.MockRouter, clock: core.VirtualClock
 ) -> None:
     route = mock.post(PRIMARY_URL)
     route.side_effect = [
@@ -172,20 +159,20 @@ async def test_x_should_retry_overrides_the_status(
 
     route.side_effect = [openai_error(503, headers={"x-should-retry": "false"}), openai_ok()]
     route.reset()
-    with pytest.raises(AllProvidersFailed) as info:
+    with pytest.raises(core.AllProvidersFailed) as info:
         await make_llm().complete("hi")
-    assert isinstance(info.value.errors["primary"], ServerError)
+    assert isinstance(info.value.errors["primary"], core.ServerError)
     assert route.call_count == 1
 
 
-async def test_the_api_key_never_leaks(mock: respx.MockRouter, clock: VirtualClock) -> None:
+async def test_the_api_key_never_leaks(mock: respx.MockRouter, clock: core.VirtualClock) -> None:
     mock.post(PRIMARY_URL).mock(
         return_value=openai_error(401, message=f"Incorrect API key provided: {SECRET}")
     )
     events: list[object] = []
     llm = make_llm()
     llm.subscribe(events.append)
-    with pytest.raises(AllProvidersFailed) as info:
+    with pytest.raises(core.AllProvidersFailed) as info:
         await llm.complete("hi")
     rendered = [
         str(info.value),

@@ -11,25 +11,7 @@ from core_strategies import retry_policies
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.core import (
-    AllProvidersFailed,
-    AttemptInfo,
-    BadRequest,
-    BudgetConfig,
-    ConnectError,
-    DeadlineExceeded,
-    Overloaded,
-    QuotaExhausted,
-    RateLimited,
-    Resilience,
-    RetryBudgetExhausted,
-    RetryPolicy,
-    RetryScheduled,
-    ServerError,
-    Timeout,
-    UpstreamError,
-    VirtualClock,
-)
+from harness import core
 
 policies = retry_policies(
     attempts=8,
@@ -48,7 +30,7 @@ policies = retry_policies(
     previous=st.one_of(st.none(), st.floats(0.0, 100.0)),
 )
 def test_every_backoff_lies_within_its_jitter_bounds(
-    policy: RetryPolicy, retry_number: int, seed: int, previous: float | None
+    policy: core.RetryPolicy, retry_number: int, seed: int, previous: float | None
 ) -> None:
     delay = policy.backoff(retry_number, random.Random(seed), previous)
     step = policy.step(retry_number)
@@ -66,28 +48,28 @@ def test_every_backoff_lies_within_its_jitter_bounds(
 
 transient_errors = st.sampled_from(
     [
-        lambda: ServerError("down", status=503),
-        lambda: ServerError("gateway", status=504),
-        lambda: Overloaded("busy", status=529),
-        lambda: Timeout("slow"),
-        lambda: ConnectError("reset"),
-        lambda: RateLimited("slow down", status=429),
+        lambda: core.ServerError("down", status=503),
+        lambda: core.ServerError("gateway", status=504),
+        lambda: core.Overloaded("busy", status=529),
+        lambda: core.Timeout("slow"),
+        lambda: core.ConnectError("reset"),
+        lambda: core.RateLimited("slow down", status=429),
     ]
 )
 retry_afters = st.one_of(st.none(), st.floats(0.0, 100.0))
 
 
 def run(
-    resilience: Resilience, chain: Sequence[tuple[str, object]], deadline: float | None = None
+    resilience: core.Resilience, chain: Sequence[tuple[str, object]], deadline: float | None = None
 ) -> object:
     return asyncio.run(resilience.run(chain, deadline=deadline))  # type: ignore[arg-type]
 
 
-def scripted(outcomes: list[UpstreamError | None]):  # type: ignore[no-untyped-def]
+def scripted(outcomes: list[core.UpstreamError | None]):  # type: ignore[no-untyped-def]
     """An operation that fails with each scripted error, then succeeds."""
     calls = {"n": 0}
 
-    async def op(info: AttemptInfo) -> str:
+    async def op(info: core.AttemptInfo) -> str:
         index = calls["n"]
         calls["n"] += 1
         if index < len(outcomes) and outcomes[index] is not None:
@@ -103,21 +85,21 @@ def scripted(outcomes: list[UpstreamError | None]):  # type: ignore[no-untyped-d
     seed=st.integers(),
 )
 def test_sleeps_never_exceed_the_cap_or_the_time_left(
-    policy: RetryPolicy, failures: list[tuple[object, float | None]], seed: int
+    policy: core.RetryPolicy, failures: list[tuple[object, float | None]], seed: int
 ) -> None:
-    clock = VirtualClock()
-    errors: list[UpstreamError | None] = []
+    clock = core.VirtualClock()
+    errors: list[core.UpstreamError | None] = []
     for make, retry_after in failures:
         error = make()  # type: ignore[operator]
         error.retry_after = retry_after
         errors.append(error)
     op, _ = scripted(errors)
-    resilience = Resilience("p", policy=policy, clock=clock, rng=random.Random(seed))
-    scheduled: list[RetryScheduled] = []
+    resilience = core.Resilience("p", policy=policy, clock=clock, rng=random.Random(seed))
+    scheduled: list[core.RetryScheduled] = []
     resilience.events.subscribe(
-        lambda e: scheduled.append(e) if isinstance(e, RetryScheduled) else None
+        lambda e: scheduled.append(e) if isinstance(e, core.RetryScheduled) else None
     )
-    with contextlib.suppress(AllProvidersFailed, DeadlineExceeded):
+    with contextlib.suppress(core.AllProvidersFailed, core.DeadlineExceeded):
         run(resilience, [("only", op)])
     for event in scheduled:
         if event.reason == "backoff":
@@ -140,8 +122,8 @@ def test_fewer_failures_than_attempts_then_success_takes_failures_plus_one(
     count = data.draw(st.integers(0, max_attempts - 1))
     makers = data.draw(st.lists(transient_errors, min_size=count, max_size=count))
     op, calls = scripted([make() for make in makers])  # type: ignore[operator]
-    policy = RetryPolicy(max_attempts=max_attempts, deadline=None)
-    resilience = Resilience("p", policy=policy, clock=VirtualClock())
+    policy = core.RetryPolicy(max_attempts=max_attempts, deadline=None)
+    resilience = core.Resilience("p", policy=policy, clock=core.VirtualClock())
     served = run(resilience, [("only", op)])
     assert served.attempts == count + 1  # type: ignore[attr-defined]
     assert calls["n"] == count + 1
@@ -149,24 +131,26 @@ def test_fewer_failures_than_attempts_then_success_takes_failures_plus_one(
 
 permanent_errors = st.sampled_from(
     [
-        lambda: QuotaExhausted("quota", status=429),
-        lambda: BadRequest("bad", status=400),
-        lambda: ServerError("told not to", status=503, should_retry=False),
+        lambda: core.QuotaExhausted("quota", status=429),
+        lambda: core.BadRequest("bad", status=400),
+        lambda: core.ServerError("told not to", status=503, should_retry=False),
     ]
 )
 
 
 @given(make=permanent_errors, transient_before=st.integers(0, 3))
 def test_permanent_errors_are_never_retried(make: object, transient_before: int) -> None:
-    errors: list[UpstreamError | None] = [ServerError("x") for _ in range(transient_before)]
+    errors: list[core.UpstreamError | None] = [
+        core.ServerError("x") for _ in range(transient_before)
+    ]
     errors.append(make())  # type: ignore[operator]
     op, calls = scripted(errors)
-    resilience = Resilience(
-        "p", policy=RetryPolicy(max_attempts=10, deadline=None), clock=VirtualClock()
+    resilience = core.Resilience(
+        "p", policy=core.RetryPolicy(max_attempts=10, deadline=None), clock=core.VirtualClock()
     )
     try:
         run(resilience, [("only", op)])
-    except (AllProvidersFailed, BadRequest):
+    except (core.AllProvidersFailed, core.BadRequest):
         pass
     else:  # pragma: no cover - the scripted permanent error must surface
         raise AssertionError("a permanent error was retried into a success")
@@ -182,21 +166,21 @@ def test_permanent_errors_are_never_retried(make: object, transient_before: int)
 def test_retries_under_the_budget_never_exceed_its_bound(
     calls: int, capacity: float, ratio: float, per_second: float
 ) -> None:
-    clock = VirtualClock()
-    budget = BudgetConfig(capacity=capacity, ratio=ratio, min_per_second=per_second)
-    resilience = Resilience(
+    clock = core.VirtualClock()
+    budget = core.BudgetConfig(capacity=capacity, ratio=ratio, min_per_second=per_second)
+    resilience = core.Resilience(
         "p",
-        policy=RetryPolicy(max_attempts=5, deadline=None, jitter="none", initial_delay=0.1),
+        policy=core.RetryPolicy(max_attempts=5, deadline=None, jitter="none", initial_delay=0.1),
         budget=budget,
         clock=clock,
     )
 
-    async def always_down(info: AttemptInfo) -> str:
-        raise ServerError("down", status=503)
+    async def always_down(info: core.AttemptInfo) -> str:
+        raise core.ServerError("down", status=503)
 
     async def many() -> None:
         for _ in range(calls):
-            with contextlib.suppress(AllProvidersFailed, RetryBudgetExhausted):
+            with contextlib.suppress(core.AllProvidersFailed, core.RetryBudgetExhausted):
                 await resilience.run([("only", always_down)])
 
     asyncio.run(many())

@@ -17,16 +17,7 @@ from engine_support import FakeNow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.core import (
-    AttemptFailed,
-    AttemptStarted,
-    BreakerStateChanged,
-    BudgetExhausted,
-    CallFinished,
-    FallbackUsed,
-    ResilienceEvent,
-    RetryScheduled,
-)
+from harness import core
 from harness.measure.recorder import (
     HIGHEST_US,
     SAMPLES_PER_SECOND,
@@ -177,14 +168,14 @@ def _call(
     ok: bool = True,
     breaker_open: bool = False,
     budget: bool = False,
-) -> list[ResilienceEvent]:
+) -> list[core.ResilienceEvent]:
     base: dict[str, Any] = {"source": source, "call_id": call_id, "at": 0.0}
-    events: list[ResilienceEvent] = []
+    events: list[core.ResilienceEvent] = []
     for attempt in range(1, attempts + 1):
-        events.append(AttemptStarted(**base, provider="p", attempt=attempt))
+        events.append(core.AttemptStarted(**base, provider="p", attempt=attempt))
         if attempt < attempts:
             events.append(
-                AttemptFailed(
+                core.AttemptFailed(
                     **base,
                     provider="p",
                     attempt=attempt,
@@ -195,19 +186,21 @@ def _call(
                 )
             )
             events.append(
-                RetryScheduled(**base, provider="p", attempt=attempt, delay=1.0, reason="backoff")
+                core.RetryScheduled(
+                    **base, provider="p", attempt=attempt, delay=1.0, reason="backoff"
+                )
             )
     if breaker_open:
-        events.append(BreakerStateChanged(**base, provider="p", old="closed", new="open"))
-        events.append(BreakerStateChanged(**base, provider="p", old="open", new="half_open"))
+        events.append(core.BreakerStateChanged(**base, provider="p", old="closed", new="open"))
+        events.append(core.BreakerStateChanged(**base, provider="p", old="open", new="half_open"))
     if budget:
-        events.append(BudgetExhausted(**base, provider="p"))
+        events.append(core.BudgetExhausted(**base, provider="p"))
     if fallback:
         events.append(
-            FallbackUsed(**base, from_provider="p", to_provider="b", reason="ServerError")
+            core.FallbackUsed(**base, from_provider="p", to_provider="b", reason="ServerError")
         )
     events.append(
-        CallFinished(
+        core.CallFinished(
             **base,
             outcome="ok" if ok else "error",
             provider=("b" if fallback else "p") if ok else None,
@@ -220,7 +213,7 @@ def _call(
     return events
 
 
-def _feed(rec: Recorder, events: list[ResilienceEvent]) -> None:
+def _feed(rec: Recorder, events: list[core.ResilienceEvent]) -> None:
     for event in events:
         rec.on_event(event)
 
@@ -290,12 +283,12 @@ calls = st.lists(
 )
 
 
-def _record(rec: Recorder, now: FakeNow, reqs: list[Any], core: list[Any]) -> None:
+def _record(rec: Recorder, now: FakeNow, reqs: list[Any], calls: list[Any]) -> None:
     for name, latency, ok, status, phase, at in reqs:
         rec.record_request(
             name, latency, ok=ok, error=None if ok else "E", status=status, phase=phase, at=at
         )
-    for i, (source, attempts, fallback, ok, phase) in enumerate(core):
+    for i, (source, attempts, fallback, ok, phase) in enumerate(calls):
         rec.set_phase(phase)
         _feed(rec, _call(source, i, attempts=attempts, fallback=fallback, ok=ok))
 

@@ -26,38 +26,51 @@ METRICS = (
 
 
 @pytest.mark.parametrize(
-    ("text", "metric", "op", "value", "kind", "percentile"),
+    ("text", "metric", "op", "value", "percentile"),
     [
-        ("p95 < 1500ms", "p95", "<", 1.5, "latency", 95.0),
-        ("p99 <= 3s", "p99", "<=", 3.0, "latency", 99.0),
-        ("p50 < 200ms", "p50", "<", 0.2, "latency", 50.0),
-        ("p90 < 1m", "p90", "<", 60.0, "latency", 90.0),
-        ("p99.9 < 5s", "p99.9", "<", 5.0, "latency", 99.9),
-        ("p75 < 1s", "p75", "<", 1.0, "latency", 75.0),
-        ("avg < 300ms", "avg", "<", 0.3, "latency", None),
-        ("max <= 10s", "max", "<=", 10.0, "latency", None),
-        ("min > 1ms", "min", ">", 0.001, "latency", None),
-        ("error_rate < 0.5%", "error_rate", "<", 0.005, "rate", None),
-        ("error_rate < 0.01", "error_rate", "<", 0.01, "rate", None),
-        ("availability >= 99.5%", "availability", ">=", 0.995, "rate", None),
-        ("rps >= 20", "rps", ">=", 20.0, "number", None),
-        ("rps > 2.5", "rps", ">", 2.5, "number", None),
-        ("retries_per_call <= 1.5", "retries_per_call", "<=", 1.5, "number", None),
-        ("fallback_rate < 10%", "fallback_rate", "<", 0.1, "rate", None),
-        ("recovery_time < 10s", "recovery_time", "<", 10.0, "duration", None),
-        ("recovery_time <= 1500ms", "recovery_time", "<=", 1.5, "duration", None),
+        ("p95 < 1500ms", "p95", "<", 1.5, 95.0),
+        ("p99 <= 3s", "p99", "<=", 3.0, 99.0),
+        ("p50 < 200ms", "p50", "<", 0.2, 50.0),
+        ("p90 < 1m", "p90", "<", 60.0, 90.0),
+        ("p99.9 < 5s", "p99.9", "<", 5.0, 99.9),
+        ("p75 < 1s", "p75", "<", 1.0, 75.0),
+        ("avg < 300ms", "avg", "<", 0.3, None),
+        ("max <= 10s", "max", "<=", 10.0, None),
+        ("min > 1ms", "min", ">", 0.001, None),
     ],
 )
-def test_every_metric_form(
-    text: str, metric: str, op: str, value: float, kind: str, percentile: float | None
+def test_every_latency_metric_form(
+    text: str, metric: str, op: str, value: float, percentile: float | None
 ) -> None:
-    threshold = parse_threshold(text)
-    assert (threshold.metric, threshold.op, threshold.kind, threshold.percentile) == (
-        metric,
-        op,
-        kind,
-        percentile,
-    )
+    _assert_unscoped(parse_threshold(text), text, (metric, op, "latency", percentile), value)
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "op", "value", "kind"),
+    [
+        ("error_rate < 0.5%", "error_rate", "<", 0.005, "rate"),
+        ("error_rate < 0.01", "error_rate", "<", 0.01, "rate"),
+        ("availability >= 99.5%", "availability", ">=", 0.995, "rate"),
+        ("rps >= 20", "rps", ">=", 20.0, "number"),
+        ("rps > 2.5", "rps", ">", 2.5, "number"),
+        ("retries_per_call <= 1.5", "retries_per_call", "<=", 1.5, "number"),
+        ("fallback_rate < 10%", "fallback_rate", "<", 0.1, "rate"),
+        ("recovery_time < 10s", "recovery_time", "<", 10.0, "duration"),
+        ("recovery_time <= 1500ms", "recovery_time", "<=", 1.5, "duration"),
+    ],
+)
+def test_every_other_metric_form(text: str, metric: str, op: str, value: float, kind: str) -> None:
+    _assert_unscoped(parse_threshold(text), text, (metric, op, kind, None), value)
+
+
+def _assert_unscoped(
+    threshold: Threshold,
+    text: str,
+    expected: tuple[str, str, str, float | None],
+    value: float,
+) -> None:
+    """``(metric, op, kind, percentile)`` and the value as expected, no scope, the text kept."""
+    assert (threshold.metric, threshold.op, threshold.kind, threshold.percentile) == expected
     assert threshold.value == pytest.approx(value, rel=1e-12)
     assert (threshold.phase, threshold.name, threshold.scope) == (None, None, "")
     assert threshold.text == text == str(threshold)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.plugin.wire import openai as wire
+from harness.plugin.wire.common import dumps
 from harness.plugin.wire.sse import OPENAI_DONE
 
 
@@ -14,15 +18,18 @@ def _decode(event: bytes) -> dict[str, object]:
     return json.loads(event[6:-2])
 
 
+COMPLETION: dict[str, Any] = {
+    "completion_id": "chatcmpl-1",
+    "model": "gpt-4o-mini",
+    "created": 1,
+    "text": "hi",
+    "prompt_tokens": 3,
+    "completion_tokens": 1,
+}
+
+
 def test_chat_completion_has_the_api_shape() -> None:
-    body = wire.chat_completion(
-        completion_id="chatcmpl-1",
-        model="gpt-4o-mini",
-        created=1,
-        text="hi",
-        prompt_tokens=3,
-        completion_tokens=1,
-    )
+    body = wire.chat_completion(**COMPLETION)
     assert body["object"] == "chat.completion"
     choice = body["choices"][0]
     assert choice["message"] == {
@@ -33,6 +40,24 @@ def test_chat_completion_has_the_api_shape() -> None:
     }
     assert choice["finish_reason"] == "stop"
     assert body["usage"]["total_tokens"] == 4
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "completion_id": st.text(),
+            "model": st.text(),
+            "created": st.integers(0, 2**40),
+            "text": st.text(),
+            "prompt_tokens": st.integers(0, 10**7),
+            "completion_tokens": st.integers(0, 10**7),
+            "finish_reason": st.sampled_from(["stop", "length", "content_filter"]),
+        }
+    )
+)
+def test_the_hot_path_json_is_the_completion_dumped(fields: dict[str, Any]) -> None:
+    # the fake vendor answers with chat_completion_json: the same bytes, without the dicts
+    assert wire.chat_completion_json(**fields) == dumps(wire.chat_completion(**fields))
 
 
 def test_stream_chunks_without_usage() -> None:

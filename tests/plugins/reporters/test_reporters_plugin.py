@@ -24,6 +24,14 @@ def reporters() -> dict[str, Reporter]:
     return dict(get_plugin_manager().reporters)
 
 
+@pytest.fixture(params=sorted(EXPECTED))
+def reporter(request: pytest.FixtureRequest, reporters: dict[str, Reporter]) -> Reporter:
+    """Each reporter in turn (the test runs once per format)."""
+    reporter = reporters[request.param]
+    assert reporter.name == request.param
+    return reporter
+
+
 def test_discovered_through_the_entry_point(reporters: dict[str, Reporter]) -> None:
     pm = get_plugin_manager()
     assert {name: r.suffix for name, r in reporters.items()} == EXPECTED
@@ -58,46 +66,35 @@ def test_write_reports_renders_every_format(
     assert all(p.stat().st_size > 0 for p in written)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_reporter_handles_every_report(
-    name: str, tmp_path: Path, all_reports: list[Report], reporters: dict[str, Reporter]
+    reporter: Reporter, tmp_path: Path, all_reports: list[Report]
 ) -> None:
     for report in all_reports:
-        path = tmp_path / f"{report.run_id}{reporters[name].suffix}"
-        reporters[name].write(report, path)
+        path = tmp_path / f"{report.run_id}{reporter.suffix}"
+        reporter.write(report, path)
         text = path.read_text("utf-8")
         assert report.run_id in text
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_failing_render_leaves_the_target_untouched(
-    name: str,
-    tmp_path: Path,
-    breached_report: Report,
-    reporters: dict[str, Reporter],
-    monkeypatch: pytest.MonkeyPatch,
+    reporter: Reporter, tmp_path: Path, breached_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = sys.modules[f"harness_reporters._{name}"]
+    module = sys.modules[f"harness_reporters._{reporter.name}"]
 
     def boom(report: Report) -> str:
         raise RuntimeError("serializer failed")
 
     monkeypatch.setattr(module, "render", boom)
-    target = tmp_path / f"run{reporters[name].suffix}"
+    target = tmp_path / f"run{reporter.suffix}"
     target.write_text("previous report", "utf-8")
     with pytest.raises(RuntimeError, match="serializer failed"):
-        reporters[name].write(breached_report, target)
+        reporter.write(breached_report, target)
     assert target.read_text("utf-8") == "previous report"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_failing_rename_leaves_no_partial_file(
-    name: str,
-    tmp_path: Path,
-    held_report: Report,
-    reporters: dict[str, Reporter],
-    monkeypatch: pytest.MonkeyPatch,
+    reporter: Reporter, tmp_path: Path, held_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[Path] = []
 
@@ -107,11 +104,11 @@ def test_a_failing_rename_leaves_no_partial_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(harness.report.files.os, "replace", failing_replace)
-    target = tmp_path / "sub" / f"run{reporters[name].suffix}"
+    target = tmp_path / "sub" / f"run{reporter.suffix}"
     target.parent.mkdir()
     target.write_text("previous report", "utf-8")
     with pytest.raises(OSError, match="disk full"):
-        reporters[name].write(held_report, target)
+        reporter.write(held_report, target)
     assert len(seen) == 1 and seen[0].parent == target.parent  # same directory: rename is atomic
     assert target.read_text("utf-8") == "previous report"
     assert [p.name for p in target.parent.iterdir()] == [target.name]
