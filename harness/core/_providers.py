@@ -129,26 +129,20 @@ class StreamProgress:
     done: bool = False
 
 
+@dataclass(frozen=True, slots=True)
 class OpenedStream:
     """A stream whose first text chunk has arrived: ``first`` plus an iterator over the rest.
 
-    Always ``aclose()`` it (the wrapper does): it owns the HTTP response.
+    Always ``aclose()`` it (the wrapper does): ``stack`` holds the HTTP response open.
     """
 
-    def __init__(
-        self,
-        first: str,
-        rest: AsyncIterator[str],
-        progress: StreamProgress,
-        stack: AsyncExitStack,
-    ) -> None:
-        self.first = first
-        self.rest = rest
-        self.progress = progress
-        self._stack = stack
+    first: str
+    rest: AsyncIterator[str]
+    progress: StreamProgress
+    stack: AsyncExitStack = field(repr=False)
 
     async def aclose(self) -> None:
-        await self._stack.aclose()
+        await self.stack.aclose()
 
 
 @runtime_checkable

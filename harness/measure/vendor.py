@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, Self
 
+from pydantic import BaseModel, ConfigDict
+
 from harness.measure.stats import CounterSet, counter, tally
 
 VENDOR_METRICS = frozenset(
@@ -385,9 +387,11 @@ def observe_vendor(
     raise AssertionError(f"not a vendor metric: {metric!r}")  # pragma: no cover
 
 
-@dataclass(frozen=True, slots=True)
-class VendorFigures:
-    """The vendor-side figures of one phase (``*``: the whole run), as the report shows them."""
+class VendorFigures(BaseModel):
+    """The vendor-side figures of one phase (``*``: the whole run), as the report shows them
+    (a pydantic model: the report's row is this model, read back strictly)."""
+
+    model_config = ConfigDict(frozen=True)
 
     phase: str
     requests: int

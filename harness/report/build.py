@@ -166,7 +166,6 @@ def vendor_rows(
             if ledger.role == "upstream" and started:
                 row.calls_per_request = stats.calls / started
             rows.append(row)
-    # the row has the figures' fields, field for field
     phase_rows = [
         VendorPhaseRow.model_validate(f, from_attributes=True) for f in figures(vendor, facts)
     ]

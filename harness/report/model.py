@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.measure.health import LoadCounters
 from harness.measure.recorder import ResilienceStats
 from harness.measure.sla import format_metric_value, metric_kind
-from harness.measure.vendor import VendorStats
+from harness.measure.vendor import VendorFigures, VendorStats
 
 REPORT_VERSION = 1
 
@@ -175,18 +175,11 @@ class VendorRow(VendorStats):
     calls_per_request: float | None = None
 
 
-class VendorPhaseRow(_Row):
+class VendorPhaseRow(_Row, VendorFigures):
     """The vendor-side figures of one phase (``*``: the whole run): calls per target request
     of each upstream, the share of successful answers the backups gave, failover and
-    back-to-primary times (fault phases) and Retry-After violations."""
-
-    phase: str
-    requests: int
-    calls_per_request: dict[str, float | None]
-    backup_share: float | None
-    failover_time: float | None
-    back_to_primary_time: float | None
-    retry_after_violations: int
+    back-to-primary times (fault phases) and Retry-After violations. The fields of
+    :class:`~harness.measure.vendor.VendorFigures`, declared once there."""
 
 
 class SecondRow(_Row):

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.errors import InputError
@@ -55,37 +55,32 @@ class Progress:
     failed: int
 
 
+@dataclass(eq=False)
 class _Load:
     """The state of one in-process load run (see :func:`drive`)."""
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        target: Target,
-        recorder: Recorder,
-        timeline: Timeline,
-        *,
-        users: int,
-        total: float,
-        on_progress: Callable[[Progress], None] | None,
-    ) -> None:
-        self.scenario = scenario
-        self.target = target
-        self.recorder = recorder
-        self.timeline = timeline
-        self.users = users
-        self.total = total
-        self.on_progress = on_progress
-        self.started = time.monotonic()
-        self.stop_at = self.started + total
-        self.sent = 0
-        self.failed = 0
-        self.phase: str | None = None
-        self.first_phase = asyncio.Event()
-        self.steady = asyncio.Event()  # clear while the timeline swaps faults
+    scenario: Scenario
+    target: Target
+    recorder: Recorder
+    timeline: Timeline
+    _: KW_ONLY
+    users: int
+    total: float
+    on_progress: Callable[[Progress], None] | None
+    started: float = field(default_factory=time.monotonic, init=False)
+    sent: int = field(default=0, init=False)
+    failed: int = field(default=0, init=False)
+    phase: str | None = field(default=None, init=False)
+    first_phase: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    steady: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Clear while the timeline swaps faults."""
+    running: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    in_flight: dict[asyncio.Task[None], str] = field(default_factory=dict, init=False)
+    """Open loop: each request in flight and the phase it started in."""
+
+    def __post_init__(self) -> None:
+        self.stop_at = self.started + self.total
         self.steady.set()
-        self.running: list[asyncio.Task[None]] = []
-        self.in_flight: dict[asyncio.Task[None], str] = {}  # open loop: request -> phase
 
     async def phases(self) -> None:
         left = self.total

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -78,20 +79,14 @@ def _loads(body: bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+@dataclass(eq=False)
 class ControlApi:
     """Routes control requests to the fault book, counters and rate limiter."""
 
-    def __init__(
-        self,
-        faults: FaultBook,
-        counters: Counters,
-        limiter: RateLimiter,
-        ledger: VendorLedger | None = None,
-    ) -> None:
-        self.faults = faults
-        self.counters = counters
-        self.limiter = limiter
-        self.ledger = ledger if ledger is not None else VendorLedger()
+    faults: FaultBook
+    counters: Counters
+    limiter: RateLimiter
+    ledger: VendorLedger = field(default_factory=VendorLedger)
 
     def handle(self, method: str, path: str, body: bytes) -> WireResponse:
         route = path[len(PREFIX) :].rstrip("/")

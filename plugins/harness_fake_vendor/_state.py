@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, NamedTuple
 
 from harness.plugin import (
@@ -90,6 +91,7 @@ class Window(NamedTuple):
     exceeded: bool
 
 
+@dataclass(eq=False)
 class RateLimiter:
     """A fixed window of ``requests`` requests (and ``tokens`` tokens) per ``window`` seconds.
 
@@ -99,35 +101,30 @@ class RateLimiter:
     429 with ``retry-after`` = the time to reset).
     """
 
-    def __init__(
-        self,
-        requests: int,
-        tokens: int | None,
-        window: float,
-        *,
-        enforce: bool = False,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.requests = requests
-        self.tokens = tokens
-        self.window = window
-        self.enforce = enforce
-        self._clock = clock
-        self._lock = threading.Lock()
+    requests: int
+    tokens: int | None
+    window: float
+    _: KW_ONLY
+    enforce: bool = False
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
-            self._start = self._clock()
-            self._used_requests = 0
-            self._used_tokens = 0
+            self._restart(self.clock())
+
+    def _restart(self, now: float) -> None:
+        self._start = now
+        self._used_requests = 0
+        self._used_tokens = 0
 
     def _roll(self) -> float:
-        now = self._clock()
+        now = self.clock()
         if now - self._start >= self.window:
-            self._start = now
-            self._used_requests = 0
-            self._used_tokens = 0
+            self._restart(now)
         return self._start + self.window - now
 
     def take(self) -> Window:

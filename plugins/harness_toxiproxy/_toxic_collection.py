@@ -13,6 +13,7 @@ Mirrors ``toxic_collection.go``, including its order of checks and its quirks:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _schema
@@ -40,30 +41,21 @@ def decode_body(body: bytes) -> Any:
         raise BAD_REQUEST_BODY.join(str(exc)) from None
 
 
+@dataclass(slots=True, eq=False, kw_only=True)
 class ToxicSpec:
-    """A toxic as the API knows it; every link's stage for it reads ``attrs`` live."""
+    """A toxic as the API knows it; every link's stage for it reads ``attrs`` live.
 
-    __slots__ = ("attrs", "direction", "hits", "name", "stream", "toxicity", "type")
+    Compared by identity: two toxics with equal settings are still two toxics."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        toxic_type: ToxicType,
-        stream: str,
-        direction: int,
-        toxicity: float,
-        attrs: dict[str, Any],
-    ) -> None:
-        self.name = name
-        self.type = toxic_type
-        self.stream = stream
-        self.direction = direction
-        self.toxicity = toxicity
-        self.attrs = attrs
-        self.hits = 0
-        """Links this toxic acted on (active after its toxicity roll, and data or a close
-        went through it); served by the harness-only ``GET /_harness/hits``."""
+    name: str
+    type: ToxicType
+    stream: str
+    direction: int
+    toxicity: float
+    attrs: dict[str, Any]
+    hits: int = field(default=0, init=False)
+    """Links this toxic acted on (active after its toxicity roll, and data or a close
+    went through it); served by the harness-only ``GET /_harness/hits``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,7 +131,7 @@ class ToxicCollection:
             raise BAD_REQUEST_BODY.join(error)
         spec = ToxicSpec(
             name=name,
-            toxic_type=toxic_type,
+            type=toxic_type,
             stream=stream,
             direction=direction,
             toxicity=float(wrapper["toxicity"]),

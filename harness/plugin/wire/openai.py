@@ -76,6 +76,17 @@ _ERRORS: dict[int, tuple[str, str | int | None, str]] = {
     504: ("cf_gateway_timeout", 504, "Gateway timeout."),
     524: ("cf_gateway_timeout", 524, "Gateway timeout."),
 }
+_SERVER_ERROR: tuple[str, str | int | None, str] = (
+    "server_error",
+    None,
+    "The server had an error processing your request.",
+)
+_CLIENT_ERROR: tuple[str, str | int | None, str] = ("invalid_request_error", None, "Bad request.")
+
+
+def _error_row(status: int) -> tuple[str, str | int | None, str]:
+    """``(type, code, message)`` for ``status``: its row, else the generic 5xx or 4xx one."""
+    return _ERRORS.get(status) or (_SERVER_ERROR if status >= 500 else _CLIENT_ERROR)
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
@@ -251,9 +262,7 @@ def error_type_for(status: int, code: str | None = None) -> str:
     """The ``error.type`` OpenAI sends for a status (and error code)."""
     if code == INSUFFICIENT_QUOTA:
         return INSUFFICIENT_QUOTA
-    if status in _ERRORS:
-        return _ERRORS[status][0]
-    return "server_error" if status >= 500 else "invalid_request_error"
+    return _error_row(status)[0]
 
 
 def default_message(
@@ -275,9 +284,7 @@ def default_message(
         )
     if status == 404 and model:
         return f"The model `{model}` does not exist or you do not have access to it."
-    if status in _ERRORS:
-        return _ERRORS[status][2]
-    return "The server had an error processing your request." if status >= 500 else "Bad request."
+    return _error_row(status)[2]
 
 
 def error_body(
@@ -298,10 +305,8 @@ def error_body(
     Cloudflare's 502/504).
     """
     str_code = code if isinstance(code, str) else None
-    if code is None and default_code and status in _ERRORS:
-        code = _ERRORS[status][1]
-        if status == 404 and not model:
-            code = None
+    if code is None and default_code:
+        code = None if status == 404 and not model else _error_row(status)[1]
     return {
         "error": {
             "message": message
