@@ -162,10 +162,12 @@ def test_the_ledger_under_locust(tmp_path: Path) -> None:
     primary = _row(report, "primary", "outage")
     requests = _figures(report, "outage")["requests"]
     assert primary["calls"] > 0 and primary["connections"] > 0
-    # Each of the 3 users may have one request at each edge of the phase that made fewer calls:
-    # one sent as the fault was being applied (answered at once: 2 calls short), one Locust
-    # cut off at the end (counted, with 0 to 2 of its calls made: up to 3 short).
-    assert 3 * requests - 3 * (2 + 3) <= primary["calls"] <= 3 * requests
+    # Each of the 3 users may have one request at each edge of the phase whose calls and count
+    # differ: one sent as the fault was being applied (answered at once: 2 calls short), one
+    # Locust cut off at the end: counted with 0 to 2 of its calls made (up to 3 short), or not
+    # counted while the service, which does not know its client left, still made its 3 calls
+    # (3 over: seen once, 294 calls for 97 requests).
+    assert 3 * requests - 3 * (2 + 3) <= primary["calls"] <= 3 * requests + 3 * 3
 
 
 def test_the_sdk_service_fails_over_after_its_retries_and_honours_retry_after(

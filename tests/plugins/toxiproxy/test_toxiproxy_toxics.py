@@ -20,6 +20,7 @@ from toxiproxy_support import Handler, Helpers, TcpServer
 from harness_toxiproxy import EmbeddedToxiproxy, ToxiproxyClient
 
 SLACK = 0.05  # seconds of scheduling noise allowed late (2 CI workers on 2 cores: 7 ms seen)
+NO_TOXIC = 0.05  # a median round trip with no toxic: under the 60 ms the toxics here add
 # never early: the lower bound stays exact; bench/bench_toxiproxy.py measures the accuracy
 
 Connect = Callable[..., socket.socket]
@@ -70,7 +71,7 @@ def test_data_passes_intact_both_ways(
     received = helpers.recv_exactly(sock, len(payload))
     sender_thread.join()
     assert received == payload
-    assert median_rtt(helpers, sock) < 0.02
+    assert median_rtt(helpers, sock) < NO_TOXIC
 
 
 def test_client_close_reaches_upstream_and_server_close_reaches_client(
@@ -338,7 +339,7 @@ def test_slow_close_delays_only_the_close(
     start = time.perf_counter()
     sock.sendall(b"go")
     assert sock.recv(100) == b"bye"
-    assert time.perf_counter() - start < 0.1
+    assert time.perf_counter() - start < 0.200  # the data is not held: only the close is
     assert sock.recv(100) == b""
     assert within(time.perf_counter() - start, 0.200), time.perf_counter() - start
 
@@ -347,22 +348,25 @@ def test_slow_close_delays_only_the_close(
 def test_toxicity_zero_never_applies(
     client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
 ) -> None:
-    client.add_toxic("echo", "latency", toxicity=0.0, attributes={"latency": 300})
+    # A latency toxic is never early, so any round trip shorter than its setting proves it did
+    # not apply, however slow the machine (a fixed 0.1 s bound failed once at 0.365 s).
+    client.add_toxic("echo", "latency", toxicity=0.0, attributes={"latency": 2000})
     for _ in range(10):
-        assert helpers.round_trip(connect(proxied)) < 0.1
+        assert helpers.round_trip(connect(proxied)) < 2.0
 
 
 def test_toxicity_is_rolled_per_connection(
     client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
 ) -> None:
-    client.add_toxic("echo", "latency", toxicity=0.5, attributes={"latency": 60})
+    # Never early: a round trip of at least the setting is the toxic; one shorter is not.
+    client.add_toxic("echo", "latency", toxicity=0.5, attributes={"latency": 150})
     sockets = [connect(proxied) for _ in range(20)]
-    slow = [helpers.round_trip(sock) >= 0.054 for sock in sockets]
+    slow = [helpers.round_trip(sock) >= 0.150 for sock in sockets]
     assert any(slow)
     assert not all(slow)
     # The roll is per connection: the same connection keeps its fate.
     for sock, was_slow in zip(sockets[:4], slow[:4], strict=True):
-        assert (helpers.round_trip(sock) >= 0.054) == was_slow
+        assert (helpers.round_trip(sock) >= 0.150) == was_slow
 
 
 # ----------------------------------------------------------------------------- live changes
@@ -370,17 +374,17 @@ def test_toxics_apply_to_connections_already_open(
     client: ToxiproxyClient, proxied: str, connect: Connect, helpers: type[Helpers]
 ) -> None:
     sock = connect(proxied)
-    assert median_rtt(helpers, sock) < 0.02
+    assert median_rtt(helpers, sock) < NO_TOXIC
     client.add_toxic("echo", "latency", attributes={"latency": 150})
     assert within(median_rtt(helpers, sock), 0.150)
     client.update_toxic("echo", "latency_downstream", attributes={"latency": 60})
     assert within(median_rtt(helpers, sock), 0.060)
     client.remove_toxic("echo", "latency_downstream")
-    assert median_rtt(helpers, sock) < 0.02
+    assert median_rtt(helpers, sock) < NO_TOXIC
     client.add_toxic("echo", "latency", stream="upstream", attributes={"latency": 100})
     assert within(median_rtt(helpers, sock), 0.100)
     client.reset()
-    assert median_rtt(helpers, sock) < 0.02
+    assert median_rtt(helpers, sock) < NO_TOXIC
 
 
 def test_removing_a_toxic_keeps_data_in_order(
@@ -406,7 +410,7 @@ def test_disable_cuts_open_connections_and_refuses_new_ones(
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=2).close()
     client.enable("echo")
-    assert helpers.round_trip(connect(proxied)) < 0.1
+    assert helpers.round_trip(connect(proxied)) < 1.0
 
 
 def test_delete_cuts_open_connections(
@@ -436,7 +440,7 @@ def test_many_concurrent_connections(
     for thread in threads:
         thread.join()
     assert len(results) == 30
-    assert time.perf_counter() - start < 0.5  # concurrent, not 30 x 100 ms
+    assert time.perf_counter() - start < 1.5  # concurrent, not 30 x 100 ms = 3 s
 
 
 def test_hit_counts_links_a_toxic_acted_on(
