@@ -134,7 +134,10 @@ def load_report(path: str | Path) -> Report:
             f"{path}: expected a harness report with version {REPORT_VERSION}, got {found}"
         )
     try:
-        return Report.model_validate(data)
+        # from the text, not from ``data``: in JSON mode a strict row still reads an object into
+        # a dataclass row, and "3" or true stay wrong for a count (json.loads above has
+        # already refused what pydantic's parser would take: huge numbers, NaN, deep nesting)
+        return Report.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])

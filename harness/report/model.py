@@ -157,7 +157,7 @@ class ResilienceRow(ResilienceStats):
     """The core's counters over one phase (``*``: the whole run): the fields of
     :class:`~harness.measure.recorder.ResilienceStats`, declared once there."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     phase: str = "*"
 
 
@@ -168,7 +168,7 @@ class VendorRow(VendorStats):
     :class:`~harness.measure.vendor.VendorStats`, declared once there.
     ``calls_per_request`` is its calls per target request started in the phase."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     endpoint: str = ""
     role: Literal["upstream", "proxy"] = "upstream"
     phase: str = "*"
@@ -211,7 +211,7 @@ class LoadCountersRow(LoadCounters):
     """Open-loop start counters over one phase: the fields of
     :class:`~harness.measure.health.LoadCounters`, declared once there."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     phase: str = "*"
 
 

@@ -220,6 +220,14 @@ def test_problems_alone_are_a_breach(
             "malformed report at requests.0.count: Input should be a valid integer",
         ),
         (
+            _set("resilience", 0, "calls", value="180"),
+            "malformed report at resilience.0.calls: Input should be a valid integer",
+        ),
+        (
+            _set("resilience", 0, "retries", value=True),
+            "malformed report at resilience.0.retries: Input should be a valid integer",
+        ),
+        (
             _set("thresholds", 0, "observed", value="0.5"),
             "malformed report at thresholds.0.observed",
         ),

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HELD_THRESHOLDS, make_report
 from harness.measure.vendor import EndpointLedger, VendorLedgers, VendorStats, phase_facts
 from harness.measure.verdicts import PhaseWindow
 from harness.report.build import vendor_rows
@@ -29,11 +28,10 @@ def _stats(calls: int, ok: int, first: float | None, **more: object) -> VendorSt
     return VendorStats(calls=calls, ok=ok, first_ok_after=first, **more)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def report() -> Report:
+@pytest.fixture
+def report(held_report: Report) -> Report:
     """The reporters' three-phase run (60 requests a phase) with its vendors' ledgers: the
     primary failed every call of the outage three times, the backup took over after 0.4 s."""
-    base = make_report(HELD_THRESHOLDS)
     primary = EndpointLedger(
         "primary",
         "upstream",
@@ -60,7 +58,7 @@ def report() -> Report:
     ledgers = VendorLedgers([primary, backup, proxy], {"real": "backend 'url' does not count"})
     # the recorder's phases, shifted as a real run's are (the first phase starts a bit late)
     rows, figures = vendor_rows(ledgers, phase_facts(_Counts(), WINDOWS))
-    return base.model_copy(
+    return held_report.model_copy(
         update={"vendor": rows, "vendor_phases": figures, "vendor_uncounted": ledgers.uncounted}
     )
 
@@ -149,8 +147,8 @@ def test_html_section_and_calls_per_second(report: Report, tmp_path: Path) -> No
     assert [(s.x0, s.x1) for s in shaded] == [(3.0, 6.0)]
 
 
-def test_a_report_without_ledgers_has_no_vendor_section(tmp_path: Path) -> None:
-    plain = make_report(HELD_THRESHOLDS)
+def test_a_report_without_ledgers_has_no_vendor_section(held_report: Report) -> None:
+    plain = held_report
     assert plain.vendor == [] and plain.vendor_phases == []
     assert "Vendor side" not in _markdown.render(plain)
     assert "Vendor side" not in _html.render(plain)
