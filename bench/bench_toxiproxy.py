@@ -36,6 +36,12 @@ What it measures, honestly:
   Then the unloaded added latency with no toxic: a new connection per request (connect,
   write, read, close, as Toxiproxy's client tests do), direct and through each proxy.
 
+* **Toxiproxy's Ruby client checks**: the latency tests of Toxiproxy's Ruby client suite
+  (``test_apply_upstream_toxic``, ``..._downstream_toxic``, ``..._prolong_toxics``,
+  ``..._toxics_to_collection``) replayed against the shipped server 12 times: a new
+  connection, ``omg\n`` out, a line back, within 10 ms of the summed latency, the upstream a
+  line server named ``localhost:PORT``. Counts the runs each check and the whole suite passed.
+
 On a 2-core machine the proxy competes with uvicorn and the load generator for CPU, so when
 the cores are busy (other jobs included) the requests/s ratio shows the proxy's CPU cost and
 not only its latency; the per-pair ratios show how noisy the run was. The load generator is a
@@ -400,6 +406,95 @@ def _print_accuracy(result: Accuracy) -> bool:
     return ok
 
 
+# ------------------------------------------------------------- Toxiproxy's Ruby client checks
+RUBY_SUITE_RUNS = 12
+RUBY_DELTA_S = 0.010  # ``assert_in_delta passed, setting, 0.01``
+RUBY_CHECKS = (
+    ("apply_upstream_toxic", 1, (("upstream", 100),)),
+    ("apply_downstream_toxic", 1, (("downstream", 100),)),
+    ("apply_prolong_toxics", 1, (("upstream", 100), ("downstream", 100))),
+    ("apply_toxics_to_collection", 2, (("upstream", 100), ("downstream", 100))),
+)
+
+
+def _line_server() -> int:
+    """The Ruby suite's ``with_tcpserver(receive: true)``: a thread that reads a line, answers
+    ``omgs\n`` and closes, for each connection (in the client's process, as there)."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                conn.makefile("rb").readline()
+                conn.sendall(b"omgs\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return int(server.getsockname()[1])
+
+
+def _ruby_timed_exchange(listen: str) -> float:
+    """``before = Time.now; connect; write "omg\n"; gets; Time.now - before``."""
+    host, port = listen.rsplit(":", 1)
+    start = time.perf_counter()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"omg\n")
+        sock.makefile("rb").readline()
+    return time.perf_counter() - start
+
+
+def _ruby_client_checks(ctx: Any) -> dict[str, int]:
+    """Toxiproxy's Ruby client suite's latency tests (``test/toxiproxy_test.rb``), replayed
+    against the shipped server: each check's proxies point at ``localhost:PORT``, carry the
+    toxics, and every timed exchange must land within 10 ms of the summed latency. Returns how
+    many of :data:`RUBY_SUITE_RUNS` runs each check passed (``suite``: all of them)."""
+    from harness_toxiproxy import ToxiproxyClient
+
+    proc, api_port = _start(ctx, _run_proxy)
+    passed = {name: 0 for name, _, _ in RUBY_CHECKS} | {"suite": 0}
+    try:
+        client = ToxiproxyClient(f"http://127.0.0.1:{api_port}")
+        for _ in range(RUBY_SUITE_RUNS):
+            suite_ok = True
+            for name, proxies, toxics in RUBY_CHECKS:
+                setting = sum(latency for _, latency in toxics) / 1000
+                listens = []
+                for i in range(proxies):
+                    proxy = client.create_proxy(f"test_proxy{i}", f"localhost:{_line_server()}")
+                    for stream, latency in toxics:
+                        client.add_toxic(
+                            proxy.name, "latency", stream=stream, attributes={"latency": latency}
+                        )
+                    listens.append(proxy.listen)
+                ok = all(
+                    abs(_ruby_timed_exchange(listen) - setting) <= RUBY_DELTA_S
+                    for listen in listens
+                )
+                passed[name] += ok
+                suite_ok = suite_ok and ok
+                for i in range(proxies):
+                    client.delete_proxy(f"test_proxy{i}")
+            passed["suite"] += suite_ok
+    finally:
+        proc.terminate()
+        proc.join(5)
+    return passed
+
+
+def _print_ruby_checks(passed: dict[str, int]) -> bool:
+    print()
+    print(
+        f"Toxiproxy's Ruby client latency checks (within {RUBY_DELTA_S * 1000:.0f} ms, a new "
+        f"connection each, upstream localhost:PORT), runs passed of {RUBY_SUITE_RUNS}:"
+    )
+    for name, count in passed.items():
+        label = "every check (the suite)" if name == "suite" else f"test_{name}"
+        print(f"  {label:35} {count:3d}/{RUBY_SUITE_RUNS}")
+    return passed["suite"] == RUBY_SUITE_RUNS
+
+
 # ----------------------------------------------------------------------------- driver
 @dataclass
 class Round:
@@ -466,6 +561,7 @@ def main() -> int:
     if "--latency-only" in sys.argv[1:]:
         print(f"cpus: {os.cpu_count()}  load average before: {_load_average()}", flush=True)
         _print_accuracy(_latency_accuracy(ctx))
+        _print_ruby_checks(_ruby_client_checks(ctx))
         print(f"load average after: {_load_average()}")
         return 0
     procs = []
@@ -585,6 +681,7 @@ def main() -> int:
     )
     print(f"\nlatency toxic accuracy (load average now: {_load_average()}) ...", flush=True)
     _print_accuracy(_latency_accuracy(ctx))
+    _print_ruby_checks(_ruby_client_checks(ctx))
     print(f"load average after: {_load_average()}")
     return 0
 
