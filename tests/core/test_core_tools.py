@@ -70,9 +70,10 @@ async def test_a_blocking_tool_does_not_stall_the_event_loop() -> None:
     await beat
     during = [t for t in ticks if t >= started]
     gaps = [b - a for a, b in itertools.pairwise(during)]
-    # The loop kept ticking every ~10 ms while the tool slept 200 ms in its thread.
+    # The loop kept ticking every ~10 ms while the tool slept 200 ms in its thread (a loop
+    # the tool blocked would show one gap of 200 ms; a busy machine may delay a tick a bit).
     assert len(during) >= 8
-    assert max(gaps) < 0.1
+    assert max(gaps) < 0.15
 
 
 async def test_sync_tool_timeout_is_a_timeout_error() -> None:
