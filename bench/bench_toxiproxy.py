@@ -24,15 +24,17 @@ What it measures, honestly:
 * **Latency toxic accuracy**: a 4-byte echo round trip through a ``latency`` toxic of 0, 10,
   50 and 100 ms on a keep-alive connection, minus the setting, p50 and p99 (and the minimum:
   the toxic must never be early). Four targets take turns, one round trip each, so load
-  changes hit all four alike: the shipped server (its own loop with microsecond timer
-  waits), the same server on asyncio's stock loop (timers rounded up to the millisecond by
-  ``epoll_wait``: how it was before), and two baselines that hold the data by sleeping the
+  changes hit all four alike: the shipped server (its own loop: microsecond timer waits,
+  awake for a timer's last millisecond within a CPU budget), the same server on asyncio's
+  stock loop (timers rounded up to the millisecond by ``epoll_wait``, no awake phase: how it
+  was before), and two baselines that hold the data by sleeping the
   setting in the echo server's own thread (``time.sleep``): **floor**, connected directly,
   and **sleeping upstream**, through the shipped server with no toxic: the same path and the
-  same wake-ups from idle as the toxic's round trip, with the wait done by the best timer a
-  process has. The toxic's own error is its round trip's quantile minus that baseline's: on a
-  shared virtual machine a process woken after 100 ms idle pays up to several ms at p99 with
-  no proxy and no toxic at all (the floor shows it), which is the machine, not the toxic.
+  same wake-ups from idle as the toxic's round trip, the wait done by ``time.sleep``. The
+  verdict is on the shipped toxic's round trip minus the setting (p50 and p99 within
+  +/-2 ms, never early); its difference from that baseline shows what is the toxic and what
+  the machine: on a shared virtual machine a process woken after 100 ms idle can pay several
+  ms at p99 with no proxy and no toxic at all (the floor shows it).
   Then the unloaded added latency with no toxic: a new connection per request (connect,
   write, read, close, as Toxiproxy's client tests do), direct and through each proxy.
 
@@ -355,12 +357,17 @@ def _print_accuracy(result: Accuracy) -> bool:
     )
     header = "".join(f"{name + ' p50/p99/min':>31}" for name in names)
     print(f"{'setting':>8}{header}")
+    raw_worst = 0.0
+    early = False
     for latency in LATENCIES_MS:
         cells = []
         for name in names:
             values = result.errors[name][latency]
             p50, p99, low = statistics.median(values), _quantile(values, 0.99), min(values)
             cells.append(f"{p50:+8.3f}{p99:+9.3f}{low:+9.3f}")
+            if name == "shipped":
+                raw_worst = max(raw_worst, abs(p50), abs(p99))
+                early = early or low < 0
         print(f"{latency:>6}ms" + "".join(f"{cell:>31}" for cell in cells))
 
     print()
@@ -371,7 +378,6 @@ def _print_accuracy(result: Accuracy) -> bool:
     toxics = [name for name in names if name not in ("floor", SLEEPING_UPSTREAM)]
     print(f"{'setting':>8}" + "".join(f"{name + ' p50/p99':>24}" for name in toxics))
     worst = 0.0
-    early = False
     baseline = result.errors[SLEEPING_UPSTREAM]
     for latency in LATENCIES_MS:
         cells = []
@@ -382,7 +388,6 @@ def _print_accuracy(result: Accuracy) -> bool:
             cells.append(f"{d50:+10.3f}{d99:+10.3f}")
             if name == "shipped":
                 worst = max(worst, abs(d50), abs(d99))
-                early = early or min(values) < 0
         print(f"{latency:>6}ms" + "".join(f"{cell:>24}" for cell in cells))
 
     print()
@@ -395,13 +400,17 @@ def _print_accuracy(result: Accuracy) -> bool:
         p50, p99 = statistics.median(values), _quantile(values, 0.99)
         added = "" if name == "direct" else f"   added p50 {p50 - direct:+.3f}"
         print(f"  {name:30} p50 {p50:7.3f}  p99 {p99:7.3f}{added}")
-    ok = worst <= TARGETS["latency_p99_ms"] and not early
+    limit = TARGETS["latency_p99_ms"]
+    ok = raw_worst <= limit and not early
     print()
     print(
-        f"  latency toxic within +/-{TARGETS['latency_p99_ms']:.0f} ms of its setting at p50 "
-        f"and p99 beyond the {SLEEPING_UPSTREAM} baseline, and never early (shipped): worst "
-        f"{worst:.3f} ms, {'an early round trip!' if early else 'none early'} "
-        f"{'PASS' if ok else 'FAIL'}"
+        f"  latency toxic round trip within +/-{limit:.0f} ms of its setting at p50 and p99, "
+        f"never early (shipped): worst {raw_worst:.3f} ms, "
+        f"{'an early round trip!' if early else 'none early'} {'PASS' if ok else 'FAIL'}"
+    )
+    print(
+        f"  (beyond the {SLEEPING_UPSTREAM} baseline, i.e. net of this machine's wake-ups: "
+        f"worst {worst:.3f} ms {'PASS' if worst <= limit else 'FAIL'})"
     )
     return ok
 

@@ -78,6 +78,54 @@ def test_the_servers_loop_waits_with_microsecond_timeouts(
     assert all(0 < w < 0.0016 for w in waits if w is not None), waits
 
 
+class _FakeTime:
+    """A monotonic clock for the selector: 1 us passes at each read (polling costs time), and a
+    ``select()`` that finds no I/O sleeps its whole timeout. ``slept`` is the time asleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 0.000001
+        return self.now
+
+    def select(
+        self, r: list[int], w: list[int], x: list[int], timeout: float
+    ) -> tuple[list[int], ...]:
+        self.now += timeout
+        self.slept += timeout
+        return [], [], []
+
+
+def test_the_loop_stays_awake_for_a_timers_last_millisecond_within_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Waking from a long sleep is late (the kernel's slack, an idle CPU coming back), so the
+    last millisecond is spent polling, never past the timer; and never more than 5 % of one
+    core on average, however many timers: a busy proxy must not burn its service's CPU."""
+    from harness_toxiproxy import _loop
+
+    fake = _FakeTime()
+    monkeypatch.setattr(_loop, "time", fake)
+    monkeypatch.setattr(_loop, "select", fake)
+    selector = PreciseEpollSelector()
+    try:
+        start = fake.now
+        assert selector.select(0.1) == []
+        awake = fake.now - start - fake.slept
+        assert 0.0009 <= awake <= 0.0011  # slept 99 ms, polled the last 1 ms
+        assert fake.now - start >= 0.1  # not before the timer is due
+
+        start, fake.slept = fake.now, 0.0
+        for _ in range(2000):  # timers 2 ms apart for 4 s: 1 ms awake each would be 50 %
+            selector.select(0.002)
+        total = fake.now - start
+        assert total - fake.slept <= 0.05 * total + 0.005 + 0.01  # budget, burst, clock reads
+    finally:
+        selector.close()
+
+
 def test_the_embedded_server_runs_on_the_precise_loop() -> None:
     with EmbeddedToxiproxy() as server:
         loop = server._loop
